@@ -1,0 +1,56 @@
+"""The normalized split as tensors on the training device, batched by index slicing.
+
+The data is 12,396 x 784 floats (39 MB): it fits on any device, so there is no
+per-sample __getitem__ and no collate, only one slice per batch.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+
+from pipeline.normalize import load_split
+
+
+class TensorBatches:
+    """(x, y) batches sliced from device tensors; a new seeded permutation every epoch."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool, seed: int):
+        self.x, self.y, self.batch_size, self.shuffle, self.seed = x, y, batch_size, shuffle, seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.y) / self.batch_size)
+
+    def __iter__(self):
+        x, y = self.x, self.y
+        if self.shuffle:
+            order = torch.randperm(len(y), generator=torch.Generator().manual_seed(self.seed + self.epoch))
+            order = order.to(x.device)
+            x, y = x[order], y[order]
+        self.epoch += 1
+        for start in range(0, len(y), self.batch_size):
+            yield x[start : start + self.batch_size], y[start : start + self.batch_size]
+
+
+class NormalizedMNIST(pl.LightningDataModule):
+    def __init__(self, directory: str | Path, batch_size: int, shuffle: bool, seed: int):
+        super().__init__()
+        self.directory, self.batch_size, self.shuffle, self.seed = Path(directory), batch_size, shuffle, seed
+
+    def setup(self, stage: str | None = None) -> None:
+        device = self.trainer.strategy.root_device if self.trainer else torch.device("cpu")
+        x, y, self.digits = load_split(self.directory, "train.npz")
+        self.train_x, self.train_y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+        x, y, _ = load_split(self.directory, "valid.npz")
+        self.valid_x, self.valid_y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+
+    def train_dataloader(self) -> TensorBatches:
+        return TensorBatches(self.train_x, self.train_y, self.batch_size, self.shuffle, self.seed)
+
+    def val_dataloader(self) -> TensorBatches:
+        # The whole validation set as one batch: one pass, one metric per epoch.
+        return TensorBatches(self.valid_x, self.valid_y, len(self.valid_y), shuffle=False, seed=self.seed)

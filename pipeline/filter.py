@@ -1,0 +1,50 @@
+"""Stage `filter`: keep two digits (conf `data.digits`), labelled digits[0] -> 1, digits[1] -> 0.
+
+MNIST's training set becomes `train.npz`, its test set `valid.npz` (fastbook's validation
+set), each with uint8 `images` (N, 28, 28) and uint8 `labels`. NumPy only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from pipeline import idx
+from pipeline.atomic import atomic_directory
+from pipeline.config import Config, load_params, run_stage
+from pipeline.fetch import SPLITS
+
+OUTPUT_OF_SPLIT = {"train": "train.npz", "test": "valid.npz"}
+
+
+def select_pair(images: np.ndarray, labels: np.ndarray, digits: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Images of the two digits, in their original order, with binary labels."""
+    positive, negative = digits
+    keep = (labels == positive) | (labels == negative)
+    return images[keep], (labels[keep] == positive).astype(np.uint8)
+
+
+def filter_digits(cfg: Config) -> dict[str, int]:
+    raw = Path(cfg.paths.raw)
+    counts = {}
+    with atomic_directory(cfg.paths.filtered) as out:
+        for split, images_name, labels_name in SPLITS:
+            images, labels = idx.read(raw / images_name), idx.read(raw / labels_name)
+            idx.check_pair(images, labels, str(raw / images_name))
+            for digit in cfg.data.digits:
+                if not (labels == digit).any():
+                    raise idx.IdxError(f"{raw / labels_name}: no image of digit {digit} (data.digits)")
+            kept_images, kept_labels = select_pair(images, labels, list(cfg.data.digits))
+            np.savez(out / OUTPUT_OF_SPLIT[split], images=kept_images, labels=kept_labels,
+                     digits=np.asarray(cfg.data.digits, np.uint8))
+            counts[OUTPUT_OF_SPLIT[split]] = len(kept_labels)
+    return counts
+
+
+def main() -> None:
+    print(f"filter: {filter_digits(load_params())}")
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,104 @@
+"""The networks and the LightningModule that trains any of them.
+
+`linear` is fastbook's linear1: logit = pixels @ weights + bias, 784 weights and one bias.
+A positive logit means digits[0] (a 3), a negative one digits[1] (a 7).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from pipeline.config import LossName, ModelConfig, ModelName, OptimConfig, OptimizerName
+
+
+def build_net(cfg: ModelConfig, n_pixels: int = 784) -> nn.Module:
+    if cfg.name is ModelName.linear:
+        net = nn.Linear(n_pixels, 1, bias=cfg.bias)
+    elif cfg.name is ModelName.mlp:
+        net = nn.Sequential(nn.Linear(n_pixels, cfg.hidden, bias=cfg.bias), nn.ReLU(), nn.Linear(cfg.hidden, 1, bias=cfg.bias))
+    else:
+        raise ValueError(f"model.name={cfg.name}: no network for it")
+    if cfg.init_std is not None:  # fastbook: weights and bias drawn from randn * std
+        for p in net.parameters():
+            nn.init.normal_(p, std=cfg.init_std)
+    return net
+
+
+def mnist_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """fastbook's loss: how far sigmoid(logit) is from the target, averaged."""
+    p = logits.sigmoid()
+    return torch.where(targets == 1, 1 - p, p).mean()
+
+
+LOSSES = {LossName.bce: F.binary_cross_entropy_with_logits, LossName.mnist_loss: mnist_loss}
+
+
+class DigitClassifier(pl.LightningModule):
+    """Trains a net on (pixels, 0/1 label) batches; logs loss, accuracy and bias per epoch."""
+
+    def __init__(self, model: dict, optim: dict):
+        super().__init__()
+        # Plain dicts so checkpoints load with torch.load(weights_only=True).
+        self.save_hyperparameters()
+        self.model_cfg = ModelConfig(**{**model, "name": ModelName(model["name"])})
+        self.optim_cfg = OptimConfig(**{**optim, "name": OptimizerName(optim["name"]), "loss": LossName(optim["loss"])})
+        self.net = build_net(self.model_cfg)
+        self.loss_fn = LOSSES[self.optim_cfg.loss]
+        self.history: list[dict] = []  # one row per epoch, for DVC plots
+        self._loss_sum = torch.zeros(())
+        self._seen = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).squeeze(-1)
+
+    def model_step(self, batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x, y = batch
+        logits = self(x)
+        return self.loss_fn(logits, y), logits, y
+
+    def on_train_epoch_start(self) -> None:
+        self._loss_sum = torch.zeros((), device=self.device)
+        self._seen = 0
+
+    def training_step(self, batch, batch_idx):
+        loss, _, y = self.model_step(batch)
+        # Accumulate on the device; logging per step would cost more than the step itself.
+        self._loss_sum += loss.detach() * len(y)
+        self._seen += len(y)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        loss, logits, y = self.model_step(batch)
+        self.log("val_loss", loss, batch_size=len(y))
+        self.log("val_acc", ((logits > 0) == (y > 0.5)).float().mean(), batch_size=len(y))
+
+    def pixel_weights(self) -> np.ndarray | None:
+        """The linear model's 784 weights (None for the other models)."""
+        if self.model_cfg.name is ModelName.linear:
+            return self.net.weight.detach().cpu().numpy().ravel()
+        return None
+
+    def bias(self) -> float | None:
+        """The linear model's bias (None for the other models)."""
+        if self.model_cfg.name is ModelName.linear and self.net.bias is not None:
+            return float(self.net.bias.detach()[0])
+        return None
+
+    def on_train_epoch_end(self) -> None:
+        self.log("train_loss", self._loss_sum / max(self._seen, 1))
+        row = {"epoch": self.current_epoch}
+        bias = self.bias()
+        if bias is not None:
+            self.log("bias", bias)
+        row.update({k: float(v) for k, v in self.trainer.callback_metrics.items()})
+        self.history.append(row)
+
+    def configure_optimizers(self):
+        cfg = self.optim_cfg
+        if cfg.name is OptimizerName.sgd:
+            return torch.optim.SGD(self.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        return torch.optim.Adam(self.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)

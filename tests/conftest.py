@@ -1,0 +1,96 @@
+"""Shared fixtures: small generated MNIST-like data and configs pointed at a temporary tree."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline import idx
+from pipeline.config import Config, compose, validate
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def synthetic_digits(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """n 28x28 uint8 images, labels cycling 0..9; digit d is a bright bar in row band d plus noise,
+    so a linear model can separate any two digits."""
+    rng = np.random.default_rng(seed)
+    labels = (np.arange(n) % 10).astype(np.uint8)
+    rng.shuffle(labels)
+    images = rng.integers(0, 40, size=(n, 28, 28), dtype=np.uint8)
+    for i, digit in enumerate(labels):
+        row = 2 + 2 * int(digit)
+        images[i, row : row + 3, 4:24] = rng.integers(180, 256, size=(3, 20), dtype=np.uint8)
+    return images, labels
+
+
+def write_idx_dir(directory: Path, n_train: int = 400, n_test: int = 200, gz: bool = False) -> dict[str, bytes]:
+    """The four MNIST IDX files of synthetic data in `directory`; returns name -> bytes written."""
+    import gzip
+
+    directory.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for prefix, n, seed in (("train", n_train, 1), ("t10k", n_test, 2)):
+        images, labels = synthetic_digits(n, seed)
+        for name, array in ((f"{prefix}-images-idx3-ubyte", images), (f"{prefix}-labels-idx1-ubyte", labels)):
+            data = idx.encode(array)
+            written[name] = data
+            (directory / (name + ".gz" if gz else name)).write_bytes(gzip.compress(data) if gz else data)
+    return written
+
+
+def make_config(tmp_path: Path, overrides: list[str] = (), fetch: str = "local") -> Config:
+    """conf/ composed with every path under tmp_path, tracking to a sqlite file there, few epochs;
+    fetching from `fetch` (by default the synthetic IDX files in tmp_path/idx)."""
+    base = [
+        f"fetch={fetch}",
+        f"paths.raw={tmp_path}/data/raw",
+        f"paths.filtered={tmp_path}/data/filtered",
+        f"paths.normalized={tmp_path}/data/normalized",
+        f"paths.model={tmp_path}/models",
+        f"paths.metrics={tmp_path}/metrics.json",
+        f"paths.plots={tmp_path}/plots",
+        f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
+        "fetch.verify_canonical=false",
+        "optim.epochs=3",
+        "trainer.accelerator=cpu",
+    ]
+    if fetch == "local":
+        base.append(f"fetch.local_dir={tmp_path}/idx")
+    return validate(compose(base + list(overrides)))
+
+
+@pytest.fixture
+def synthetic_idx(tmp_path: Path) -> Path:
+    write_idx_dir(tmp_path / "idx")
+    return tmp_path / "idx"
+
+
+@pytest.fixture
+def cfg(tmp_path: Path, synthetic_idx: Path) -> Config:
+    return make_config(tmp_path)
+
+
+@pytest.fixture
+def normalized(cfg: Config) -> Config:
+    """cfg after fetch, filter and normalize have run on the synthetic data."""
+    from pipeline.fetch import fetch
+    from pipeline.filter import filter_digits
+    from pipeline.normalize import normalize
+
+    fetch(cfg)
+    filter_digits(cfg)
+    normalize(cfg)
+    return cfg
+
+
+@pytest.fixture(autouse=True)
+def _isolated_mlflow(monkeypatch, tmp_path):
+    """No test writes to the project's own store or reads the caller's MLFLOW_* settings."""
+    for key in list(os.environ):
+        if key.startswith("MLFLOW_") and key != "MLFLOW_DISABLE_TELEMETRY":
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)

@@ -1,0 +1,63 @@
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from pipeline.config import ConfigError, ModelName, compose, load_params, to_flat_dict, validate
+from tests.conftest import REPO
+
+
+def test_committed_params_yaml_is_conf_composed():
+    """params.yaml (what `dvc repro` reads) must not drift from conf/ (the source of truth)."""
+    composed = OmegaConf.to_container(compose(), resolve=True)
+    assert OmegaConf.to_container(OmegaConf.load(REPO / "params.yaml")) == composed, "run `make params`"
+
+
+def test_defaults_are_the_fastbook_experiment():
+    cfg = validate(compose())
+    assert cfg.data.digits == [3, 7]
+    assert cfg.model.name is ModelName.linear and cfg.model.bias
+    assert (cfg.optim.batch_size, cfg.optim.lr) == (256, 1.0)
+    assert cfg.trainer.accelerator == "auto"
+
+
+def test_overrides_compose():
+    cfg = validate(compose(["optim.lr=0.5", "model=mlp", "data.digits=[1,8]"]))
+    assert cfg.optim.lr == 0.5 and cfg.model.name is ModelName.mlp and cfg.data.digits == [1, 8]
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("+optim.lrr=1", "optim.lrr"),
+        ("optim.lr=fast", "optim.lr"),
+        ("optim.lr=0", "optim.lr=0.0: expected a number > 0"),
+        ("optim.batch_size=0", "optim.batch_size=0: expected an integer >= 1"),
+        ("optim.epochs=0", "optim.epochs=0: expected an integer >= 1"),
+        ("optim.name=rmsprop", "optim.name"),
+        ("model.name=resnet", "model.name"),
+        ("data.digits=[3,3]", "expected two distinct digits"),
+        ("data.digits=[3,10]", "expected two distinct digits"),
+        ("data.digits=[3]", "expected two distinct digits"),
+    ],
+)
+def test_bad_values_name_the_key(override, message):
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[")):
+        validate(compose([override]))
+
+
+def test_load_params_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="nope.yaml: not found"):
+        load_params(tmp_path / "nope.yaml")
+
+
+def test_flat_dict_uses_enum_names():
+    flat = to_flat_dict(validate(compose()))
+    assert flat["model.name"] == "linear" and flat["optim.lr"] == 1.0 and flat["data.digits"] == [3, 7]
+
+
+def test_config_main_prints_composed_yaml(capsys):
+    from pipeline.config import main
+
+    main(["optim.epochs=5"])
+    assert OmegaConf.create(capsys.readouterr().out).optim.epochs == 5

@@ -1,0 +1,21 @@
+import json
+
+from pipeline.evaluate import evaluate
+from pipeline.train import train
+
+
+def test_evaluate_writes_metrics_and_plots(normalized, tmp_path):
+    cfg = normalized
+    trained = train(cfg, tmp_path / "models")
+    metrics = evaluate(cfg)
+    assert json.loads((tmp_path / "metrics.json").read_text()) == metrics
+    valid = metrics["valid"]
+    assert metrics["train"]["count"] == 80 and valid["count"] == 40
+    assert valid["acc"] == trained["acc"]
+    confusion = valid["confusion"]
+    assert sum(sum(row.values()) for row in confusion.values()) == 40
+    assert (confusion["3"]["3"] + confusion["7"]["7"]) / 40 == valid["acc"]
+    assert valid["acc_3"] == confusion["3"]["3"] / 20
+    lines = (tmp_path / "plots/predictions.csv").read_text().splitlines()
+    assert lines[0] == "actual,predicted" and len(lines) == 41
+    assert (tmp_path / "plots/weights.png").read_bytes()[:4] == b"\x89PNG"

@@ -1,0 +1,53 @@
+import gzip
+
+import numpy as np
+import pytest
+
+from pipeline import idx
+
+
+def test_round_trip_uint8_images():
+    images = np.arange(2 * 28 * 28, dtype=np.uint8).reshape(2, 28, 28)
+    data = idx.encode(images)
+    assert data[:4] == bytes([0, 0, 0x08, 3])
+    assert np.array_equal(idx.decode(data), images)
+
+
+def test_read_gzipped(tmp_path):
+    labels = np.array([3, 7, 7], np.uint8)
+    (tmp_path / "l.gz").write_bytes(gzip.compress(idx.encode(labels)))
+    assert np.array_equal(idx.read(tmp_path / "l.gz"), labels)
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"\x00\x00", "at least a 4-byte IDX header"),
+        (b"\x01\x00\x08\x01" + (1).to_bytes(4, "big") + b"\x00", "magic number"),
+        (b"\x00\x00\x07\x01" + (1).to_bytes(4, "big") + b"\x00", "dtype code 0x07"),
+        (b"\x00\x00\x08\x02" + (1).to_bytes(4, "big"), "truncated header"),
+        (b"\x00\x00\x08\x01" + (5).to_bytes(4, "big") + b"\x00\x01", r"declares shape \(5,\)"),
+        (b"\x00\x00\x08\x01" + (1).to_bytes(4, "big") + b"\x00\x01", "file has 10 bytes"),
+    ],
+)
+def test_decode_rejects_with_file_name(data, message):
+    with pytest.raises(idx.IdxError, match=message) as err:
+        idx.decode(data, "some-file")
+    assert str(err.value).startswith("some-file:")
+
+
+def test_truncated_gzip_is_an_idx_error(tmp_path):
+    path = tmp_path / "x.gz"
+    path.write_bytes(gzip.compress(idx.encode(np.zeros(100, np.uint8)))[:-10])
+    with pytest.raises(idx.IdxError, match="not a complete gzip file"):
+        idx.read(path)
+
+
+def test_check_pair_rejects_count_mismatch_and_bad_labels():
+    images = np.zeros((3, 28, 28), np.uint8)
+    with pytest.raises(idx.IdxError, match="3 images but 2 labels"):
+        idx.check_pair(images, np.zeros(2, np.uint8), "train")
+    with pytest.raises(idx.IdxError, match="label 12 found"):
+        idx.check_pair(images, np.array([1, 12, 3], np.uint8), "train")
+    with pytest.raises(idx.IdxError, match=r"expected uint8 \(N, 28, 28\)"):
+        idx.check_pair(np.zeros((3, 27, 28), np.uint8), np.zeros(3, np.uint8), "train")

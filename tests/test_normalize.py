@@ -1,0 +1,32 @@
+import json
+
+import numpy as np
+import pytest
+
+from pipeline.errors import PipelineError
+from pipeline.filter import filter_digits
+from pipeline.fetch import fetch
+from pipeline.normalize import load_split, normalize, scale
+
+
+def test_scale_maps_uint8_to_unit_interval():
+    images = np.array([[[0, 255], [51, 102]]], np.uint8)
+    assert scale(images).dtype == np.float32
+    assert np.allclose(scale(images), [[0.0, 1.0, 0.2, 0.4]])
+
+
+def test_scale_refuses_floats():
+    with pytest.raises(PipelineError, match="expected uint8"):
+        scale(np.zeros((1, 2, 2), np.float32))
+
+
+def test_normalize_writes_arrays_and_stats(cfg, tmp_path):
+    fetch(cfg)
+    filter_digits(cfg)
+    stats = normalize(cfg)
+    x, y, digits = load_split(tmp_path / "data/normalized", "train.npz")
+    assert x.shape == (80, 784) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1
+    assert digits == [3, 7] and y.sum() == 40
+    assert json.loads((tmp_path / "data/normalized/stats.json").read_text()) == stats
+    assert stats["valid"]["count"] == 40 and stats["train"]["count_3"] == 40
+    assert stats["train"]["pixel_mean"] == pytest.approx(float(x.mean()), rel=1e-6)

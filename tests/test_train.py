@@ -1,0 +1,50 @@
+import mlflow
+import numpy as np
+import torch
+from mlflow import MlflowClient
+
+from pipeline.train import train
+from pipeline.tracking import logged_params
+
+
+def test_train_records_everything_in_one_mlflow_run(normalized, tmp_path):
+    cfg = normalized
+    results = train(cfg, tmp_path / "models")
+    assert results["acc"] > 0.9  # the synthetic digits are linearly separable
+    client = MlflowClient(cfg.tracking.uri)
+    run = client.get_run(results["run_id"])
+    assert run.info.status == "FINISHED"
+    assert run.data.params["optim.lr"] == "1.0" and run.data.params["model.name"] == "linear"
+    assert not any(key.startswith("tracking.") for key in run.data.params)
+    for metric in ("train_loss", "val_loss", "val_acc", "bias"):
+        assert len(client.get_metric_history(run.info.run_id, metric)) == cfg.optim.epochs, metric
+    assert {"final_val_acc", "final_val_acc_3", "final_val_acc_7"} <= set(run.data.metrics)
+    assert run.data.tags["data.sha256"]
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"weights.npy", "weights.png", "history.csv"} <= artifacts
+    weights = np.load(client.download_artifacts(run.info.run_id, "weights.npy", str(tmp_path)))
+    assert weights.shape == (784,)
+    model = mlflow.pytorch.load_model(f"runs:/{run.info.run_id}/model")
+    assert torch.allclose(model.weight.detach().ravel(), torch.from_numpy(weights))
+    assert (tmp_path / "models/model.ckpt").is_file()
+    history = (tmp_path / "models/history.csv").read_text().splitlines()
+    assert history[0].split(",")[:1] == ["epoch"] and len(history) == 1 + cfg.optim.epochs
+
+
+def test_tracking_uri_comes_from_the_environment_when_config_leaves_it(monkeypatch, normalized, tmp_path):
+    from dataclasses import replace
+
+    from pipeline.tracking import tracking_uri
+
+    cfg = replace(normalized, tracking=replace(normalized.tracking, uri=None))
+    assert tracking_uri(cfg) == "sqlite:///mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/env.db")
+    assert tracking_uri(cfg) == f"sqlite:///{tmp_path}/env.db"
+    assert "tracking.uri" not in logged_params(cfg)
+
+
+def test_same_seed_same_weights(normalized, tmp_path):
+    first = train(normalized, tmp_path / "a")
+    second = train(normalized, tmp_path / "b")
+    assert np.array_equal(np.load(tmp_path / "a/weights.npy"), np.load(tmp_path / "b/weights.npy"))
+    assert first["acc"] == second["acc"] and first["loss"] == second["loss"]
