@@ -5,11 +5,11 @@ BIN := $(VENV)/bin
 # dvc.yaml's commands say `python`: make it the project's.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: run test params setup
+.PHONY: run test params setup system-deps
 run: setup params
 	$(BIN)/dvc repro
 
-test: setup
+test: setup system-deps
 	$(BIN)/python -m pytest
 
 # params.yaml is conf/ composed by Hydra: what `dvc repro` runs with (`dvc exp run` recomposes it).
@@ -22,3 +22,12 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --disable-pip-version-check -q -e '.[test]'
 	touch $@
+
+# Debian packages the tests use (a browser for the MLflow UI test, PostgreSQL behind a tracking
+# server); installed with apt-get when missing (CI and the dev machines run as root).
+APT_PACKAGES := chromium postgresql
+system-deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
