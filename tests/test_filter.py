@@ -27,3 +27,65 @@ def test_other_digit_pair(tmp_path, synthetic_idx):
     cfg = make_config(tmp_path, ["data.digits=[1,8]"])
     fetch(cfg)
     assert filter_digits(cfg) == {"train.npz": 80, "valid.npz": 40}
+
+
+def params_file(cfg, tmp_path, digits):
+    """params.yaml as `make params` writes it, with data.digits set to anything (even invalid)."""
+    from omegaconf import OmegaConf
+
+    container = OmegaConf.to_container(OmegaConf.structured(cfg), enum_to_str=True)
+    container["data"]["digits"] = digits
+    (tmp_path / "params.yaml").write_text(OmegaConf.to_yaml(container))
+
+
+@pytest.mark.parametrize(
+    "digits",
+    [[3, 3], [3, 10], [-1, 7], [3], [3, 7, 1], []],
+)
+def test_bad_digits_stop_the_stage_before_any_file_is_written(cfg, tmp_path, digits):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    fetch(cfg)
+    filter_digits(cfg)
+    before = {p.name: p.read_bytes() for p in (tmp_path / "data/filtered").iterdir()}
+    params_file(cfg, tmp_path, digits)
+    done = subprocess.run([sys.executable, "-m", "pipeline.filter"], cwd=tmp_path, capture_output=True, text=True,
+                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"error: data.digits={digits}: expected two distinct digits in 0..9"]
+    assert {p.name: p.read_bytes() for p in (tmp_path / "data/filtered").iterdir()} == before
+
+
+def test_absent_digit_is_an_error_before_any_file_is_written(cfg, tmp_path, synthetic_idx, monkeypatch):
+    from pipeline import idx
+
+    fetch(cfg)
+    filter_digits(cfg)
+    before = {p.name: p.read_bytes() for p in (tmp_path / "data/filtered").iterdir()}
+    labels_path = tmp_path / "data/raw/t10k-labels-idx1-ubyte"  # no 7 in the test split only
+    labels = idx.read(labels_path)
+    labels_path.write_bytes(idx.encode(np.where(labels == 7, 1, labels).astype(np.uint8)))
+
+    writes = []
+    monkeypatch.setattr(np, "savez", lambda *args, **kwargs: writes.append(args))
+    with pytest.raises(idx.IdxError, match=f"^{labels_path}: no image of digit 7, expected some"):
+        filter_digits(cfg)
+    assert writes == []  # not even the train split, whose 7s are there
+    assert {p.name: p.read_bytes() for p in (tmp_path / "data/filtered").iterdir()} == before
+    assert not list(tmp_path.glob("data/.*partial*"))
+
+
+def test_any_pair_of_digits_labels_the_first_one(tmp_path, synthetic_idx):
+    cfg = make_config(tmp_path, ["data.digits=[8,1]"])
+    fetch(cfg)
+    filter_digits(cfg)
+    from pipeline import idx
+
+    raw_labels = idx.read(tmp_path / "data/raw/train-labels-idx1-ubyte")
+    with np.load(tmp_path / "data/filtered/train.npz") as split:
+        assert split["labels"].tolist() == [int(d == 8) for d in raw_labels if d in (1, 8)]
+        assert split["digits"].tolist() == [8, 1]

