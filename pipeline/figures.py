@@ -115,7 +115,7 @@ def accuracy_bars(rows: list[tuple[str, float, bool]], path: str | Path) -> Path
     ax.set_yticks(range(len(rows)), [label for label, _, _ in rows], fontsize=8)
     low = min(100 * accuracy for _, accuracy, _ in rows)
     ax.set_xlim(low - 1.0, 100.6)
-    ax.set_xlabel("validation accuracy (%), hatched: fastbook's published figure")
+    ax.set_xlabel("validation accuracy (%); hatched: published in fastbook")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -14,6 +14,7 @@ shown as references. Missing runs: one line naming the variants, exit 1, no repo
 from __future__ import annotations
 
 import argparse
+import os
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ from pipeline.atomic import atomic_directory
 from pipeline.config import CONF_DIR, Config, compose, run_stage, validate
 from pipeline.errors import PipelineError
 
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one line of output, not bars
 SWEEP = CONF_DIR / "experiment" / "learner.yaml"
 SWEEP_COMMAND = "python -m pipeline.train -m +experiment=learner"
 # The params that make two runs the same experiment (paths, trainer and tracking do not).
@@ -75,6 +77,8 @@ def find_runs(overrides: list[str]) -> tuple[list[Measured], str, str]:
     expected = {v: expected_params(v, overrides) for v in variants}
     cfg = expected[variants[0]][0]
     uri, experiment = tracking.tracking_uri(cfg), cfg.tracking.experiment
+    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).is_file():  # do not create it
+        raise ReportError(f"{uri}: no such MLflow database; run `{SWEEP_COMMAND}` first")
     mlflow.set_tracking_uri(uri)
     if MlflowClient(uri).get_experiment_by_name(experiment) is None:
         raise ReportError(f"{uri}: no MLflow experiment '{experiment}'; run `{SWEEP_COMMAND}` first")
