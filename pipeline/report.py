@@ -14,8 +14,8 @@ shown as references. Missing runs: one line naming the variants, exit 1, no repo
 from __future__ import annotations
 
 import argparse
-import os
 import datetime as dt
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
