@@ -28,6 +28,7 @@ class Source(Enum):
 class ModelName(Enum):
     linear = "linear"
     mlp = "mlp"
+    pixel_similarity = "pixel_similarity"  # fastbook's baseline: nearest mean image, nothing to train
 
 
 class LossName(Enum):

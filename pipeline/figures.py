@@ -32,3 +32,119 @@ def weights_heatmap(weights: np.ndarray, path: str | Path, digits: list[int], bi
     fig.savefig(path)
     plt.close(fig)
     return Path(path)
+
+
+def _blank_axes(ax) -> None:
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def contribution_maps(images: np.ndarray, weights: np.ndarray, bias: float | None, labels: np.ndarray,
+                      digits: list[int], path: str | Path) -> Path:
+    """Why multiplying works: for each image, its pixels (top) and w * x per pixel (bottom).
+
+    The logit is the sum of the bottom map plus the bias: red pixels push it up (towards
+    digits[0]), blue ones down (towards digits[1]); blank pixels (x = 0) contribute nothing.
+    """
+    images = np.asarray(images, np.float64).reshape(len(images), 784)
+    contributions = images * np.asarray(weights, np.float64).reshape(1, 784)
+    limit = float(np.abs(contributions).max()) or 1.0
+    bias_value = 0.0 if bias is None else bias
+    fig, axes = plt.subplots(2, len(images), figsize=(2.1 * len(images), 5.0), dpi=100, squeeze=False)
+    for column, (image, contribution, label) in enumerate(zip(images, contributions, labels)):
+        truth = digits[0] if label > 0.5 else digits[1]
+        logit = float(contribution.sum()) + bias_value
+        said = digits[0] if logit > 0 else digits[1]
+        axes[0, column].imshow(image.reshape(28, 28), cmap="gray_r", vmin=0, vmax=1)
+        axes[0, column].set_title(f"a real {truth}", fontsize=9)
+        shown = axes[1, column].imshow(contribution.reshape(28, 28), cmap="RdBu_r", vmin=-limit, vmax=limit)
+        bias_text = "no bias" if bias is None else f"bias {bias_value:+.2f}"
+        axes[1, column].set_title(
+            f"sum w*x {contribution.sum():+.2f}\n{bias_text}\nlogit {logit:+.2f}: says {said}", fontsize=8)
+        _blank_axes(axes[0, column])
+        _blank_axes(axes[1, column])
+    fig.colorbar(shown, ax=axes[1, :].tolist(), label="w * x", shrink=0.8)
+    fig.suptitle(f"pixels (top) and weight * pixel (bottom): red says {digits[0]}, blue says {digits[1]}", fontsize=10)
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
+def bias_trajectory(epochs: list[int], biases: list[float], path: str | Path) -> Path:
+    """The bias after each training epoch."""
+    fig, ax = plt.subplots(figsize=(4.5, 3.0), dpi=100)
+    ax.plot(epochs, biases, marker="o", markersize=3)
+    ax.axhline(0, color="grey", linewidth=0.8)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("bias")
+    ax.set_title("bias after each epoch", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
+def templates_figure(templates: np.ndarray, digits: list[int], path: str | Path) -> Path:
+    """pixel_similarity's "weights": the mean image of each digit and their difference."""
+    templates = np.asarray(templates, np.float64).reshape(2, 28, 28)
+    difference = templates[0] - templates[1]
+    limit = float(np.abs(difference).max()) or 1.0
+    fig, axes = plt.subplots(1, 3, figsize=(9.0, 3.2), dpi=100)
+    for ax, template, digit in zip(axes, templates, digits):
+        ax.imshow(template, cmap="gray_r", vmin=0, vmax=1)
+        ax.set_title(f"mean {digit}", fontsize=9)
+    shown = axes[2].imshow(difference, cmap="RdBu_r", vmin=-limit, vmax=limit)
+    axes[2].set_title(f"mean {digits[0]} - mean {digits[1]}", fontsize=9)
+    fig.colorbar(shown, ax=axes[2])
+    for ax in axes:
+        _blank_axes(ax)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
+def accuracy_bars(rows: list[tuple[str, float, bool]], path: str | Path) -> Path:
+    """Validation accuracy per model, best at the top; references (published figures) hatched."""
+    rows = sorted(rows, key=lambda row: row[1])
+    fig, ax = plt.subplots(figsize=(7.5, 0.35 * len(rows) + 1.2), dpi=100)
+    for i, (label, accuracy, reference) in enumerate(rows):
+        ax.barh(i, 100 * accuracy, color="white" if reference else "tab:blue", edgecolor="tab:blue",
+                hatch="//" if reference else None)
+        ax.text(100 * accuracy + 0.05, i, f"{100 * accuracy:.2f}%", va="center", fontsize=8)
+    ax.set_yticks(range(len(rows)), [label for label, _, _ in rows], fontsize=8)
+    low = min(100 * accuracy for _, accuracy, _ in rows)
+    ax.set_xlim(low - 1.0, 100.6)
+    ax.set_xlabel("validation accuracy (%); hatched: published in fastbook")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
+def epoch_curves(series: dict[str, list[float]], ylabel: str, path: str | Path) -> Path:
+    """One line per run: a metric after each epoch."""
+    fig, ax = plt.subplots(figsize=(7.0, 4.0), dpi=100)
+    for label, values in series.items():
+        ax.plot(range(len(values)), values, marker="o" if len(values) == 1 else None, markersize=4, label=label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
+def learning_rate_chart(rates: list[float], accuracies: list[float], path: str | Path) -> Path:
+    """Final validation accuracy against the learning rate (log scale)."""
+    order = np.argsort(rates)
+    fig, ax = plt.subplots(figsize=(4.5, 3.0), dpi=100)
+    ax.plot(np.asarray(rates)[order], 100 * np.asarray(accuracies)[order], marker="o")
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("validation accuracy (%)")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)

@@ -2,6 +2,7 @@
 
 `linear` is fastbook's linear1: logit = pixels @ weights + bias, 784 weights and one bias.
 A positive logit means digits[0] (a 3), a negative one digits[1] (a 7).
+`pixel_similarity` is fastbook's baseline before any learning: the nearest mean image.
 """
 
 from __future__ import annotations
@@ -15,7 +16,42 @@ from torch.nn import functional as F
 from pipeline.config import LossName, ModelConfig, ModelName, OptimConfig, OptimizerName
 
 
+class PixelSimilarity(nn.Module):
+    """The mean image of each digit as its template; an image is the digit it differs from least.
+
+    Distance = mean |pixel - template pixel|, the learner's abs(value - weight) idea.
+    logit = distance to the digits[1] template - distance to the digits[0] template: positive
+    when the image is closer to digits[0], like the linear model's logit. No parameters: the
+    templates are running means over the training batches seen this epoch (`accumulate`).
+    """
+
+    def __init__(self, n_pixels: int = 784):
+        super().__init__()
+        # Row 0: digits[0] (label 1), row 1: digits[1] (label 0). Saved with the model.
+        self.register_buffer("templates", torch.zeros(2, n_pixels))
+        self.register_buffer("pixel_sums", torch.zeros(2, n_pixels, dtype=torch.float64), persistent=False)
+        self.register_buffer("counts", torch.zeros(2, dtype=torch.float64), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        distance = (x.unsqueeze(1) - self.templates).abs().mean(-1)  # (n, 2)
+        return distance[:, 1:] - distance[:, :1]
+
+    def reset(self) -> None:
+        self.pixel_sums.zero_()
+        self.counts.zero_()
+
+    @torch.no_grad()
+    def accumulate(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """Add a batch of (pixels, 0/1 label) to the means."""
+        for row, members in enumerate((y > 0.5, y <= 0.5)):
+            self.pixel_sums[row] += x[members].sum(0, dtype=torch.float64)
+            self.counts[row] += members.sum()
+        self.templates.copy_(self.pixel_sums / self.counts.clamp(min=1).unsqueeze(1))
+
+
 def build_net(cfg: ModelConfig, n_pixels: int = 784) -> nn.Module:
+    if cfg.name is ModelName.pixel_similarity:
+        return PixelSimilarity(n_pixels)
     if cfg.name is ModelName.linear:
         net = nn.Linear(n_pixels, 1, bias=cfg.bias)
     elif cfg.name is ModelName.mlp:
@@ -48,6 +84,8 @@ class DigitClassifier(pl.LightningModule):
         self.optim_cfg = OptimConfig(**{**optim, "name": OptimizerName(optim["name"]), "loss": LossName(optim["loss"])})
         self.net = build_net(self.model_cfg)
         self.loss_fn = LOSSES[self.optim_cfg.loss]
+        # Nothing to optimise (pixel_similarity): Lightning runs the loop, no optimizer, no backward.
+        self.automatic_optimization = any(True for _ in self.net.parameters())
         self.history: list[dict] = []  # one row per epoch, for DVC plots
         self._loss_sum = torch.zeros(())
         self._seen = 0
@@ -61,10 +99,14 @@ class DigitClassifier(pl.LightningModule):
         return self.loss_fn(logits, y), logits, y
 
     def on_train_epoch_start(self) -> None:
+        if isinstance(self.net, PixelSimilarity):
+            self.net.reset()  # each epoch recomputes the means over the whole training set
         self._loss_sum = torch.zeros((), device=self.device)
         self._seen = 0
 
     def training_step(self, batch, batch_idx):
+        if isinstance(self.net, PixelSimilarity):
+            self.net.accumulate(*batch)
         loss, _, y = self.model_step(batch)
         # Accumulate on the device; logging per step would cost more than the step itself.
         self._loss_sum += loss.detach() * len(y)
@@ -80,6 +122,12 @@ class DigitClassifier(pl.LightningModule):
         """The linear model's 784 weights (None for the other models)."""
         if self.model_cfg.name is ModelName.linear:
             return self.net.weight.detach().cpu().numpy().ravel()
+        return None
+
+    def templates(self) -> np.ndarray | None:
+        """pixel_similarity's two mean images, (2, 784), digits[0] first (None for the other models)."""
+        if isinstance(self.net, PixelSimilarity):
+            return self.net.templates.detach().cpu().numpy()
         return None
 
     def bias(self) -> float | None:
@@ -99,6 +147,8 @@ class DigitClassifier(pl.LightningModule):
 
     def configure_optimizers(self):
         cfg = self.optim_cfg
+        if not self.automatic_optimization:
+            return []  # no optimizer (returning None would make Lightning warn)
         if cfg.name is OptimizerName.sgd:
             return torch.optim.SGD(self.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
         return torch.optim.Adam(self.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)

@@ -30,6 +30,7 @@ from pipeline.config import Config, validate
 from pipeline.datamodule import NormalizedMNIST
 from pipeline.errors import PipelineError
 from pipeline.evaluate import CHECKPOINT, score
+from pipeline.explain import write_explainers
 from pipeline.figures import weights_heatmap
 from pipeline.model import DigitClassifier
 
@@ -94,6 +95,7 @@ def train(cfg: Config, out_dir: Path, run_name: str | None = None, tags: dict | 
             np.save(out_dir / "weights.npy", weights)
             heatmap = weights_heatmap(weights, out_dir / "weights.png", digits, module.bias())
             artifacts += [out_dir / "weights.npy", heatmap]
+        artifacts += write_explainers(module, datamodule.valid_x, datamodule.valid_y, digits, out_dir)
 
         mlflow.set_tracking_uri(uri)
         with mlflow.start_run(run_id=run_id):

@@ -19,3 +19,16 @@ def test_evaluate_writes_metrics_and_plots(normalized, tmp_path):
     lines = (tmp_path / "plots/predictions.csv").read_text().splitlines()
     assert lines[0] == "actual,predicted" and len(lines) == 41
     assert (tmp_path / "plots/weights.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_evaluate_reloads_pixel_similarity_templates(tmp_path, synthetic_idx):
+    from tests.conftest import make_config
+
+    cfg = make_config(tmp_path, ["model=pixel_similarity", "optim.epochs=1", "tracking.log_model=false"])
+    from pipeline.fetch import fetch
+    from pipeline.filter import filter_digits
+    from pipeline.normalize import normalize
+
+    fetch(cfg), filter_digits(cfg), normalize(cfg)
+    trained = train(cfg, tmp_path / "models")
+    assert evaluate(cfg)["valid"]["acc"] == trained["acc"] > 0.9

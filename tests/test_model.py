@@ -52,3 +52,38 @@ def test_training_step_lowers_the_loss(overrides):
         loss.backward()
         optimizer.step()
     assert float(module.model_step((x, y))[0]) < before
+
+
+def test_pixel_similarity_has_nothing_to_train_and_templates_are_the_class_means():
+    module = module_for(["model=pixel_similarity"])
+    assert list(module.net.parameters()) == [] and not module.automatic_optimization
+    assert module.configure_optimizers() == []
+    x = torch.rand(10, 784)
+    y = torch.tensor([1.0, 0.0] * 5)
+    module.on_train_epoch_start()
+    module.training_step((x[:4], y[:4]), 0)  # two batches: the means cover both
+    module.training_step((x[4:], y[4:]), 1)
+    templates = module.templates()
+    assert templates.shape == (2, 784)
+    assert torch.allclose(torch.from_numpy(templates[0]), x[y == 1].mean(0))
+    assert torch.allclose(torch.from_numpy(templates[1]), x[y == 0].mean(0))
+
+
+def test_pixel_similarity_logit_is_the_difference_of_mean_absolute_distances():
+    module = module_for(["model=pixel_similarity"])
+    module.on_train_epoch_start()
+    module.training_step((torch.tensor([[1.0] * 784, [0.0] * 784]), torch.tensor([1.0, 0.0])), 0)
+    x = torch.full((3, 784), 0.25)
+    x[1] = 0.9
+    # distance to the digits[1] template (0) minus distance to the digits[0] template (1)
+    assert torch.allclose(module(x), torch.tensor([0.25 - 0.75, 0.9 - 0.1, 0.25 - 0.75]))
+    assert module(x[:1]).shape == (1,)
+
+
+def test_pixel_similarity_templates_are_recomputed_each_epoch():
+    module = module_for(["model=pixel_similarity"])
+    x, y = torch.rand(6, 784), torch.tensor([1.0, 0.0] * 3)
+    for _ in range(2):
+        module.on_train_epoch_start()
+        module.training_step((x, y), 0)
+    assert torch.allclose(torch.from_numpy(module.templates()[0]), x[y == 1].mean(0))
