@@ -16,10 +16,17 @@ from pipeline.normalize import load_split
 
 
 class TensorBatches:
-    """(x, y) batches sliced from device tensors; a new seeded permutation every epoch."""
+    """(x, y) batches sliced from device tensors; a new seeded permutation every epoch.
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool, seed: int):
+    Under DDP, process `shard` of `shards` takes every shards-th sample of each batch: all
+    processes draw the same permutation (same seed), so together they train on exactly the
+    batches one process would, and DDP's averaged gradient is that batch's gradient.
+    """
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool, seed: int,
+                 shard: int = 0, shards: int = 1):
         self.x, self.y, self.batch_size, self.shuffle, self.seed = x, y, batch_size, shuffle, seed
+        self.shard, self.shards = shard, shards
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -33,7 +40,11 @@ class TensorBatches:
             x, y = x[order], y[order]
         self.epoch += 1
         for start in range(0, len(y), self.batch_size):
-            yield x[start : start + self.batch_size], y[start : start + self.batch_size]
+            stop = min(start + self.batch_size, len(y))
+            mine = slice(start + self.shard, stop, self.shards)
+            if start + self.shard >= stop:  # a last batch smaller than `shards`: repeat a sample, as DistributedSampler pads
+                mine = slice(start, start + 1)
+            yield x[mine], y[mine]
 
 
 class NormalizedMNIST(pl.LightningDataModule):
@@ -49,7 +60,8 @@ class NormalizedMNIST(pl.LightningDataModule):
         self.valid_x, self.valid_y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
 
     def train_dataloader(self) -> TensorBatches:
-        return TensorBatches(self.train_x, self.train_y, self.batch_size, self.shuffle, self.seed)
+        shard, shards = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
+        return TensorBatches(self.train_x, self.train_y, self.batch_size, self.shuffle, self.seed, shard, shards)
 
     def val_dataloader(self) -> TensorBatches:
         # The whole validation set as one batch: one pass, one metric per epoch.

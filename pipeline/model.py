@@ -115,8 +115,9 @@ class DigitClassifier(pl.LightningModule):
 
     def validation_step(self, batch, batch_idx):
         loss, logits, y = self.model_step(batch)
-        self.log("val_loss", loss, batch_size=len(y))
-        self.log("val_acc", ((logits > 0) == (y > 0.5)).float().mean(), batch_size=len(y))
+        # sync_dist: under DDP, the mean over the processes (a no-op on one process).
+        self.log("val_loss", loss, batch_size=len(y), sync_dist=True)
+        self.log("val_acc", ((logits > 0) == (y > 0.5)).float().mean(), batch_size=len(y), sync_dist=True)
 
     def pixel_weights(self) -> np.ndarray | None:
         """The linear model's 784 weights (None for the other models)."""
@@ -137,11 +138,11 @@ class DigitClassifier(pl.LightningModule):
         return None
 
     def on_train_epoch_end(self) -> None:
-        self.log("train_loss", self._loss_sum / max(self._seen, 1))
+        self.log("train_loss", self._loss_sum / max(self._seen, 1), sync_dist=True)
         row = {"epoch": self.current_epoch}
         bias = self.bias()
         if bias is not None:
-            self.log("bias", bias)
+            self.log("bias", bias, sync_dist=True)
         row.update({k: float(v) for k, v in self.trainer.callback_metrics.items()})
         self.history.append(row)
 

@@ -22,10 +22,11 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import MLFlowLogger
 
-from pipeline import tracking
+from pipeline import distributed, tracking
 from pipeline.config import Config, validate
 from pipeline.datamodule import NormalizedMNIST
 from pipeline.errors import PipelineError
@@ -75,6 +76,9 @@ def train(cfg: Config, out_dir: Path, run_name: str | None = None, tags: dict | 
     datamodule = NormalizedMNIST(cfg.paths.normalized, cfg.optim.batch_size, cfg.optim.shuffle, cfg.seed)
     module = DigitClassifier(model=plain(cfg.model), optim=plain(cfg.optim))
     uri = tracking.tracking_uri(cfg)
+    if not distributed.is_main_process():  # another DDP process: rank 0 records the run
+        distributed.train_shard(make_trainer(cfg, logger=False), module, datamodule, out_dir / CHECKPOINT)
+        return {}
     client, run_id = tracking.start_run(cfg, run_name, tags)
     try:
         tracking.log_data_lineage(client, run_id, cfg)
@@ -123,12 +127,15 @@ def train(cfg: Config, out_dir: Path, run_name: str | None = None, tags: dict | 
 def main(cfg: DictConfig) -> float:
     try:
         config = validate(cfg)
+        distributed.check_launch(config.trainer.strategy, HydraConfig.get().mode == RunMode.MULTIRUN)
     except PipelineError as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(1) from None
     hydra_cfg = HydraConfig.get()
     run_name = config.tracking.run_name or hydra_cfg.job.override_dirname or None
     results = train(config, Path(hydra_cfg.runtime.output_dir), run_name=run_name)
+    if not results:  # a DDP process other than rank 0
+        return None
     print(f"train: run {results['run_id']}: validation accuracy {results['acc']:.4f}")
     return results["acc"]  # what an Optuna sweeper maximises
 

@@ -1,0 +1,82 @@
+"""Lightning DDP: each process trains its shard of every batch; rank 0 alone records the run."""
+
+import os
+import subprocess
+import sys
+
+import mlflow
+import numpy as np
+import pytest
+import torch
+from mlflow import MlflowClient
+from omegaconf import OmegaConf
+
+from pipeline.config import ConfigError, compose
+from pipeline.datamodule import TensorBatches
+from pipeline.distributed import check_launch
+from pipeline.train import train
+from tests.conftest import REPO
+
+
+def batches(shard, shards, n=10, batch_size=4, epochs=2):
+    data = TensorBatches(torch.arange(n), torch.arange(n), batch_size, shuffle=True, seed=7, shard=shard, shards=shards)
+    return [[x.tolist() for x, _ in data] for _ in range(epochs)]
+
+
+def test_shards_together_make_the_single_process_batches():
+    single = batches(0, 1)
+    first, second = batches(0, 2), batches(1, 2)
+    assert single[0] != single[1]  # a new permutation every epoch
+    for epoch in range(2):
+        assert len(first[epoch]) == len(second[epoch]) == len(single[epoch])  # same number of steps
+        for whole, a, b in zip(single[epoch], first[epoch], second[epoch]):
+            assert not set(a) & set(b) and sorted(a + b) == sorted(whole)
+
+
+def test_a_last_batch_smaller_than_the_number_of_processes_is_padded():
+    # 9 samples, batches of 4: the last batch has 1 sample; the second process repeats it.
+    first, second = batches(0, 2, n=9)[0], batches(1, 2, n=9)[0]
+    assert first[-1] == second[-1] and len(second[-1]) == 1
+    assert len(first) == len(second) == 3
+
+
+def test_ddp_in_a_local_multirun_is_refused(monkeypatch):
+    for key in ("SLURM_NTASKS", "SLURM_JOB_NAME", "TORCHELASTIC_RUN_ID"):
+        monkeypatch.delenv(key, raising=False)
+    with pytest.raises(ConfigError, match="trainer.strategy=ddp in a local multirun"):
+        check_launch("ddp", multirun=True)
+    check_launch("ddp", multirun=False)
+    check_launch("auto", multirun=True)
+
+
+@pytest.mark.slow
+def test_ddp_on_two_cpu_processes_matches_one_process_and_records_one_run(normalized, tmp_path):
+    cfg = normalized
+    single = train(cfg, tmp_path / "single")
+
+    uri = f"sqlite:///{tmp_path}/ddp.db"
+    # As the DVC train stage runs it: the composed params.yaml, plus an override on the command
+    # line that Lightning must carry over when it re-runs the command for rank 1.
+    params = compose(["trainer=ddp", "trainer.accelerator=cpu", f"paths.normalized={cfg.paths.normalized}",
+                      f"tracking.uri={uri}", "tracking.log_model=false", "optim.epochs=1"])
+    (tmp_path / "params.yaml").write_text(OmegaConf.to_yaml(params, resolve=True))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    done = subprocess.run([sys.executable, "-m", "pipeline.train", "--config-dir", str(tmp_path), "--config-name",
+                           "params", f"hydra.run.dir={tmp_path}/ddp", f"optim.epochs={cfg.optim.epochs}"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "Starting with 2 processes" in done.stdout + done.stderr
+    assert (tmp_path / "ddp/train_ddp_process_1.log").is_file()  # Lightning re-ran the Hydra app for rank 1
+
+    client = MlflowClient(uri)
+    mlflow.set_tracking_uri(uri)
+    [run] = mlflow.search_runs(experiment_names=[cfg.tracking.experiment], output_format="list")
+    assert run.info.status == "FINISHED"
+    assert run.data.params["trainer.strategy"] == "ddp" and run.data.params["trainer.devices"] == "2"
+    assert len(client.get_metric_history(run.info.run_id, "val_acc")) == cfg.optim.epochs
+    assert {"weights.npy", "history.csv"} <= {a.path for a in client.list_artifacts(run.info.run_id)}
+
+    assert abs(run.data.metrics["final_val_acc"] - single["acc"]) <= 0.005
+    # Shards of the same batches, gradients averaged: the same model as one process trains.
+    ddp_weights, single_weights = np.load(tmp_path / "ddp/weights.npy"), np.load(tmp_path / "single/weights.npy")
+    np.testing.assert_allclose(ddp_weights, single_weights, atol=1e-4)

@@ -1,0 +1,76 @@
+"""docker/: no Docker engine runs here, so the files are checked with real tools: hadolint lints
+the Dockerfile, check-jsonschema validates the compose files against the compose-spec schema."""
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from tests.conftest import REPO
+
+DOCKER = REPO / "docker"
+COMPOSE_FILES = [DOCKER / "compose.yaml", DOCKER / "compose.gpu.yaml"]
+
+
+def tool(name: str) -> str:
+    return shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+
+
+def hadolint(dockerfile: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([tool("hadolint"), "--no-color", "--config", DOCKER / ".hadolint.yaml", dockerfile],
+                          capture_output=True, text=True)
+
+
+def check_compose(*files: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", *files],
+                          capture_output=True, text=True)
+
+
+def test_dockerfile_passes_hadolint():
+    done = hadolint(DOCKER / "Dockerfile")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_hadolint_catches_what_the_dockerfile_avoids(tmp_path):
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM nvidia/cuda\nRUN pip install torch\nUSER root\n")
+    done = hadolint(bad)
+    assert done.returncode != 0
+    for rule in ("DL3006", "DL3013", "DL3002"):  # untagged base image, unpinned pip, root user
+        assert rule in done.stdout, rule
+
+
+def test_dockerfile_pins_its_base_runs_unprivileged_and_reproduces_by_default():
+    text = (DOCKER / "Dockerfile").read_text()
+    lines = [line.split() for line in text.splitlines() if line and line[0] != "#"]
+    [base] = [words[1] for words in lines if words[0] == "FROM"]
+    assert base.startswith("nvidia/cuda:") and not base.endswith(":latest")
+    assert [words for words in lines if words[0] == "USER"] == [["USER", "${UID}"]]
+    assert re.search(r'useradd .*--uid "\$\{UID\}" .*trainer', text)  # the user that UID names
+    assert lines[-1] == ["CMD", '["dvc",', '"repro"]']
+
+
+def test_compose_files_match_the_compose_spec():
+    done = check_compose(*COMPOSE_FILES)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_compose_schema_check_rejects_a_broken_file(tmp_path):
+    broken = tmp_path / "compose.yaml"
+    broken.write_text("services:\n  trainer:\n    image: threes-sevens\n    depends_on: 5\n    ports: nope\n")
+    assert check_compose(broken).returncode != 0
+
+
+def test_compose_runs_mlflow_on_postgresql_with_an_artifact_store_and_the_trainer():
+    services = yaml.safe_load((DOCKER / "compose.yaml").read_text())["services"]
+    assert services["postgres"]["image"].startswith("postgres:")
+    server = " ".join(services["mlflow"]["command"])
+    assert "--backend-store-uri postgresql+psycopg2://" in server and "@postgres:5432/" in server
+    assert "--artifacts-destination /mlartifacts" in server
+    assert services["mlflow"]["ports"] == ["127.0.0.1:5000:5000"]  # the UI on the host's loopback only
+    assert services["trainer"]["environment"]["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
+    assert services["trainer"]["depends_on"]["mlflow"]["condition"] == "service_healthy"
+    assert services["mlflow"]["depends_on"]["postgres"]["condition"] == "service_healthy"

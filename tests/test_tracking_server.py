@@ -1,0 +1,129 @@
+"""A shared MLflow tracking server on PostgreSQL, as a team would run it: a 4-job parallel sweep
+(Hydra's joblib launcher) records into it, and every run arrives complete."""
+
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import psycopg2
+import pytest
+from mlflow import MlflowClient
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow
+LEARNING_RATES = ["0.25", "0.5", "1.0", "2.0"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def postgres_bin(name: str) -> str:
+    """Debian keeps the server binaries out of PATH, under /usr/lib/postgresql/<version>/bin."""
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}")) or [shutil.which(name)]
+    assert found[-1], f"{name}: PostgreSQL is not installed (make system-deps)"
+    return found[-1]
+
+
+@pytest.fixture
+def postgres():
+    """A throwaway PostgreSQL cluster on 127.0.0.1; yields its port. PostgreSQL refuses to run as
+    root, so as root it runs as the `postgres` user that Debian's package creates."""
+    directory = Path(tempfile.mkdtemp(prefix="pg-"))  # not under pytest's root-only tmp_path
+    as_owner = []
+    if os.geteuid() == 0:
+        shutil.chown(directory, "postgres")
+        as_owner = ["runuser", "-u", "postgres", "--"]
+    data, port = directory / "data", free_port()
+    subprocess.run([*as_owner, postgres_bin("initdb"), "-D", data, "-U", "postgres", "--auth=trust", "--no-sync"],
+                   check=True, capture_output=True)
+    server_options = f"-c listen_addresses=127.0.0.1 -p {port} -k {directory} -c fsync=off"
+    subprocess.run([*as_owner, postgres_bin("pg_ctl"), "-D", data, "-l", directory / "log", "-w", "-o", server_options,
+                    "start"], check=True, capture_output=True)
+    try:
+        subprocess.run([postgres_bin("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "mlflow"],
+                       check=True, capture_output=True)
+        yield port
+    finally:
+        subprocess.run([*as_owner, postgres_bin("pg_ctl"), "-D", data, "-m", "fast", "-w", "stop"], capture_output=True)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def mlflow_server(postgres, tmp_path):
+    """`mlflow server` on 127.0.0.1 with PostgreSQL behind it and artifacts served from a directory."""
+    port = free_port()
+    log = open(tmp_path / "mlflow-server.log", "w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "2",
+         "--backend-store-uri", f"postgresql+psycopg2://postgres@127.0.0.1:{postgres}/mlflow",
+         "--artifacts-destination", str(tmp_path / "artifacts")],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,  # its workers in one process group
+        env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
+    )
+    try:
+        deadline = time.monotonic() + 180  # it creates its tables in PostgreSQL first
+        while True:
+            assert server.poll() is None, (tmp_path / "mlflow-server.log").read_text()[-3000:]
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "mlflow server did not come up"
+                time.sleep(0.5)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # a graceful stop waits for idle connections: not needed here
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+        log.close()
+
+
+def test_parallel_sweep_records_every_run_on_a_postgresql_tracking_server(normalized, mlflow_server, postgres, tmp_path):
+    cfg = normalized
+    epochs = 2
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=4",
+         f"optim.lr={','.join(LEARNING_RATES)}", f"optim.epochs={epochs}", "trainer.accelerator=cpu",
+         f"paths.normalized={cfg.paths.normalized}", f"tracking.uri={mlflow_server}", "tracking.log_model=false",
+         f"hydra.sweep.dir={tmp_path}/sweep"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    client = MlflowClient(mlflow_server)
+    experiment = client.get_experiment_by_name(cfg.tracking.experiment)
+    runs = client.search_runs([experiment.experiment_id])
+    parents = {run.data.tags.get("mlflow.parentRunId") for run in runs}
+    jobs = [run for run in runs if run.info.run_id not in parents]  # a sweep may add a parent run
+    assert sorted(run.data.params["optim.lr"] for run in jobs) == LEARNING_RATES
+    for run in jobs:
+        assert run.info.status == "FINISHED"
+        assert run.info.artifact_uri.startswith("mlflow-artifacts:")  # through the server's artifact proxy
+        for metric in ("train_loss", "val_loss", "val_acc", "bias"):
+            assert len(client.get_metric_history(run.info.run_id, metric)) == epochs, metric
+        assert {"final_val_acc", "final_val_acc_3", "final_val_acc_7"} <= set(run.data.metrics)
+        assert {"weights.npy", "weights.png", "history.csv"} <= {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert Path(client.download_artifacts(run.info.run_id, "weights.npy", str(tmp_path))).stat().st_size > 784 * 4
+
+    # The records really sit in PostgreSQL, and the files in the artifact store.
+    with psycopg2.connect(host="127.0.0.1", port=postgres, user="postgres", dbname="mlflow") as db:
+        with db.cursor() as cursor:
+            cursor.execute("SELECT run_uuid FROM runs WHERE status = 'FINISHED'")
+            assert {run.info.run_id for run in jobs} <= {row[0] for row in cursor.fetchall()}
+    assert len(list((tmp_path / "artifacts").rglob("weights.npy"))) == len(LEARNING_RATES)
