@@ -25,8 +25,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import MLFlowLogger
 
-from pipeline import tracking
-from pipeline.config import Config, validate
+from pipeline import safety, tracking
+from pipeline.config import Config, run_hydra_app, validate
 from pipeline.datamodule import NormalizedMNIST
 from pipeline.errors import PipelineError
 from pipeline.evaluate import CHECKPOINT, score
@@ -54,6 +54,7 @@ def make_trainer(cfg: Config, logger) -> pl.Trainer:
         num_sanity_val_steps=0,
         log_every_n_steps=1,  # nothing is logged per step; this only silences a warning
         logger=logger,
+        callbacks=[safety.StopOnNonFiniteLoss()],
     )
 
 
@@ -75,13 +76,12 @@ def train(cfg: Config, out_dir: Path, run_name: str | None = None, tags: dict | 
     module = DigitClassifier(model=plain(cfg.model), optim=plain(cfg.optim))
     uri = tracking.tracking_uri(cfg)
     client, run_id = tracking.start_run(cfg, run_name, tags)
-    try:
+    with safety.recorded(client, run_id):  # ends the run FINISHED, FAILED or KILLED
         logger = MLFlowLogger(experiment_name=cfg.tracking.experiment, tracking_uri=uri, run_id=run_id)
         logger.log_hyperparams(tracking.logged_params(cfg))
         trainer = make_trainer(cfg, logger)
         trainer.fit(module, datamodule=datamodule)
-        if trainer.interrupted:
-            raise KeyboardInterrupt
+        safety.raise_if_diverged(trainer)
         digits = datamodule.digits
         valid, _ = score(module, datamodule.valid_x, datamodule.valid_y, digits)
 
@@ -106,13 +106,6 @@ def train(cfg: Config, out_dir: Path, run_name: str | None = None, tags: dict | 
                     input_example=datamodule.valid_x[:4].cpu().numpy(),
                     pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],  # skip slow inference of requirements
                 )
-    except KeyboardInterrupt:
-        client.set_terminated(run_id, "KILLED")
-        raise
-    except BaseException:
-        client.set_terminated(run_id, "FAILED")
-        raise
-    client.set_terminated(run_id, "FINISHED")
     return {"run_id": run_id, **valid}
 
 
@@ -131,4 +124,4 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
-    main()
+    run_hydra_app(main)
