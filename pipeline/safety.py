@@ -2,7 +2,8 @@
 
 `recorded(client, run_id)` wraps a training: the MLflow run ends FINISHED, FAILED (an error,
 or a diverged loss) or KILLED (SIGINT/SIGTERM), never left RUNNING, with the reason in the
-`end_reason` tag. `StopOnNonFiniteLoss` is Lightning's EarlyStopping reduced to its
+`end_reason` tag; a signal during a fit takes effect at the next batch (`StopOnSignal`).
+`StopOnNonFiniteLoss` is Lightning's EarlyStopping reduced to its
 finiteness check; `raise_if_diverged` turns its stop into an error.
 """
 
@@ -16,7 +17,7 @@ from contextlib import contextmanager
 
 import pytorch_lightning as pl
 from mlflow import MlflowClient
-from pytorch_lightning.callbacks import EarlyStopping
+from pytorch_lightning.callbacks import Callback, EarlyStopping
 from pytorch_lightning.callbacks.early_stopping import EarlyStoppingReason
 
 from pipeline.errors import PipelineError
@@ -48,15 +49,43 @@ class Interrupted(KeyboardInterrupt):
     """SIGINT or SIGTERM arrived; Lightning shuts a fit down gracefully on a KeyboardInterrupt."""
 
 
+# Signals received during `recorded`, and whether a fit is running. An exception raised by
+# the signal handler in the middle of an MLflow write can leave the process's own sqlite
+# transaction open and the store locked; during a fit the handler only takes note and
+# StopOnSignal raises at the next batch boundary, where no write is in progress.
+_received: list[int] = []
+_fitting = False
+
+
+class StopOnSignal(Callback):
+    def on_train_start(self, trainer, pl_module) -> None:
+        global _fitting
+        _fitting = True
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        global _fitting
+        _fitting = False
+
+    def on_train_batch_end(self, *args) -> None:
+        if _received:
+            raise Interrupted(signal.Signals(_received[0]).name)
+
+    on_validation_batch_end = on_train_batch_end
+
+
 @contextmanager
 def recorded(client: MlflowClient, run_id: str):
     """End the run FINISHED if the block succeeds, FAILED if it raises, KILLED on SIGINT/SIGTERM
     (then exit with status 128 + signal number, the shell's convention)."""
-    received: list[int] = []
+    global _fitting
+    received = _received
+    received.clear()
+    _fitting = False
 
     def interrupt(signum, _frame):
         received.append(signum)
-        raise Interrupted(signal.Signals(signum).name)
+        if not _fitting:
+            raise Interrupted(signal.Signals(signum).name)
 
     # Python lets only the main thread set handlers; elsewhere the defaults stay.
     in_main = threading.current_thread() is threading.main_thread()

@@ -76,6 +76,12 @@ def store_lock(uri: str):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def open_client(uri: str) -> MlflowClient:
+    """A client whose store is ready: created or migrated under the store lock if needed."""
+    with store_lock(uri):
+        return MlflowClient(uri)  # builds the store, creating its tables if the database is new
+
+
 def experiment_id(client: MlflowClient, name: str) -> str:
     """The experiment's id, creating it if needed (tolerates a concurrent creator)."""
     experiment = client.get_experiment_by_name(name)
@@ -176,7 +182,7 @@ def main(argv: list[str]) -> None:
     uri = argv[1] if len(argv) > 1 else os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
     if sqlite_path(uri) is not None and not sqlite_path(uri).is_file():
         raise SystemExit(f"error: {sqlite_path(uri)}: no such MLflow database")
-    client = MlflowClient(uri)
+    client = open_client(uri)
     experiments = [e.experiment_id for e in client.search_experiments()]
     orphans = mark_orphans(client, experiments)
     print(f"mark-orphans: {len(orphans)} run(s) marked KILLED" + "".join(f"\n  {r}" for r in orphans))

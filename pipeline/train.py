@@ -54,7 +54,7 @@ def make_trainer(cfg: Config, logger) -> pl.Trainer:
         num_sanity_val_steps=0,
         log_every_n_steps=1,  # nothing is logged per step; this only silences a warning
         logger=logger,
-        callbacks=[safety.StopOnNonFiniteLoss()],
+        callbacks=[safety.StopOnNonFiniteLoss(), safety.StopOnSignal()],
     )
 
 

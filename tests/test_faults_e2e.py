@@ -88,9 +88,10 @@ def wait_for_training(db: Path, timeout: float = 240) -> str:
     """The run id, once the run in db has logged an epoch's loss."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if db.exists():
-            runs = MlflowClient(f"sqlite:///{db}").search_runs(["1"]) if db.stat().st_size else []
-            if runs and MlflowClient(f"sqlite:///{db}").get_metric_history(runs[0].info.run_id, "train_loss"):
+        if db.exists():  # opened under the store lock: the trainer may be creating the tables
+            client = tracking.open_client(f"sqlite:///{db}")
+            runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+            if runs and client.get_metric_history(runs[0].info.run_id, "train_loss"):
                 return runs[0].info.run_id
         time.sleep(0.5)
     raise TimeoutError(f"no training in {db}")
