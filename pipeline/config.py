@@ -7,6 +7,7 @@ constraints. `dvc exp run` composes `conf/` into `params.yaml`; the stages read 
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 from enum import Enum
@@ -215,6 +216,32 @@ def run_stage(main, *args) -> None:
         main(*args)
     except (PipelineError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def _one_line(err: Exception) -> str:
+    from hydra.errors import MissingConfigException, OverrideParseException
+
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    if isinstance(err, OverrideParseException):
+        lines.insert(0, f"override '{err.override}':")
+    if isinstance(err, MissingConfigException) and err.options:  # `model=foo`: say what exists
+        return f"{lines[0]}; available: {', '.join(err.options)}"
+    if isinstance(err.__cause__, OmegaConfBaseException):
+        lines.append(f"({str(err.__cause__).splitlines()[0]})")
+    return " ".join(lines)
+
+
+def run_hydra_app(main) -> None:
+    """Run a @hydra.main app; a bad override or config value ends it with one line and exit 1
+    (instead of Hydra's multi-line report), other errors with their full traceback."""
+    from hydra.errors import CompactHydraException
+
+    os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # Hydra hands its errors to us unformatted
+    try:
+        main()
+    except (PipelineError, CompactHydraException) as err:
+        print(f"error: {_one_line(err)}", file=sys.stderr)
         raise SystemExit(1) from None
 
 

@@ -3,26 +3,83 @@
 The tracking URI is always passed explicitly (Lightning's MLFlowLogger would otherwise
 fall back to the deprecated ./mlruns file store): `tracking.uri`, else
 $MLFLOW_TRACKING_URI, else the sqlite file `mlflow.db` in the project directory.
+
+    python -m pipeline.tracking mark-orphans [URI]   # RUNNING runs whose process is gone -> KILLED
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
+import re
+import socket
+import sqlite3
 import subprocess
+import sys
+from contextlib import contextmanager
 from pathlib import Path
 
+import psutil
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from pipeline.config import Config, to_flat_dict
 
 DEFAULT_URI = "sqlite:///mlflow.db"
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # runs stay on this machine
 
+# Tags that tie a run to the process writing it, so a run left RUNNING by a killed process
+# can be told apart from one still in progress.
+HOST_TAG, PID_TAG, STARTED_TAG = "process.host", "process.pid", "process.started"
+END_REASON_TAG = "end_reason"  # why a run ended FAILED or KILLED
+SQLITE_BUSY_TIMEOUT_MS = 120_000
+
+
+@event.listens_for(Engine, "connect")
+def _wait_for_sqlite_writers(dbapi_connection, _record) -> None:
+    """Several processes share one sqlite file: wait for the writer holding the lock instead
+    of failing at once with "database is locked" (sqlite3's default wait is 5 s)."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+
 
 def tracking_uri(cfg: Config) -> str:
     return cfg.tracking.uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a `sqlite:///` URI; None for other stores (and in-memory sqlite)."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = uri.removeprefix("sqlite:///").split("?")[0]
+    return Path(path) if path and path != ":memory:" else None
+
+
+@contextmanager
+def store_lock(uri: str):
+    """Held while a sqlite store is created or migrated and the experiment is made: MLflow's
+    table creation is not safe against several processes doing it at once (they corrupt the
+    schema). A lock file beside the database serializes that first step; other stores need none."""
+    db = sqlite_path(uri)
+    if db is None:
+        yield
+        return
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def open_client(uri: str) -> MlflowClient:
+    """A client whose store is ready: created or migrated under the store lock if needed."""
+    with store_lock(uri):
+        return MlflowClient(uri)  # builds the store, creating its tables if the database is new
 
 
 def experiment_id(client: MlflowClient, name: str) -> str:
@@ -52,23 +109,69 @@ def data_hash(directory: str | Path) -> str:
     return digest.hexdigest()
 
 
+_URL_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
+
+
+def redact(value):
+    """A string with any URL's user:password@ replaced by ***@ (other values unchanged)."""
+    return _URL_CREDENTIALS.sub("***@", value) if isinstance(value, str) else value
+
+
 def logged_params(cfg: Config) -> dict:
-    """The flattened config, minus the tracking section (a URI may carry credentials)."""
-    return {k: v for k, v in to_flat_dict(cfg).items() if not k.startswith("tracking.")}
+    """The flattened config, minus the tracking section (a URI may carry credentials), with
+    credentials cut out of any other URL (e.g. a private fetch.index_url)."""
+    return {k: redact(v) for k, v in to_flat_dict(cfg).items() if not k.startswith("tracking.")}
+
+
+def process_tags() -> dict[str, str]:
+    me = psutil.Process()
+    return {HOST_TAG: socket.gethostname(), PID_TAG: str(me.pid), STARTED_TAG: repr(me.create_time())}
+
+
+def writer_is_gone(tags: dict) -> bool:
+    """True when the run's writing process (on this host) no longer exists; False when it is
+    alive, or unknown (another host, or a run without process tags)."""
+    if tags.get(HOST_TAG) != socket.gethostname() or PID_TAG not in tags:
+        return False
+    try:
+        started = psutil.Process(int(tags[PID_TAG])).create_time()
+    except psutil.NoSuchProcess:
+        return True
+    return abs(started - float(tags.get(STARTED_TAG, started))) > 1.0  # the pid was reused
+
+
+def mark_orphans(client: MlflowClient, experiment_ids: list[str]) -> list[str]:
+    """Mark KILLED each RUNNING run whose process on this host is gone (`kill -9`, power loss)."""
+    orphans = []
+    runs = client.search_runs(experiment_ids, "attributes.status = 'RUNNING'", max_results=10_000)
+    for run in runs:
+        if writer_is_gone(run.data.tags):
+            client.set_tag(run.info.run_id, END_REASON_TAG,
+                           f"orphaned: process {run.data.tags[PID_TAG]} on {run.data.tags[HOST_TAG]} ended "
+                           "without closing the run")
+            client.set_terminated(run.info.run_id, "KILLED")
+            orphans.append(run.info.run_id)
+    return orphans
 
 
 def start_run(cfg: Config, run_name: str | None = None, tags: dict | None = None) -> tuple[MlflowClient, str]:
-    """Create the run that one training records into; return the client and run id."""
-    client = MlflowClient(tracking_uri(cfg))
+    """Create the run that one training records into; return the client and run id.
+    Runs of this experiment left RUNNING by a dead process on this host are marked KILLED first."""
+    uri = tracking_uri(cfg)
     tags = dict(tags or {})
     commit = git_commit()
     if commit:
         tags["mlflow.source.git.commit"] = commit
     tags["data.sha256"] = data_hash(cfg.paths.normalized)
+    tags.update(process_tags())
+    with store_lock(uri):
+        client = MlflowClient(uri)
+        experiment = experiment_id(client, cfg.tracking.experiment)
+    mark_orphans(client, [experiment])
     run = client.create_run(
-        experiment_id(client, cfg.tracking.experiment),
-        run_name=run_name or cfg.tracking.run_name,
-        tags=tags,
+        experiment,
+        run_name=redact(run_name or cfg.tracking.run_name),
+        tags={key: redact(value) for key, value in tags.items()},
     )
     return client, run.info.run_id
 
@@ -145,3 +248,19 @@ def log_data_lineage(client: MlflowClient, run_id: str, cfg: Config) -> None:
     if manifest.is_file():
         fetched = json.loads(manifest.read_text())
         client.set_tag(run_id, "data.origin", f"{fetched['source']}: {fetched['origin']}")
+
+
+def main(argv: list[str]) -> None:
+    if not argv or argv[0] != "mark-orphans" or len(argv) > 2:
+        raise SystemExit("usage: python -m pipeline.tracking mark-orphans [TRACKING_URI]")
+    uri = argv[1] if len(argv) > 1 else os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+    if sqlite_path(uri) is not None and not sqlite_path(uri).is_file():
+        raise SystemExit(f"error: {sqlite_path(uri)}: no such MLflow database")
+    client = open_client(uri)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    orphans = mark_orphans(client, experiments)
+    print(f"mark-orphans: {len(orphans)} run(s) marked KILLED" + "".join(f"\n  {r}" for r in orphans))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

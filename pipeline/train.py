@@ -26,8 +26,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import MLFlowLogger
 
-from pipeline import distributed, tracking
-from pipeline.config import Config, validate
+from pipeline import distributed, safety, tracking
+from pipeline.config import Config, run_hydra_app, validate
 from pipeline.datamodule import NormalizedMNIST
 from pipeline.errors import PipelineError
 from pipeline.evaluate import CHECKPOINT, score
@@ -56,6 +56,7 @@ def make_trainer(cfg: Config, logger) -> pl.Trainer:
         num_sanity_val_steps=0,
         log_every_n_steps=1,  # nothing is logged per step; this only silences a warning
         logger=logger,
+        callbacks=[safety.StopOnNonFiniteLoss(), safety.StopOnSignal()],
     )
 
 
@@ -80,14 +81,13 @@ def train(cfg: Config, out_dir: Path, run_name: str | None = None, tags: dict | 
         distributed.train_shard(make_trainer(cfg, logger=False), module, datamodule, out_dir / CHECKPOINT)
         return {}
     client, run_id = tracking.start_run(cfg, run_name, tags)
-    try:
+    with safety.recorded(client, run_id):  # ends the run FINISHED, FAILED or KILLED
         tracking.log_data_lineage(client, run_id, cfg)
         logger = MLFlowLogger(experiment_name=cfg.tracking.experiment, tracking_uri=uri, run_id=run_id)
         logger.log_hyperparams(tracking.logged_params(cfg))
         trainer = make_trainer(cfg, logger)
         trainer.fit(module, datamodule=datamodule)
-        if trainer.interrupted:
-            raise KeyboardInterrupt
+        safety.raise_if_diverged(trainer)
         digits = datamodule.digits
         valid, _ = score(module, datamodule.valid_x, datamodule.valid_y, digits)
 
@@ -113,13 +113,6 @@ def train(cfg: Config, out_dir: Path, run_name: str | None = None, tags: dict | 
                     input_example=datamodule.valid_x[:4].cpu().numpy(),
                     pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],  # skip slow inference of requirements
                 )
-    except KeyboardInterrupt:
-        client.set_terminated(run_id, "KILLED")
-        raise
-    except BaseException:
-        client.set_terminated(run_id, "FAILED")
-        raise
-    client.set_terminated(run_id, "FINISHED")
     return {"run_id": run_id, **valid}
 
 
@@ -141,4 +134,4 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
-    main()
+    run_hydra_app(main)

@@ -43,8 +43,16 @@ def test_tracking_uri_comes_from_the_environment_when_config_leaves_it(monkeypat
     assert "tracking.uri" not in logged_params(cfg)
 
 
-def test_same_seed_same_weights(normalized, tmp_path):
+def test_same_seed_same_weights_and_metrics(normalized, tmp_path):
     first = train(normalized, tmp_path / "a")
     second = train(normalized, tmp_path / "b")
     assert np.array_equal(np.load(tmp_path / "a/weights.npy"), np.load(tmp_path / "b/weights.npy"))
     assert first["acc"] == second["acc"] and first["loss"] == second["loss"]
+    # Bitwise: every per-epoch value, in the history file and in MLflow.
+    assert (tmp_path / "a/history.csv").read_bytes() == (tmp_path / "b/history.csv").read_bytes()
+    client = MlflowClient(normalized.tracking.uri)
+    for metric in ("train_loss", "val_loss", "val_acc", "bias"):
+        histories = [[(m.step, m.value) for m in client.get_metric_history(r["run_id"], metric)] for r in (first, second)]
+        assert histories[0] == histories[1] and len(histories[0]) == normalized.optim.epochs, metric
+    finals = [client.get_run(r["run_id"]).data.metrics for r in (first, second)]
+    assert {k: v for k, v in finals[0].items()} == finals[1]
