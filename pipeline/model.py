@@ -51,6 +51,10 @@ class DigitClassifier(pl.LightningModule):
         self.history: list[dict] = []  # one row per epoch, for DVC plots
         self._loss_sum = torch.zeros(())
         self._seen = 0
+        # The SGD step written out in training_step (fastbook's loop: gradients, step, zero).
+        # Lightning's automatic optimization wraps each step in a closure and extra hooks that
+        # cost more than this model's whole step (bench/RESULTS.md).
+        self.automatic_optimization = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).squeeze(-1)
@@ -65,7 +69,11 @@ class DigitClassifier(pl.LightningModule):
         self._seen = 0
 
     def training_step(self, batch, batch_idx):
+        optimizer = self.optimizers()
         loss, _, y = self.model_step(batch)
+        optimizer.zero_grad()
+        self.manual_backward(loss)  # Lightning's backward: precision scaling, DDP gradient sync
+        optimizer.step()
         # Accumulate on the device; logging per step would cost more than the step itself.
         self._loss_sum += loss.detach() * len(y)
         self._seen += len(y)
