@@ -33,18 +33,22 @@ class TensorBatches:
         return math.ceil(len(self.y) / self.batch_size)
 
     def __iter__(self):
-        x, y = self.x, self.y
+        n, size = len(self.y), self.batch_size
+        order = None
         if self.shuffle:
-            order = torch.randperm(len(y), generator=torch.Generator().manual_seed(self.seed + self.epoch))
-            order = order.to(x.device)
-            x, y = x[order], y[order]
+            order = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed + self.epoch))
+            order = order.to(self.x.device)
         self.epoch += 1
-        for start in range(0, len(y), self.batch_size):
-            stop = min(start + self.batch_size, len(y))
+        for start in range(0, n, size):
+            stop = min(start + size, n)
             mine = slice(start + self.shard, stop, self.shards)
             if start + self.shard >= stop:  # a last batch smaller than `shards`: repeat a sample, as DistributedSampler pads
                 mine = slice(start, start + 1)
-            yield x[mine], y[mine]
+            if order is None:
+                yield self.x[mine], self.y[mine]
+            else:  # one gather per batch: it stays in cache, a permuted copy of all rows would not
+                rows = order[mine]
+                yield self.x.index_select(0, rows), self.y.index_select(0, rows)
 
 
 class NormalizedMNIST(pl.LightningDataModule):
@@ -58,6 +62,9 @@ class NormalizedMNIST(pl.LightningDataModule):
         self.train_x, self.train_y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
         x, y, _ = load_split(self.directory, "valid.npz")
         self.valid_x, self.valid_y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+
+    def transfer_batch_to_device(self, batch, device, dataloader_idx):
+        return batch  # sliced from tensors already on the training device: nothing to move
 
     def train_dataloader(self) -> TensorBatches:
         shard, shards = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)

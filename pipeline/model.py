@@ -84,11 +84,15 @@ class DigitClassifier(pl.LightningModule):
         self.optim_cfg = OptimConfig(**{**optim, "name": OptimizerName(optim["name"]), "loss": LossName(optim["loss"])})
         self.net = build_net(self.model_cfg)
         self.loss_fn = LOSSES[self.optim_cfg.loss]
-        # Nothing to optimise (pixel_similarity): Lightning runs the loop, no optimizer, no backward.
-        self.automatic_optimization = any(True for _ in self.net.parameters())
+        # pixel_similarity has nothing to optimise: no optimizer, no backward.
+        self.trainable = any(p.requires_grad for p in self.net.parameters())
         self.history: list[dict] = []  # one row per epoch, for DVC plots
         self._loss_sum = torch.zeros(())
         self._seen = 0
+        # The SGD step written out in training_step (fastbook's loop: gradients, step, zero).
+        # Lightning's automatic optimization wraps each step in a closure and extra hooks that
+        # cost more than this model's whole step (bench/RESULTS.md).
+        self.automatic_optimization = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).squeeze(-1)
@@ -108,6 +112,11 @@ class DigitClassifier(pl.LightningModule):
         if isinstance(self.net, PixelSimilarity):
             self.net.accumulate(*batch)
         loss, _, y = self.model_step(batch)
+        if self.trainable:
+            optimizer = self.optimizers()
+            optimizer.zero_grad()
+            self.manual_backward(loss)  # Lightning's backward: precision scaling, DDP gradient sync
+            optimizer.step()
         # Accumulate on the device; logging per step would cost more than the step itself.
         self._loss_sum += loss.detach() * len(y)
         self._seen += len(y)
@@ -148,7 +157,7 @@ class DigitClassifier(pl.LightningModule):
 
     def configure_optimizers(self):
         cfg = self.optim_cfg
-        if not self.automatic_optimization:
+        if not self.trainable:
             return []  # no optimizer (returning None would make Lightning warn)
         if cfg.name is OptimizerName.sgd:
             return torch.optim.SGD(self.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)

@@ -54,7 +54,7 @@ def make_trainer(cfg: Config, logger) -> pl.Trainer:
         enable_model_summary=False,
         enable_checkpointing=False,  # the final model is saved once, below
         num_sanity_val_steps=0,
-        log_every_n_steps=1,  # nothing is logged per step; this only silences a warning
+        log_every_n_steps=0,  # metrics are logged per epoch; no per-step bookkeeping
         logger=logger,
         callbacks=[safety.StopOnNonFiniteLoss(), safety.StopOnSignal()],
     )
@@ -83,10 +83,15 @@ def train(cfg: Config, out_dir: Path, run_name: str | None = None, tags: dict | 
     client, run_id = tracking.start_run(cfg, run_name, tags)
     with safety.recorded(client, run_id):  # ends the run FINISHED, FAILED or KILLED
         tracking.log_data_lineage(client, run_id, cfg)
-        logger = MLFlowLogger(experiment_name=cfg.tracking.experiment, tracking_uri=uri, run_id=run_id)
-        logger.log_hyperparams(tracking.logged_params(cfg))
+        # synchronous=False: an epoch does not wait for the database (a sqlite commit can take
+        # longer than the epoch); wait_for_logged checks that everything arrived.
+        logger = MLFlowLogger(experiment_name=cfg.tracking.experiment, tracking_uri=uri, run_id=run_id,
+                              synchronous=False)
+        params = tracking.logged_params(cfg)
+        logger.log_hyperparams(params)
         trainer = make_trainer(cfg, logger)
         trainer.fit(module, datamodule=datamodule)
+        tracking.wait_for_logged(client, run_id, params, len(module.history))
         safety.raise_if_diverged(trainer)
         digits = datamodule.digits
         valid, _ = score(module, datamodule.valid_x, datamodule.valid_y, digits)

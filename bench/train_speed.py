@@ -1,0 +1,158 @@
+"""Training speed: a bare PyTorch loop against the project's real training path, in one process,
+on the same data, epochs and batch size.
+
+    python -m bench.train_speed                                  # data/normalized, conf/ defaults
+    python -m bench.train_speed --data /path/to/normalized --repeats 5 --threads 1
+    python -m bench.train_speed --scales 1 4 16 --scale-epochs 5 # cost per epoch as the data grows
+    python -m bench.train_speed optim.batch_size=1024             # any Hydra override of conf/
+
+(a) bench/bare_loop.py: the same work with no framework. (b) pipeline.train.train(): the
+LightningModule, Trainer and MLflow run exactly as `python -m pipeline.train` configures them,
+into a throwaway sqlite store. Two measures per epoch:
+- wall: mean time between consecutive epoch ends after the first; for (b), from the timestamps
+  MLflow stored with train_loss.
+- CPU: process CPU time (all threads, the MLflow logging thread too); for (b), the difference
+  between a full run and a short one, per extra epoch, so per-run costs cancel out. On a shared
+  machine this is the steadier figure; with more than one torch thread it counts spin-waits.
+(b)'s fixed per-run cost (Trainer set-up, data loading, MLflow run, checkpoint, figures, model
+logging) is reported apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from mlflow import MlflowClient
+
+from bench import bare_loop
+from pipeline.config import compose, validate
+from pipeline.train import train
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+
+def per_epoch_ms(ends: list[float]) -> float:
+    """Mean time per epoch after the first (end of epoch 1 to end of the last)."""
+    return (ends[-1] - ends[0]) / (len(ends) - 1) * 1000
+
+
+def training_device(cfg) -> torch.device:
+    """The device Lightning trains on for this config (accelerator=auto: CUDA when present)."""
+    trainer = pl.Trainer(accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices, logger=False,
+                         enable_progress_bar=False, enable_model_summary=False)
+    return trainer.strategy.root_device
+
+
+def project_run(cfg, work: Path) -> dict:
+    """One real training run: wall ms per epoch, whole wall and CPU seconds, validation accuracy."""
+    out = work / f"run-{time.monotonic_ns()}"
+    wall, cpu = time.perf_counter(), time.process_time()
+    results = train(cfg, out)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    history = MlflowClient(cfg.tracking.uri).get_metric_history(results["run_id"], "train_loss")
+    shutil.rmtree(out)
+    ends = sorted(m.timestamp / 1000 for m in history)
+    return {"wall_ms": per_epoch_ms(ends), "wall_s": wall, "cpu_s": cpu, "acc": results["acc"]}
+
+
+def compare(compose_with, data_dir: Path, work: Path, repeats: int, device: torch.device) -> dict:
+    """Interleaved repeats of (a) and (b); medians. compose_with(overrides) -> Config."""
+    cfg = compose_with([])
+    o = cfg.optim
+    short = compose_with([f"optim.epochs={max(2, o.epochs // 4)}"])
+    data = bare_loop.load(data_dir, device)
+    runs = {key: [] for key in ("bare_wall", "bare_cpu", "wall", "cpu", "wall_s", "fixed_s")}
+    for _ in range(repeats):
+        ends, bare_acc = bare_loop.train(data, o.epochs, o.batch_size, o.lr, cfg.seed, o.shuffle)
+        runs["bare_wall"].append(per_epoch_ms([wall for wall, _ in ends]))
+        runs["bare_cpu"].append(per_epoch_ms([cpu for _, cpu in ends]))
+        full, brief = project_run(cfg, work), project_run(short, work)
+        cpu_ms = (full["cpu_s"] - brief["cpu_s"]) / (o.epochs - short.optim.epochs) * 1000
+        runs["wall"].append(full["wall_ms"])
+        runs["cpu"].append(cpu_ms)
+        runs["wall_s"].append(full["wall_s"])
+        runs["fixed_s"].append(full["wall_s"] - full["wall_ms"] * o.epochs / 1000)
+    median = {key: statistics.median(values) for key, values in runs.items()}
+    return {**median, "runs": runs, "bare_acc": bare_acc, "project_acc": full["acc"], "n_train": len(data[1])}
+
+
+def replicated(data_dir: Path, scale: int, dest: Path) -> Path:
+    """A normalized directory whose training set is data_dir's repeated `scale` times."""
+    dest.mkdir(parents=True, exist_ok=True)
+    with np.load(data_dir / "train.npz") as split:
+        np.savez(dest / "train.npz", x=np.tile(split["x"], (scale, 1)), y=np.tile(split["y"], scale),
+                 digits=split["digits"])
+    shutil.copy(data_dir / "valid.npz", dest / "valid.npz")
+    return dest
+
+
+def show(values: list[float]) -> str:
+    return " ".join(f"{v:.1f}" for v in values)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=Path("data/normalized"), help="normalized MNIST directory")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, help="torch threads for both (default: torch's own choice)")
+    parser.add_argument("--scales", type=int, nargs="*", default=[1], help="training-set multiples, e.g. 1 4 16")
+    parser.add_argument("--scale-epochs", type=int, default=5, help="epochs per run in the scaling table")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides of conf/, e.g. optim.epochs=20")
+    args = parser.parse_args(argv)
+    for name in ("train.npz", "valid.npz"):
+        if not (args.data / name).is_file():
+            sys.exit(f"error: {args.data / name}: not found; expected normalized MNIST "
+                     "(`dvc repro normalize`, or pass --data DIR)")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    with tempfile.TemporaryDirectory(prefix="train_speed-") as tmp:
+        work = Path(tmp)
+
+        def config_for(data_dir: Path, extra: list[str] = ()):
+            base = [f"tracking.uri=sqlite:///{work}/mlflow.db", "tracking.experiment=train_speed",
+                    f"paths.normalized={data_dir.resolve()}"]
+            return lambda more: validate(compose(base + args.overrides + list(extra) + list(more)))
+
+        cfg = config_for(args.data)([])
+        device, o = training_device(cfg), cfg.optim
+        print(f"train_speed: {args.data}, {o.epochs} epochs, batch {o.batch_size}, model {cfg.model.name.value}, "
+              f"device {device}, torch threads {torch.get_num_threads()}, {args.repeats} repeats (median), "
+              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        project_run(config_for(args.data)(["optim.epochs=2"]), work)  # warm-up: creates the sqlite store
+
+        r = compare(config_for(args.data), args.data, work, args.repeats, device)
+        print(f"                                   wall ms/epoch   CPU ms/epoch")
+        print(f"  (a) bare PyTorch loop            {r['bare_wall']:13.1f}   {r['bare_cpu']:12.1f}")
+        print(f"  (b) project: Lightning + MLflow  {r['wall']:13.1f}   {r['cpu']:12.1f}")
+        print(f"  ratio (b)/(a)                    {r['wall'] / r['bare_wall']:13.2f}   {r['cpu'] / r['bare_cpu']:12.2f}")
+        print(f"  runs, wall: (a) {show(r['runs']['bare_wall'])}  (b) {show(r['runs']['wall'])}")
+        print(f"  runs, CPU:  (a) {show(r['runs']['bare_cpu'])}  (b) {show(r['runs']['cpu'])}")
+        print(f"  (b) whole train(): {r['wall_s']:.2f} s wall, of which fixed per-run cost {r['fixed_s']:.2f} s")
+        print(f"  validation accuracy: (a) {r['bare_acc']:.4f}, (b) {r['project_acc']:.4f}; "
+              f"load average now {os.getloadavg()[0]:.1f}")
+
+        if args.scales != [1]:
+            print(f"scaling: the training set repeated, {args.scale_epochs} epochs per run")
+            print("  scale  train rows  (a) wall ms/epoch  (b) wall ms/epoch  (a) CPU  (b) CPU  CPU ratio  (b) CPU us/row")
+            for scale in args.scales:
+                data_dir = args.data if scale == 1 else replicated(args.data, scale, work / f"x{scale}")
+                s = compare(config_for(data_dir, [f"optim.epochs={args.scale_epochs}"]), data_dir, work,
+                            args.repeats, device)
+                print(f"  {scale:>4}x  {s['n_train']:>10}  {s['bare_wall']:17.1f}  {s['wall']:17.1f}  "
+                      f"{s['bare_cpu']:7.1f}  {s['cpu']:7.1f}  {s['cpu'] / s['bare_cpu']:9.2f}  "
+                      f"{s['cpu'] * 1000 / s['n_train']:14.2f}")
+
+
+if __name__ == "__main__":
+    main()
