@@ -25,7 +25,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import MLFlowLogger
 
-from pipeline import tracking
+from pipeline import sweep, tracking
 from pipeline.config import Config, validate
 from pipeline.datamodule import NormalizedMNIST
 from pipeline.errors import PipelineError
@@ -120,12 +120,13 @@ def train(cfg: Config, out_dir: Path, run_name: str | None = None, tags: dict | 
 def main(cfg: DictConfig) -> float:
     try:
         config = validate(cfg)
+        config, tags = sweep.join(config)  # a multirun job: the sweep's tracking URI and parent run
     except PipelineError as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(1) from None
     hydra_cfg = HydraConfig.get()
     run_name = config.tracking.run_name or hydra_cfg.job.override_dirname or None
-    results = train(config, Path(hydra_cfg.runtime.output_dir), run_name=run_name)
+    results = train(config, Path(hydra_cfg.runtime.output_dir), run_name=run_name, tags=tags)
     print(f"train: run {results['run_id']}: validation accuracy {results['acc']:.4f}")
     return results["acc"]  # what an Optuna sweeper maximises
 
