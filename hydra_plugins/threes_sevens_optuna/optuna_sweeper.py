@@ -7,8 +7,9 @@ syntax (Hydra's sweep overrides):
 
     choice(a, b, c) or a,b,c      -> categorical
     range(start, stop, step)      -> categorical over the range's values
-    interval(low, high)           -> float (int when both bounds are ints)
-    tag(log, interval(low, high)) -> the same on a log scale
+    interval(low, high)           -> float
+    tag(int, interval(low, high)) -> int
+    tag(log, interval(low, high)) -> on a log scale (tag(int, log, ...) too)
 
 Each trial is one Hydra job; the task function's return value is the objective. Up to
 `n_jobs` trials are launched together, so a parallel launcher (joblib) runs them at once.
@@ -59,8 +60,8 @@ def distribution(override: Override) -> BaseDistribution:
         return CategoricalDistribution(list(override.sweep_iterator()))
     if isinstance(sweep, IntervalSweep):
         log_scale = "log" in sweep.tags
-        if isinstance(sweep.start, int) and isinstance(sweep.end, int):
-            return IntDistribution(sweep.start, sweep.end, log=log_scale)
+        if "int" in sweep.tags:  # Hydra's interval() bounds are floats whatever was written
+            return IntDistribution(int(sweep.start), int(sweep.end), log=log_scale)
         return FloatDistribution(sweep.start, sweep.end, log=log_scale)
     raise ValueError(f"{override.input_line}: expected choice(...), range(...) or interval(...)")
 
