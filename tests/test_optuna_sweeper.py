@@ -80,5 +80,5 @@ def test_conf_wires_the_sweep_callback_and_the_optuna_search():
     assert plain.hydra.sweeper._target_.endswith("BasicSweeper")
     assert search.hydra.sweeper._target_ == "hydra_plugins.threes_sevens_optuna.optuna_sweeper.OptunaSweeper"
     assert search.hydra.sweeper.direction == "maximize"
-    assert set(search.hydra.sweeper.params) == {"optim.lr", "optim.batch_size", "optim.momentum", "optim.weight_decay"}
+    assert set(search.hydra.sweeper.params) == {"optim.lr", "optim.batch_size", "optim.momentum"}
     assert validate(pipeline_compose(["hparams_search=linear_optuna"])) == validate(pipeline_compose())  # only hydra.*

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
+from omegaconf import OmegaConf
 
 from pipeline.sweep import PARENT_TAG, SWEEP_FILE
 from pipeline.tracking_server import TrackingServer
@@ -165,3 +166,25 @@ def test_mlflow_ui_shows_the_sweep_in_headless_chromium(grid_sweep, tmp_path):
             page.screenshot(path=screenshots / "mlflow-compare.png", full_page=True)
         finally:
             browser.close()
+
+
+def test_optuna_sweep_through_hydra_is_one_parent_with_a_child_per_trial(tmp_path):
+    normalized = synthetic_normalized(tmp_path)
+    multirun(tmp_path, "hparams_search=linear_optuna", "hydra.sweeper.n_trials=3", "optim.epochs=1",
+             *common_overrides(tmp_path, normalized, "optuna")[:-2], "trainer.accelerator=cpu",
+             f"hydra.sweep.dir={tmp_path}/optuna")
+    results = OmegaConf.load(tmp_path / "optuna/optimization_results.yaml")
+    assert results.n_trials == 3 == results.n_complete
+    published = json.loads((tmp_path / "optuna" / SWEEP_FILE).read_text())
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    parent = client.get_run(published["parent_run_id"])
+    children = client.search_runs([published["experiment_id"]], f"tags.`{PARENT_TAG}` = '{parent.info.run_id}'")
+    assert len(children) == 3 and all(child.info.status == "FINISHED" for child in children)
+    assert parent.data.tags["sweep.swept_keys"] == "optim.lr,optim.batch_size,optim.momentum"
+    assert parent.data.metrics["best_final_val_acc"] == pytest.approx(results.best_value)
+    best = client.get_run(parent.data.tags["best_run_id"])
+    assert best.data.metrics["final_val_acc"] == pytest.approx(results.best_value)
+    sampled = [{key: child.data.params[key] for key in results.best_params} for child in children]
+    assert {key: str(value) for key, value in results.best_params.items()} in sampled  # Optuna's best is a child
+    for child in children:  # each trial's name is its sampled values
+        assert child.info.run_name == ",".join(f"{key}={child.data.params[key]}" for key in results.best_params)
