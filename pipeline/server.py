@@ -2,16 +2,20 @@
 requests addressed to it (Host header checked against --allowed-hosts, against DNS rebinding).
 
     python -m pipeline.server                       # sqlite:///mlflow.db on http://127.0.0.1:5000
-    python -m pipeline.server --port 5050 --backend-store-uri postgresql://...
+    python -m pipeline.server --port 5050 --backend-store-uri postgresql+psycopg2://...
 
 Exposing it (`--host 0.0.0.0 --allowed-hosts mlflow.example.org`) is an explicit choice; the
 server has no authentication of its own, so put one in front of it first.
+
+Sweeps use it too (pipeline/sweep.py): SQLite allows one writer at a time, so parallel jobs
+write through one server process (one worker) instead of opening `mlflow.db` each.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -20,6 +24,8 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+
+from pipeline.errors import PipelineError
 
 LOOPBACK = "127.0.0.1"
 
@@ -31,12 +37,20 @@ def default_allowed_hosts(host: str, port: int) -> list[str]:
     return sorted(f"{name}:{port}" for name in names) + sorted(names)
 
 
-def server_command(backend_store_uri: str, artifacts_destination: str | Path, port: int, host: str = LOOPBACK,
-                   allowed_hosts: list[str] | None = None, workers: int = 1) -> list[str]:
+def server_command(backend_store_uri: str, artifacts: str | Path, port: int, host: str = LOOPBACK,
+                   allowed_hosts: list[str] | None = None, workers: int = 1,
+                   serve_artifacts: bool = True) -> list[str]:
+    """`mlflow server` on host:port. serve_artifacts: the server stores artifacts in `artifacts`
+    and proxies them; otherwise clients write them to the local path `artifacts` themselves
+    (what a direct SQLite client does, so the store reads the same with or without the server)."""
+    if serve_artifacts:
+        artifact_options = ["--artifacts-destination", str(artifacts)]
+    else:
+        artifact_options = ["--default-artifact-root", str(Path(artifacts).resolve()), "--no-serve-artifacts"]
     return [
         sys.executable, "-m", "mlflow", "server",
         "--backend-store-uri", backend_store_uri,
-        "--artifacts-destination", str(artifacts_destination),
+        *artifact_options,
         "--host", host,
         "--port", str(port),
         "--allowed-hosts", ",".join(allowed_hosts or default_allowed_hosts(host, port)),
@@ -50,38 +64,77 @@ def free_port(host: str = LOOPBACK) -> int:
         return s.getsockname()[1]
 
 
-@contextmanager
-def running_server(backend_store_uri: str, artifacts_destination: str | Path, port: int | None = None,
-                   host: str = LOOPBACK, allowed_hosts: list[str] | None = None,
-                   timeout_s: float = 120) -> Iterator[str]:
-    """Start a tracking server, wait until it answers, yield its URL; stop it on exit."""
-    port = port or free_port(host)
-    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
-    cmd = server_command(backend_store_uri, artifacts_destination, port, host, allowed_hosts)
-    # Its own process group: stopping it stops the gunicorn/uvicorn workers too.
-    server = subprocess.Popen(cmd, env=env, start_new_session=True)
-    url = f"http://{host}:{port}"
-    try:
+class TrackingServer:
+    """A server process on a free loopback port: `start()` returns its URL once it answers,
+    `stop()` ends it with its workers. Its output goes to `log_path` (or this process's)."""
+
+    def __init__(self, backend_store_uri: str, artifacts: str | Path, log_path: str | Path | None = None,
+                 serve_artifacts: bool = True):
+        self.backend_store_uri, self.artifacts, self.serve_artifacts = backend_store_uri, artifacts, serve_artifacts
+        self.log_path = Path(log_path) if log_path else None
+        self.process: subprocess.Popen | None = None
+        self.url = ""
+
+    def start(self, timeout_s: float = 120.0) -> str:
+        port = free_port()
+        self.url = f"http://{LOOPBACK}:{port}"
+        command = server_command(self.backend_store_uri, self.artifacts, port, serve_artifacts=self.serve_artifacts)
+        log = None
+        if self.log_path:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            log = open(self.log_path, "ab")
+        # Its own process group: `mlflow server` runs uvicorn as a child, and both must stop.
+        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT if log else None,
+                                        stdin=subprocess.DEVNULL, start_new_session=True,
+                                        env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"})
+        if log:
+            log.close()
         deadline = time.monotonic() + timeout_s
-        while True:
-            if server.poll() is not None:
-                raise RuntimeError(f"mlflow server exited with status {server.returncode}: {' '.join(cmd)}")
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                where = f"; see {self.log_path}" if self.log_path else ""
+                raise PipelineError(f"mlflow server for {self.backend_store_uri} exited "
+                                    f"with status {self.process.returncode}{where}")
             try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2):
-                    break
+                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:
+                    if response.status == 200:
+                        return self.url
             except OSError:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"mlflow server not answering on {url} after {timeout_s} s") from None
                 time.sleep(0.5)
-        yield url
-    finally:
-        if server.poll() is None:
-            os.killpg(server.pid, 15)
+        self.stop()
+        raise PipelineError(f"mlflow server for {self.backend_store_uri} not answering on {self.url} "
+                            f"after {timeout_s:.0f} s")
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)  # the whole group, uvicorn included
             try:
-                server.wait(timeout=30)
+                self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                os.killpg(server.pid, 9)
-                server.wait()
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        except ProcessLookupError:
+            pass
+        self.process = None
+
+    def __enter__(self) -> str:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+@contextmanager
+def running_server(backend_store_uri: str, artifacts_destination: str | Path,
+                   timeout_s: float = 120) -> Iterator[str]:
+    """A server with proxied artifacts for the duration of the block; yields its URL."""
+    server = TrackingServer(backend_store_uri, artifacts_destination)
+    try:
+        yield server.start(timeout_s)
+    finally:
+        server.stop()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -26,7 +26,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import MLFlowLogger
 
-from pipeline import distributed, safety, tracking
+from pipeline import distributed, safety, sweep, tracking
 from pipeline.config import Config, run_hydra_app, validate
 from pipeline.datamodule import NormalizedMNIST
 from pipeline.errors import PipelineError
@@ -126,12 +126,13 @@ def main(cfg: DictConfig) -> float:
     try:
         config = validate(cfg)
         distributed.check_launch(config.trainer.strategy, HydraConfig.get().mode == RunMode.MULTIRUN)
+        config, tags = sweep.join(config)  # a multirun job: the sweep's tracking URI and parent run
     except PipelineError as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(1) from None
     hydra_cfg = HydraConfig.get()
     run_name = config.tracking.run_name or hydra_cfg.job.override_dirname or None
-    results = train(config, Path(hydra_cfg.runtime.output_dir), run_name=run_name)
+    results = train(config, Path(hydra_cfg.runtime.output_dir), run_name=run_name, tags=tags)
     if not results:  # a DDP process other than rank 0
         return None
     print(f"train: run {results['run_id']}: validation accuracy {results['acc']:.4f}")

@@ -1,0 +1,1 @@
+"""Hydra sweeper plugin: Optuna ask/tell (see optuna_sweeper.py)."""

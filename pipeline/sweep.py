@@ -1,0 +1,153 @@
+"""A Hydra multirun as one MLflow parent run with one child run per job.
+
+`MlflowSweep` is a Hydra callback (registered in conf/config.yaml under hydra.callbacks).
+Before any job starts it creates the experiment and the sweep's parent run, and, when the
+store is a SQLite file, starts a local tracking server as the store's single writer (see
+pipeline/server.py). It publishes both in `<sweep dir>/mlflow_sweep.json`, which
+every job reads through `join` whatever launcher runs it (in process, joblib/loky workers,
+submitit). At the end it records the best child on the parent and ends it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from mlflow import MlflowClient
+from mlflow.entities import Param
+from omegaconf import DictConfig, OmegaConf
+
+from pipeline import tracking
+from pipeline.config import Config, validate
+from pipeline.errors import PipelineError
+from pipeline.server import TrackingServer
+
+TARGET = "pipeline.sweep.MlflowSweep"  # as registered under hydra.callbacks
+SWEEP_FILE = "mlflow_sweep.json"
+PARENT_TAG = "mlflow.parentRunId"
+METRIC = "final_val_acc"  # what "best child" means
+
+
+def join(cfg: Config) -> tuple[Config, dict]:
+    """In a multirun job: cfg pointed at the sweep's tracking URI, and the tags that make the run
+    a child of the sweep's parent run. Outside a sweep (or without the callback): unchanged."""
+    hydra_cfg = HydraConfig.get()
+    registered = any(cb.get("_target_") == TARGET for cb in (hydra_cfg.callbacks or {}).values())
+    if hydra_cfg.mode != RunMode.MULTIRUN or not registered:
+        return cfg, {}
+    sweep_file = Path(hydra_cfg.sweep.dir) / SWEEP_FILE
+    if not sweep_file.is_file():  # Hydra turns a callback's exception into a warning: stop here instead
+        raise PipelineError(f"{sweep_file}: not found; the MlflowSweep callback failed to start the sweep "
+                            "(see its warning above)")
+    sweep = json.loads(sweep_file.read_text())
+    swept = [o.input_line for o in parse(hydra_cfg.overrides.task) if o.key_or_group in sweep["swept_keys"]]
+    run_name = cfg.tracking.run_name or ",".join(swept) or None
+    tracking_cfg = replace(cfg.tracking, uri=sweep["tracking_uri"], run_name=run_name)
+    return replace(cfg, tracking=tracking_cfg), {PARENT_TAG: sweep["parent_run_id"]}
+
+
+def parse(overrides) -> list:
+    return OverridesParser.create().parse_overrides(list(overrides))
+
+
+def swept_keys(config: DictConfig) -> list[str]:
+    """The keys a sweep varies: sweep overrides (`optim.lr=0.1,1`) and a sweeper's search space."""
+    keys = [o.key_or_group for o in parse(config.hydra.overrides.task) if o.is_sweep_override()]
+    search_space = OmegaConf.select(config, "hydra.sweeper.params") or {}
+    return keys + [key for key in search_space if key not in keys]
+
+
+def children(client: MlflowClient, parent) -> list:
+    """The parent's child runs, best first."""
+    return client.search_runs(
+        [parent.info.experiment_id],
+        filter_string=f"tags.`{PARENT_TAG}` = '{parent.info.run_id}'",
+        order_by=[f"metrics.{METRIC} DESC"],
+    )
+
+
+class MlflowSweep(Callback):
+    def __init__(self) -> None:
+        self.server: TrackingServer | None = None
+        self.client: MlflowClient | None = None
+        self.parent_id: str | None = None
+
+    # The joblib launcher pickles Hydra's context, this callback included, for each job: jobs get
+    # a fresh one (the server and the parent run belong to the sweep's own process).
+    def __getstate__(self) -> dict:
+        return {}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__()
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        base = OmegaConf.masked_copy(config, [key for key in config if key != "hydra"])
+        cfg = validate(base)  # the sweep's base configuration, without the sweep's own overrides
+        sweep_dir = Path(config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        uri = tracking.tracking_uri(cfg)
+        if uri.startswith("sqlite:"):
+            self.server = TrackingServer(uri, Path.cwd() / "mlruns", sweep_dir / "mlflow-server.log", serve_artifacts=False)
+            uri = self.server.start()
+        atexit.register(self._abort)  # a sweep that crashes still ends its parent run and server
+        self.client = MlflowClient(uri)
+        overrides = list(config.hydra.overrides.task)
+        tags = {
+            "sweep.dir": str(sweep_dir),
+            "sweep.overrides": " ".join(overrides),
+            "sweep.swept_keys": ",".join(swept_keys(config)),
+            "sweep.sweeper": config.hydra.sweeper._target_,
+            "sweep.launcher": config.hydra.launcher._target_,
+        }
+        commit = tracking.git_commit()
+        if commit:
+            tags["mlflow.source.git.commit"] = commit
+        experiment_id = tracking.experiment_id(self.client, cfg.tracking.experiment)
+        parent = self.client.create_run(experiment_id, run_name=sweep_dir.name, tags=tags)
+        self.parent_id = parent.info.run_id
+        params = [Param(key, str(value)) for key, value in tracking.logged_params(cfg).items()]
+        self.client.log_batch(self.parent_id, params=params)
+        sweep_spec = {"overrides": overrides, "sweeper": OmegaConf.to_container(config.hydra.sweeper, resolve=True)}
+        self.client.log_dict(self.parent_id, sweep_spec, "sweep.yaml")
+        self.client.log_text(self.parent_id, OmegaConf.to_yaml(base, resolve=True), "config.yaml")
+        published = {"tracking_uri": uri, "parent_run_id": self.parent_id, "experiment_id": experiment_id,
+                     "swept_keys": swept_keys(config)}
+        scratch = sweep_dir / f".{SWEEP_FILE}.{os.getpid()}"
+        scratch.write_text(json.dumps(published, indent=2))
+        os.replace(scratch, sweep_dir / SWEEP_FILE)  # jobs never read half a file
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        if self.parent_id is None:  # on_multirun_start failed (Hydra reported it as a warning)
+            return
+        parent = self.client.get_run(self.parent_id)
+        runs = children(self.client, parent)
+        finished = [run for run in runs if run.info.status == "FINISHED" and METRIC in run.data.metrics]
+        self.client.set_tag(self.parent_id, "sweep.children", str(len(runs)))
+        self.client.set_tag(self.parent_id, "sweep.children_finished", str(len(finished)))
+        if finished:
+            best = finished[0]
+            self.client.log_metric(self.parent_id, f"best_{METRIC}", best.data.metrics[METRIC])
+            self.client.set_tag(self.parent_id, "best_run_id", best.info.run_id)
+            self.client.set_tag(self.parent_id, "best_run_name", best.info.run_name)
+            print(f"sweep: parent run {self.parent_id}: best {best.info.run_name} "
+                  f"({METRIC} {best.data.metrics[METRIC]:.4f}) of {len(runs)} runs")
+        self._end("FINISHED" if finished else "FAILED")
+
+    def _abort(self) -> None:
+        self._end("FAILED")
+
+    def _end(self, status: str) -> None:
+        atexit.unregister(self._abort)
+        if self.parent_id is not None and self.client is not None:
+            self.client.set_terminated(self.parent_id, status)
+            self.parent_id = None
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
