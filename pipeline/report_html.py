@@ -161,9 +161,9 @@ run here, <code>{escape(best)}</code>, {percent(acc[best])}. Every run of the <c
     for m in sorted(rates, key=lambda m: float(m.params["optim.lr"]))])}
 {figure("learning_rate.png", "Final validation accuracy against the learning rate")}"""),
     ]
-    provenance = table(["variant", "run id", "run name", "started (UTC)", "data sha256", "git commit"], [
+    provenance = table(["variant", "run id", "run name", "started (UTC)", "data (DVC md5)", "git commit"], [
         [escape(m.variant), f"<code>{m.run.info.run_id}</code>", escape(m.run.info.run_name or ""),
-         escape(_utc(m.run.info.start_time)), f"<code>{escape(m.run.data.tags.get('data.sha256', '')[:12])}</code>",
+         escape(_utc(m.run.info.start_time)), f"<code>{escape(m.run.data.tags.get('data.dvc_md5', '')[:12])}</code>",
          f"<code>{escape(m.run.data.tags.get('mlflow.source.git.commit', '')[:8])}</code>"] for m in measured])
     body = "".join(f"<h2>{escape(title)}</h2>{html}" for title, html in sections)
     meta = "".join(f"<li>{escape(k)}: <code>{escape(v)}</code></li>" for k, v in source.items())

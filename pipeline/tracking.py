@@ -106,14 +106,6 @@ def git_commit() -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
-def data_hash(directory: str | Path) -> str:
-    """SHA256 over the normalized split files: which data a run was trained on."""
-    digest = hashlib.sha256()
-    for name in ("train.npz", "valid.npz"):
-        digest.update((Path(directory) / name).read_bytes())
-    return digest.hexdigest()
-
-
 _URL_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
 
 
@@ -167,7 +159,6 @@ def start_run(cfg: Config, run_name: str | None = None, tags: dict | None = None
     commit = git_commit()
     if commit:
         tags["mlflow.source.git.commit"] = commit
-    tags["data.sha256"] = data_hash(cfg.paths.normalized)
     tags.update(process_tags())
     with store_lock(uri):
         client = MlflowClient(uri)
