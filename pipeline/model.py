@@ -14,6 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from pipeline.config import LossName, ModelConfig, ModelName, OptimConfig, OptimizerName
+from pipeline.datamodule import MiniBatches
 
 
 class PixelSimilarity(nn.Module):
@@ -109,6 +110,12 @@ class DigitClassifier(pl.LightningModule):
         self._seen = 0
 
     def training_step(self, batch, batch_idx):
+        """One (x, y) mini-batch, or a chunk of them (pipeline/datamodule.py MiniBatches): each
+        mini-batch gets its own optimizer step, so a chunk is only fewer calls from Lightning."""
+        for minibatch in batch if isinstance(batch, MiniBatches) else (batch,):
+            self.train_on(minibatch)
+
+    def train_on(self, batch) -> None:
         if isinstance(self.net, PixelSimilarity):
             self.net.accumulate(*batch)
         loss, _, y = self.model_step(batch)
@@ -116,11 +123,10 @@ class DigitClassifier(pl.LightningModule):
             optimizer = self.optimizers()
             optimizer.zero_grad()
             self.manual_backward(loss)  # Lightning's backward: precision scaling, DDP gradient sync
-            optimizer.step()
+            optimizer.step()  # counted in trainer.global_step: one per mini-batch
         # Accumulate on the device; logging per step would cost more than the step itself.
         self._loss_sum += loss.detach() * len(y)
         self._seen += len(y)
-        return loss
 
     def validation_step(self, batch, batch_idx):
         loss, logits, y = self.model_step(batch)

@@ -2,7 +2,7 @@
 
 `recorded(client, run_id)` wraps a training: the MLflow run ends FINISHED, FAILED (an error,
 or a diverged loss) or KILLED (SIGINT/SIGTERM), never left RUNNING, with the reason in the
-`end_reason` tag; a signal during a fit takes effect at the next batch (`StopOnSignal`).
+`end_reason` tag; a signal during a fit takes effect at the next batch or optimizer step (`StopOnSignal`).
 `StopOnNonFiniteLoss` is Lightning's EarlyStopping reduced to its
 finiteness check; `raise_if_diverged` turns its stop into an error.
 """
@@ -71,6 +71,9 @@ class StopOnSignal(Callback):
             raise Interrupted(signal.Signals(_received[0]).name)
 
     on_validation_batch_end = on_train_batch_end
+    # A Lightning batch can be a chunk of many mini-batches (trainer.batches_per_step): stop
+    # before each optimizer step too, not only at the end of the chunk.
+    on_before_optimizer_step = on_train_batch_end
 
 
 @contextmanager

@@ -10,6 +10,7 @@ $MLFLOW_TRACKING_URI, else the sqlite file `mlflow.db` in the project directory.
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import os
 import re
@@ -193,6 +194,14 @@ SPLIT_CONTEXTS = {"train.npz": "training", "valid.npz": "validation"}
 
 
 def file_md5(path: Path) -> str:
+    """The file's MD5, hashed again only when its size, mtime or inode changed (DVC's own rule
+    for its hash cache): each run of a sweep hashes the same 45 MB of splits otherwise (~0.14 s)."""
+    stat = Path(path).stat()
+    return _md5(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+
+
+@functools.lru_cache(maxsize=64)
+def _md5(path: str, size: int, mtime_ns: int, inode: int) -> str:
     digest = hashlib.md5(usedforsecurity=False)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

@@ -74,7 +74,8 @@ def train(cfg: Config, out_dir: Path, run_name: str | None = None, tags: dict | 
     if torch.cuda.is_available():
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
     out_dir.mkdir(parents=True, exist_ok=True)
-    datamodule = NormalizedMNIST(cfg.paths.normalized, cfg.optim.batch_size, cfg.optim.shuffle, cfg.seed)
+    datamodule = NormalizedMNIST(cfg.paths.normalized, cfg.optim.batch_size, cfg.optim.shuffle, cfg.seed,
+                                 cfg.trainer.batches_per_step)
     module = DigitClassifier(model=plain(cfg.model), optim=plain(cfg.optim))
     uri = tracking.tracking_uri(cfg)
     if not distributed.is_main_process():  # another DDP process: rank 0 records the run

@@ -39,6 +39,7 @@ def test_overrides_compose():
         ("data.digits=[3,3]", "expected two distinct digits"),
         ("data.digits=[3,10]", "expected two distinct digits"),
         ("data.digits=[3]", "expected two distinct digits"),
+        ("trainer.batches_per_step=-1", "trainer.batches_per_step=-1: expected an integer >= 0"),
     ],
 )
 def test_bad_values_name_the_key(override, message):

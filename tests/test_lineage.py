@@ -79,3 +79,18 @@ def test_train_records_the_lineage_of_its_data(normalized, tmp_path):
     client = MlflowClient(normalized.tracking.uri)
     assert set(dataset_inputs(client, run_id)) == {"training", "validation"}
     assert client.get_run(run_id).data.tags["data.dvc_md5"] == tracking.dvc_md5(normalized.paths.normalized)
+
+
+def test_file_md5_is_cached_but_follows_every_change_of_the_file(tmp_path):
+    path = tmp_path / "split.npz"
+    path.write_bytes(b"a" * 1000)
+    assert tracking.file_md5(path) == hashlib.md5(b"a" * 1000).hexdigest()
+    assert tracking.file_md5(path) == hashlib.md5(b"a" * 1000).hexdigest()  # from the cache
+    path.write_bytes(b"b" * 1000)  # same size: the mtime tells
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1))
+    assert tracking.file_md5(path) == hashlib.md5(b"b" * 1000).hexdigest()
+    replacement = tmp_path / "new.npz"
+    replacement.write_bytes(b"c" * 1000)
+    os.utime(replacement, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns))
+    replacement.replace(path)  # an atomic rewrite (as the stages write): same size and mtime, new inode
+    assert tracking.file_md5(path) == hashlib.md5(b"c" * 1000).hexdigest()

@@ -3,7 +3,7 @@ import pytorch_lightning as pl
 import torch
 
 from pipeline.config import validate, compose
-from pipeline.datamodule import TensorBatches
+from pipeline.datamodule import Chunked, TensorBatches
 from pipeline.model import DigitClassifier, build_net, mnist_loss
 from pipeline.train import plain
 
@@ -52,6 +52,31 @@ def test_training_lowers_the_loss_one_step_per_batch(overrides):
     trainer.fit(module, train_dataloaders=TensorBatches(x, y, batch_size=64, shuffle=True, seed=0))
     assert trainer.global_step == 20  # one optimizer step per batch (one batch per epoch)
     assert float(module.model_step((x, y))[0]) < before
+
+
+
+@pytest.mark.parametrize("overrides", [[], ["model=pixel_similarity"]])
+def test_chunks_of_mini_batches_train_exactly_as_one_mini_batch_per_lightning_batch(overrides):
+    x = torch.rand(100, 784)
+    y = (x[:, :392].sum(1) > x[:, 392:].sum(1)).float()
+    results = {}
+    for per_chunk in (1, 3, 0):  # 0: the whole epoch (7 mini-batches of 16) in one Lightning batch
+        torch.manual_seed(0)
+        module = module_for(overrides)
+        trainer = pl.Trainer(max_epochs=3, accelerator="cpu", logger=False, enable_progress_bar=False,
+                             enable_model_summary=False, enable_checkpointing=False)
+        trainer.fit(module, train_dataloaders=Chunked(TensorBatches(x, y, batch_size=16, shuffle=True, seed=0), per_chunk))
+        results[per_chunk] = module.state_dict(), module.history, trainer
+    for per_chunk in (3, 0):
+        state, history, trainer = results[per_chunk]
+        assert trainer.global_step == results[1][2].global_step  # optimizer steps, not Lightning batches
+        assert trainer.fit_loop.epoch_loop.batch_progress.total.completed == 3 * {3: 3, 0: 1}[per_chunk]
+        assert history == results[1][1]  # the same epoch losses
+        for name, tensor in results[1][0].items():
+            assert torch.equal(state[name], tensor), name  # bitwise the same weights (or templates)
+    assert results[1][2].global_step == (0 if overrides else 3 * 7)
+    if overrides:  # the templates are the class means over all mini-batches of all chunks
+        assert torch.allclose(results[0][0]["net.templates"][0], x[y == 1].mean(0))
 
 
 def test_pixel_similarity_has_nothing_to_train_and_templates_are_the_class_means():

@@ -2,6 +2,7 @@
 
 import ast
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import pytest
 from mlflow import MlflowClient
 from packaging.version import Version
 
-from pipeline import tracking
+from pipeline import safety, tracking
 from pipeline.safety import Diverged
 from pipeline.train import train
 from tests.conftest import REPO, make_config
@@ -28,6 +29,34 @@ def test_diverging_loss_fails_the_run_and_writes_no_model(normalized, tmp_path):
     assert run.data.tags[tracking.END_REASON_TAG].startswith("Diverged: diverged at epoch")
     assert "final_val_acc" not in run.data.metrics
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == []  # no model.ckpt, weights or history
+
+
+
+def test_a_signal_stops_a_fit_before_the_next_optimizer_step_inside_a_chunk(monkeypatch):
+    import pytorch_lightning as pl
+    import torch
+    from pytorch_lightning.callbacks import Callback
+
+    from pipeline.config import compose, validate
+    from pipeline.datamodule import Chunked, TensorBatches
+    from pipeline.model import DigitClassifier
+    from pipeline.train import plain
+
+    class SignalAfterTwoSteps(Callback):  # as if SIGTERM arrived during the second mini-batch
+        def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+            if trainer.global_step == 1:
+                safety._received.append(signal.SIGTERM)
+
+    monkeypatch.setattr(safety, "_received", [])
+    cfg = validate(compose([]))
+    module = DigitClassifier(model=plain(cfg.model), optim=plain(cfg.optim))
+    trainer = pl.Trainer(max_epochs=5, accelerator="cpu", logger=False, enable_progress_bar=False,
+                         enable_model_summary=False, enable_checkpointing=False,
+                         callbacks=[SignalAfterTwoSteps(), safety.StopOnSignal()])
+    x, y = torch.rand(160, 784), torch.randint(0, 2, (160,)).float()
+    with pytest.raises(SystemExit):  # Lightning's answer to a KeyboardInterrupt (see safety.recorded)
+        trainer.fit(module, train_dataloaders=Chunked(TensorBatches(x, y, 16, True, 0), 0))  # 10 steps in one chunk
+    assert trainer.global_step == 1  # stopped before the second step, not at the end of the chunk
 
 
 def test_an_error_fails_the_run_with_its_reason(normalized, tmp_path, monkeypatch):
