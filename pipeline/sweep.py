@@ -2,7 +2,8 @@
 
 `MlflowSweep` is a Hydra callback (registered in conf/config.yaml under hydra.callbacks).
 Before any job starts it creates the experiment and the sweep's parent run, and, when the
-store is a SQLite file, starts a local tracking server as the store's single writer (see
+store is a SQLite file and a launcher runs the jobs in other processes (joblib, submitit), starts
+a local tracking server as the store's single writer (see
 pipeline/server.py). It publishes both in `<sweep dir>/mlflow_sweep.json`, which
 every job reads through `join` whatever launcher runs it (in process, joblib/loky workers,
 submitit). At the end it records the best child on the parent and ends it.
@@ -33,6 +34,7 @@ TARGET = "pipeline.sweep.MlflowSweep"  # as registered under hydra.callbacks
 SWEEP_FILE = "mlflow_sweep.json"
 PARENT_TAG = "mlflow.parentRunId"
 METRIC = "final_val_acc"  # what "best child" means
+IN_PROCESS_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
 
 
 def join(cfg: Config) -> tuple[Config, dict]:
@@ -93,7 +95,9 @@ class MlflowSweep(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         uri = tracking.tracking_uri(cfg)
-        if uri.startswith("sqlite:"):
+        # Hydra's basic launcher runs the jobs one after the other in this process: they can write the
+        # SQLite file directly. Every other launcher runs them in other processes, possibly at once.
+        if uri.startswith("sqlite:") and config.hydra.launcher._target_ != IN_PROCESS_LAUNCHER:
             self.server = TrackingServer(uri, Path.cwd() / "mlruns", sweep_dir / "mlflow-server.log", serve_artifacts=False)
             uri = self.server.start()
         atexit.register(self._abort)  # a sweep that crashes still ends its parent run and server

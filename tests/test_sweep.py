@@ -183,6 +183,7 @@ def test_optuna_sweep_through_hydra_is_one_parent_with_a_child_per_trial(tmp_pat
     results = OmegaConf.load(tmp_path / "optuna/optimization_results.yaml")
     assert results.n_trials == 3 == results.n_complete
     published = json.loads((tmp_path / "optuna" / SWEEP_FILE).read_text())
+    assert published["tracking_uri"].startswith("sqlite:")  # one job at a time, in process: no server needed
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     parent = client.get_run(published["parent_run_id"])
     children = client.search_runs([published["experiment_id"]], f"tags.`{PARENT_TAG}` = '{parent.info.run_id}'")
