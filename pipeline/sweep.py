@@ -101,7 +101,7 @@ class MlflowSweep(Callback):
             self.server = TrackingServer(uri, Path.cwd() / "mlruns", sweep_dir / "mlflow-server.log", serve_artifacts=False)
             uri = self.server.start()
         atexit.register(self._abort)  # a sweep that crashes still ends its parent run and server
-        self.client = MlflowClient(uri)
+        self.client = tracking.open_client(uri)  # a new sqlite store is created under its lock
         overrides = list(config.hydra.overrides.task)
         tags = {
             "sweep.dir": str(sweep_dir),
