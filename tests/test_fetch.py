@@ -1,6 +1,5 @@
 import gzip
 import hashlib
-import io
 import json
 import pickle
 import zipfile

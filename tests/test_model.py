@@ -4,7 +4,7 @@ import torch
 
 from pipeline.config import validate, compose
 from pipeline.datamodule import Chunked, TensorBatches
-from pipeline.model import DigitClassifier, build_net, mnist_loss
+from pipeline.model import DigitClassifier, mnist_loss
 from pipeline.train import plain
 
 

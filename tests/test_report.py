@@ -1,7 +1,6 @@
 """The report on a small tracked run set: every learner variant trained on the synthetic data."""
 
 import re
-from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient

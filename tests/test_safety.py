@@ -8,7 +8,6 @@ import subprocess
 import sys
 import tomllib
 from importlib.metadata import version
-from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
