@@ -10,6 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import Callback
+from pytorch_lightning.plugins.precision import Precision
+from pytorch_lightning.strategies import Strategy
+from pytorch_lightning.utilities.model_helpers import is_overridden
 from torch import nn
 from torch.nn import functional as F
 
@@ -73,6 +77,29 @@ def mnist_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 LOSSES = {LossName.bce: F.binary_cross_entropy_with_logits, LossName.mnist_loss: mnist_loss}
 
+BACKWARD_HOOKS = ("on_before_backward", "on_after_backward")
+
+
+def backward_is_plain(trainer: pl.Trainer) -> bool:
+    """True when Lightning's `manual_backward(loss)` would do nothing but `loss.backward()`.
+
+    That is: the strategy and precision plugin add nothing around the backward (one device, 32-bit:
+    no loss scaling, no DDP preparation) and neither the module nor any callback has a backward hook.
+    Lightning still dispatches every hook to every callback (~60 us a step, a fifth of this model's
+    step), so in that case the module calls `loss.backward()` itself: the same computation.
+    """
+    strategy, precision = trainer.strategy, trainer.precision_plugin
+    if any(getattr(type(strategy), name) is not getattr(Strategy, name)
+           for name in ("backward", "pre_backward", "post_backward")):
+        return False
+    if any(getattr(type(precision), name) is not getattr(Precision, name)
+           for name in ("backward", "pre_backward", "post_backward")):
+        return False
+    module = trainer.lightning_module
+    if module._fabric is not None or any(is_overridden(name, module) for name in (*BACKWARD_HOOKS, "backward")):
+        return False
+    return not any(is_overridden(name, callback, Callback) for callback in trainer.callbacks for name in BACKWARD_HOOKS)
+
 
 class DigitClassifier(pl.LightningModule):
     """Trains a net on (pixels, 0/1 label) batches; logs loss, accuracy and bias per epoch."""
@@ -90,6 +117,7 @@ class DigitClassifier(pl.LightningModule):
         self.history: list[dict] = []  # one row per epoch, for DVC plots
         self._loss_sum = torch.zeros(())
         self._seen = 0
+        self._plain_backward = False  # decided when training starts (backward_is_plain)
         # The SGD step written out in training_step (fastbook's loop: gradients, step, zero).
         # Lightning's automatic optimization wraps each step in a closure and extra hooks that
         # cost more than this model's whole step (bench/RESULTS.md).
@@ -103,6 +131,9 @@ class DigitClassifier(pl.LightningModule):
         logits = self(x)
         return self.loss_fn(logits, y), logits, y
 
+    def on_train_start(self) -> None:
+        self._plain_backward = backward_is_plain(self.trainer)
+
     def on_train_epoch_start(self) -> None:
         if isinstance(self.net, PixelSimilarity):
             self.net.reset()  # each epoch recomputes the means over the whole training set
@@ -112,21 +143,21 @@ class DigitClassifier(pl.LightningModule):
     def training_step(self, batch, batch_idx):
         """One (x, y) mini-batch, or a chunk of them (pipeline/datamodule.py MiniBatches): each
         mini-batch gets its own optimizer step, so a chunk is only fewer calls from Lightning."""
-        for minibatch in batch if isinstance(batch, MiniBatches) else (batch,):
-            self.train_on(minibatch)
-
-    def train_on(self, batch) -> None:
-        if isinstance(self.net, PixelSimilarity):
-            self.net.accumulate(*batch)
-        loss, _, y = self.model_step(batch)
-        if self.trainable:
-            optimizer = self.optimizers()
-            optimizer.zero_grad()
-            self.manual_backward(loss)  # Lightning's backward: precision scaling, DDP gradient sync
-            optimizer.step()  # counted in trainer.global_step: one per mini-batch
+        optimizer = self.optimizers() if self.trainable else None
+        backward = torch.Tensor.backward if self._plain_backward else self.manual_backward
         # Accumulate on the device; logging per step would cost more than the step itself.
-        self._loss_sum += loss.detach() * len(y)
-        self._seen += len(y)
+        loss_sum, seen = self._loss_sum, 0
+        for x, y in batch if isinstance(batch, MiniBatches) else (batch,):
+            if isinstance(self.net, PixelSimilarity):
+                self.net.accumulate(x, y)
+            loss, _, _ = self.model_step((x, y))
+            if optimizer is not None:
+                optimizer.zero_grad()
+                backward(loss)  # Lightning's manual_backward unless it would only call loss.backward()
+                optimizer.step()  # counted in trainer.global_step: one per mini-batch
+            loss_sum += loss.detach() * len(y)
+            seen += len(y)
+        self._seen += seen
 
     def validation_step(self, batch, batch_idx):
         loss, logits, y = self.model_step(batch)

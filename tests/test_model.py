@@ -4,7 +4,7 @@ import torch
 
 from pipeline.config import validate, compose
 from pipeline.datamodule import Chunked, TensorBatches
-from pipeline.model import DigitClassifier, mnist_loss
+from pipeline.model import DigitClassifier, backward_is_plain, mnist_loss
 from pipeline.train import plain
 
 
@@ -77,6 +77,48 @@ def test_chunks_of_mini_batches_train_exactly_as_one_mini_batch_per_lightning_ba
     assert results[1][2].global_step == (0 if overrides else 3 * 7)
     if overrides:  # the templates are the class means over all mini-batches of all chunks
         assert torch.allclose(results[0][0]["net.templates"][0], x[y == 1].mean(0))
+
+
+class CountBackwards(pl.Callback):
+    """A callback with a backward hook: Lightning's manual_backward must then run, hooks and all."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def on_after_backward(self, trainer, pl_module):
+        self.calls += 1
+
+
+def fit_small(callbacks=(), precision="32-true", strategy="auto"):
+    torch.manual_seed(0)
+    x = torch.rand(100, 784)
+    y = (x[:, :392].sum(1) > x[:, 392:].sum(1)).float()
+    module = module_for()
+    trainer = pl.Trainer(max_epochs=3, accelerator="cpu", logger=False, enable_progress_bar=False,
+                         enable_model_summary=False, enable_checkpointing=False, callbacks=list(callbacks),
+                         precision=precision, strategy=strategy)
+    trainer.fit(module, train_dataloaders=Chunked(TensorBatches(x, y, batch_size=16, shuffle=True, seed=0), 0))
+    return module, trainer
+
+
+def test_plain_backward_skips_only_hooks_nobody_listens_to():
+    plain_module, plain_trainer = fit_small()
+    assert plain_module._plain_backward and backward_is_plain(plain_trainer)
+    counter = CountBackwards()
+    hooked_module, hooked_trainer = fit_small([counter])
+    assert not hooked_module._plain_backward  # a listener: Lightning's manual_backward, its hooks run
+    assert counter.calls == hooked_trainer.global_step == plain_trainer.global_step == 3 * 7
+    for name, tensor in plain_module.state_dict().items():
+        assert torch.equal(hooked_module.state_dict()[name], tensor), name  # bitwise the same training
+    assert hooked_module.history == plain_module.history
+
+
+@pytest.mark.parametrize("settings", [{"precision": "bf16-mixed"}, {"strategy": "ddp_spawn"}])
+def test_backward_is_not_plain_with_loss_scaling_or_several_processes(settings):
+    trainer = pl.Trainer(accelerator="cpu", devices=2 if "strategy" in settings else 1, logger=False,
+                         enable_progress_bar=False, enable_model_summary=False, **settings)
+    trainer.strategy.connect(module_for())  # what fit does first; no processes are started here
+    assert not backward_is_plain(trainer)
 
 
 def test_pixel_similarity_has_nothing_to_train_and_templates_are_the_class_means():
