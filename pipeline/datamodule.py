@@ -108,10 +108,11 @@ class NormalizedMNIST(pl.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         device = self.trainer.strategy.root_device if self.trainer else torch.device("cpu")
+        # torch.tensor copies: the arrays are the process's shared, read-only copy (load_split)
         x, y, self.digits = load_split(self.directory, "train.npz")
-        self.train_x, self.train_y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+        self.train_x, self.train_y = torch.tensor(x, device=device), torch.tensor(y, device=device)
         x, y, _ = load_split(self.directory, "valid.npz")
-        self.valid_x, self.valid_y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+        self.valid_x, self.valid_y = torch.tensor(x, device=device), torch.tensor(y, device=device)
 
     def transfer_batch_to_device(self, batch, device, dataloader_idx):
         return batch  # sliced from tensors already on the training device: nothing to move

@@ -9,13 +9,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-import torch
-from torchmetrics.functional.classification import binary_accuracy, binary_confusion_matrix
+from pipeline.startup import long_lived_imports
 
-from pipeline.atomic import atomic_directory, atomic_file
-from pipeline.config import Config, load_params, run_stage
-from pipeline.normalize import load_split
+with long_lived_imports():  # pipeline/startup.py
+    import numpy as np
+    import torch
+    from torchmetrics.functional.classification import binary_accuracy, binary_confusion_matrix
+
+    from pipeline.atomic import atomic_directory, atomic_file
+    from pipeline.config import Config, load_params, run_stage
+    from pipeline.normalize import load_split
 
 CHECKPOINT = "model.ckpt"
 

@@ -6,6 +6,7 @@ and `stats.json` (counts, class balance, pixel mean and std). NumPy only.
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -47,9 +48,22 @@ def normalize(cfg: Config) -> dict:
 
 
 def load_split(directory: str | Path, name: str) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """(x, y, digits) of one normalized split, as the training stages read it."""
-    with np.load(Path(directory) / name) as split:
-        return split["x"], split["y"], [int(d) for d in split["digits"]]
+    """(x, y, digits) of one normalized split, as the training stages read it.
+
+    Read once per process while the file is unchanged (same size, mtime and inode: DVC's rule
+    for its hash cache): the jobs of a sweep share it. The arrays are read-only for that reason.
+    """
+    stat = (Path(directory) / name).stat()
+    x, y, digits = _read_split(str((Path(directory) / name).resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+    return x, y, list(digits)
+
+
+@functools.lru_cache(maxsize=4)
+def _read_split(path: str, size: int, mtime_ns: int, inode: int) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
+    with np.load(path) as split:
+        x, y, digits = split["x"], split["y"], tuple(int(d) for d in split["digits"])
+    x.flags.writeable = y.flags.writeable = False
+    return x, y, digits
 
 
 def main() -> None:
