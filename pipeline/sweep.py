@@ -98,7 +98,7 @@ class MlflowSweep(Callback):
         # Hydra's basic launcher runs the jobs one after the other in this process: they can write the
         # SQLite file directly. Every other launcher runs them in other processes, possibly at once.
         if uri.startswith("sqlite:") and config.hydra.launcher._target_ != IN_PROCESS_LAUNCHER:
-            self.server = TrackingServer(uri, Path.cwd() / "mlruns", sweep_dir / "mlflow-server.log", serve_artifacts=False)
+            self.server = TrackingServer(uri, tracking.artifact_root(uri), sweep_dir / "mlflow-server.log", serve_artifacts=False)
             uri = self.server.start()
         atexit.register(self._abort)  # a sweep that crashes still ends its parent run and server
         self.client = tracking.open_client(uri)  # a new sqlite store is created under its lock

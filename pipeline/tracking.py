@@ -88,13 +88,22 @@ def open_client(uri: str) -> MlflowClient:
         return MlflowClient(uri)  # builds the store, creating its tables if the database is new
 
 
+def artifact_root(uri: str) -> Path | None:
+    """Where a sqlite store keeps its runs' files: mlruns/ beside the database file (MLflow's own
+    default is ./mlruns of whatever directory the experiment happened to be created from).
+    None for other stores: a tracking server decides."""
+    database = sqlite_path(uri)
+    return database.resolve().parent / "mlruns" if database is not None else None
+
+
 def experiment_id(client: MlflowClient, name: str) -> str:
     """The experiment's id, creating it if needed (tolerates a concurrent creator)."""
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
         return experiment.experiment_id
+    root = artifact_root(client.tracking_uri)
     try:
-        return client.create_experiment(name)
+        return client.create_experiment(name, artifact_location=root.as_uri() if root else None)
     except MlflowException:
         return client.get_experiment_by_name(name).experiment_id
 

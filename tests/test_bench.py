@@ -1,0 +1,36 @@
+"""The benchmarks run end to end on small generated data and print their figures (no timing is
+asserted: speed is measured by running them, bench/RESULTS.md)."""
+
+import re
+
+import pytest
+
+from bench import sweep_overhead, train_speed
+
+
+@pytest.mark.slow
+def test_train_speed_compares_the_bare_loop_with_the_real_training_path(normalized, capsys):
+    train_speed.main(["--data", normalized.paths.normalized, "--repeats", "1", "--scales", "1", "2",
+                      "--scale-epochs", "3", "optim.epochs=4", "optim.batch_size=16"])
+    out = capsys.readouterr().out
+    ratio = re.search(r"ratio \(b\)/\(a\)\s+([\d.]+)\s+([\d.]+)", out)
+    assert ratio and float(ratio.group(1)) > 0 and float(ratio.group(2)) > 0
+    accuracy = re.search(r"validation accuracy: \(a\) ([\d.]+), \(b\) ([\d.]+)", out)
+    assert accuracy.group(1) == accuracy.group(2)  # the same training on both sides
+    assert re.search(r"^\s+2x\s+\d+", out, re.M)  # the scaling table's 2x row
+
+
+@pytest.mark.slow
+def test_sweep_overhead_times_multiruns_against_bare_trainings_and_splits_the_cost(normalized, capsys):
+    sweep_overhead.main(["--data", normalized.paths.normalized, "--runs", "1,2", "optim.epochs=2"])
+    out = capsys.readouterr().out
+    assert re.search(r"one interpreter start .*: [\d.]+ s", out)
+    for jobs in (1, 2):
+        assert re.search(rf"^\s+{jobs}\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+ s: (met|NOT met)$", out, re.M)
+    assert re.search(r"split: fixed [\d.]+ s per sweep .* [\d.]+ s per job against [\d.]+ s per bare training", out)
+
+
+def test_benchmarks_refuse_a_missing_data_directory_in_one_line(tmp_path):
+    for main in (train_speed.main, sweep_overhead.main):
+        with pytest.raises(SystemExit, match=r"train.npz.*not found"):
+            main(["--data", str(tmp_path / "absent")])
