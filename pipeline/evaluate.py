@@ -54,7 +54,7 @@ def evaluate(cfg: Config) -> dict:
     )
     x, y, digits = load_split(cfg.paths.normalized, "valid.npz")
     train_count = len(load_split(cfg.paths.normalized, "train.npz")[1])
-    valid, logits = score(module, torch.from_numpy(x), torch.from_numpy(y), digits)
+    valid, logits = score(module, torch.tensor(x), torch.tensor(y), digits)  # copies: load_split shares read-only arrays
     metrics = {"train": {"count": train_count}, "valid": valid}
 
     with atomic_directory(cfg.paths.plots) as plots:
