@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
         project_run(config_for(args.data)(["optim.epochs=2"]), work)  # warm-up: creates the sqlite store
 
         r = compare(config_for(args.data), args.data, work, args.repeats, device)
-        print(f"                                   wall ms/epoch   CPU ms/epoch")
+        print("                                   wall ms/epoch   CPU ms/epoch")
         print(f"  (a) bare PyTorch loop            {r['bare_wall']:13.1f}   {r['bare_cpu']:12.1f}")
         print(f"  (b) project: Lightning + MLflow  {r['wall']:13.1f}   {r['cpu']:12.1f}")
         print(f"  ratio (b)/(a)                    {r['wall'] / r['bare_wall']:13.2f}   {r['cpu'] / r['bare_cpu']:12.2f}")

@@ -15,18 +15,15 @@ import argparse
 import re
 from pathlib import Path
 
-import matplotlib
+import mlflow
+import pandas as pd
+from mlflow import MlflowClient
 
-matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt  # noqa: E402
-import mlflow  # noqa: E402
-import pandas as pd  # noqa: E402
-from mlflow import MlflowClient  # noqa: E402
-
-from pipeline import tracking  # noqa: E402
-from pipeline.config import compose, run_stage, validate  # noqa: E402
-from pipeline.errors import PipelineError  # noqa: E402
-from pipeline.sweep import METRIC, PARENT_TAG  # noqa: E402
+from pipeline import tracking
+from pipeline.config import compose, run_stage, validate
+from pipeline.errors import PipelineError
+from pipeline.figures import plt, save
+from pipeline.sweep import METRIC, PARENT_TAG
 
 ACCURACY = f"metrics.{METRIC}"
 IS_SWEEP = "tags.`sweep.dir` LIKE '%'"  # parent runs carry the sweep's directory
@@ -97,10 +94,7 @@ def plot(runs: pd.DataFrame, params: list[str], title: str, path: Path) -> Path:
     axes[0][0].legend()
     fig.suptitle(title)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save(fig, path)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -53,7 +53,7 @@ def evaluate(cfg: Config) -> dict:
         Path(cfg.paths.model) / CHECKPOINT, map_location="cpu", weights_only=True
     )
     x, y, digits = load_split(cfg.paths.normalized, "valid.npz")
-    train_count = len(load_split(cfg.paths.normalized, "train.npz")[1])
+    train_count = json.loads((Path(cfg.paths.normalized) / "stats.json").read_text())["train"]["count"]
     valid, logits = score(module, torch.tensor(x), torch.tensor(y), digits)  # copies: load_split shares read-only arrays
     metrics = {"train": {"count": train_count}, "valid": valid}
 

@@ -11,6 +11,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
+def save(fig, path: str | Path) -> Path:
+    """Write the figure to `path` (its directory created if needed) and free it."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
 def weights_heatmap(weights: np.ndarray, path: str | Path, digits: list[int], bias: float | None = None) -> Path:
     """The 784 weights as a 28x28 image on a diverging scale centred on 0.
 
@@ -29,9 +37,7 @@ def weights_heatmap(weights: np.ndarray, path: str | Path, digits: list[int], bi
     ax.set_xticks([])
     ax.set_yticks([])
     fig.subplots_adjust(left=0.02, right=0.88, bottom=0.04, top=0.86)  # fixed: tight_layout costs a third of the figure
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return save(fig, path)
 
 
 def _blank_axes(ax) -> None:
@@ -79,9 +85,7 @@ def contribution_maps(images: np.ndarray, weights: np.ndarray, bias: float | Non
     bottom.set_axis_off()
     fig.colorbar(shown, ax=[top, bottom], label="w * x", shrink=0.5, anchor=(0.0, 0.1))  # both rows keep one width
     fig.suptitle(f"pixels (top) and weight * pixel (bottom): red says {digits[0]}, blue says {digits[1]}", fontsize=10)
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return save(fig, path)
 
 
 def bias_trajectory(epochs: list[int], biases: list[float], path: str | Path) -> Path:
@@ -93,9 +97,7 @@ def bias_trajectory(epochs: list[int], biases: list[float], path: str | Path) ->
     ax.set_ylabel("bias")
     ax.set_title("bias after each epoch", fontsize=9)
     fig.subplots_adjust(left=0.2, right=0.96, bottom=0.17, top=0.9)
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return save(fig, path)
 
 
 def templates_figure(templates: np.ndarray, digits: list[int], path: str | Path) -> Path:
@@ -113,9 +115,7 @@ def templates_figure(templates: np.ndarray, digits: list[int], path: str | Path)
     for ax in axes:
         _blank_axes(ax)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return save(fig, path)
 
 
 def accuracy_bars(rows: list[tuple[str, float, bool]], path: str | Path) -> Path:
@@ -131,9 +131,7 @@ def accuracy_bars(rows: list[tuple[str, float, bool]], path: str | Path) -> Path
     ax.set_xlim(low - 1.0, 100.6)
     ax.set_xlabel("validation accuracy (%); hatched: published in fastbook")
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return save(fig, path)
 
 
 def epoch_curves(series: dict[str, list[float]], ylabel: str, path: str | Path) -> Path:
@@ -145,9 +143,7 @@ def epoch_curves(series: dict[str, list[float]], ylabel: str, path: str | Path) 
     ax.set_ylabel(ylabel)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return save(fig, path)
 
 
 def learning_rate_chart(rates: list[float], accuracies: list[float], path: str | Path) -> Path:
@@ -159,6 +155,4 @@ def learning_rate_chart(rates: list[float], accuracies: list[float], path: str |
     ax.set_xlabel("learning rate")
     ax.set_ylabel("validation accuracy (%)")
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return save(fig, path)

@@ -211,11 +211,8 @@ def file_md5(path: Path) -> str:
 
 @functools.lru_cache(maxsize=64)
 def _md5(path: str, size: int, mtime_ns: int, inode: int) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, lambda: hashlib.md5(usedforsecurity=False)).hexdigest()
 
 
 def dvc_md5(directory: str | Path) -> str:
