@@ -65,10 +65,18 @@ def bare_seconds(data, cfg, jobs: int) -> list[float]:
     return times
 
 
+def job_counts(text: str) -> list[int]:
+    """`4` or `4,8`: the N of each multirun."""
+    counts = [int(n) for n in text.split(",")]
+    if any(n < 1 for n in counts):
+        raise ValueError(text)
+    return counts
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=Path("data/normalized"), help="normalized MNIST directory")
-    parser.add_argument("--runs", type=lambda text: [int(n) for n in text.split(",")], default=[4],
+    parser.add_argument("--runs", type=job_counts, default=[4],
                         help="N: jobs in the sweep; several, comma-separated (4,8): one line each and the split")
     parser.add_argument("--repeats", type=int, default=1, help="repeats of every measure (median)")
     parser.add_argument("--threads", type=int, help="torch threads, here and in the jobs (OMP_NUM_THREADS)")

@@ -34,3 +34,10 @@ def test_benchmarks_refuse_a_missing_data_directory_in_one_line(tmp_path):
     for main in (train_speed.main, sweep_overhead.main):
         with pytest.raises(SystemExit, match=r"train.npz.*not found"):
             main(["--data", str(tmp_path / "absent")])
+
+
+def test_sweep_overhead_refuses_a_bad_job_count(capsys):
+    for runs in ("4,x", "0"):
+        with pytest.raises(SystemExit) as stop:
+            sweep_overhead.main(["--runs", runs])
+        assert stop.value.code == 2 and f"invalid job_counts value: '{runs}'" in capsys.readouterr().err
