@@ -242,6 +242,23 @@ def locked_md5(directory: str | Path, lock: Path = Path("dvc.lock")) -> str | No
     return None
 
 
+DATASET_INSERT_ATTEMPTS = 3
+
+
+def log_inputs_beside_concurrent_runs(client: MlflowClient, run_id: str, inputs: list) -> None:
+    """client.log_inputs, tried again when it loses a race: MLflow looks up a dataset in the
+    experiment, then inserts it if missing, so parallel jobs of a sweep logging the same splits
+    can both miss it and the later insert fails on the (experiment, name, digest) unique key.
+    The next attempt finds the row the winner committed and only links it to this run."""
+    for attempt in range(1, DATASET_INSERT_ATTEMPTS + 1):
+        try:
+            client.log_inputs(run_id, datasets=inputs)
+            return
+        except MlflowException:
+            if attempt == DATASET_INSERT_ATTEMPTS:
+                raise
+
+
 def log_data_lineage(client: MlflowClient, run_id: str, cfg: Config) -> None:
     """The normalized splits as MLflow dataset inputs (digest = the file's MD5, as DVC records it),
     the directory's DVC hash, whether dvc.lock agrees, and where fetch got the raw data."""
@@ -264,7 +281,7 @@ def log_data_lineage(client: MlflowClient, run_id: str, cfg: Config) -> None:
                                              name=f"mnist-{digits[0]}-vs-{digits[1]}-{name.removesuffix('.npz')}")
         # MlflowClient takes dataset entities; mlflow.log_input would need the run active here.
         inputs.append(DatasetInput(dataset._to_mlflow_entity(), [InputTag(MLFLOW_DATASET_CONTEXT, context)]))
-    client.log_inputs(run_id, datasets=inputs)
+    log_inputs_beside_concurrent_runs(client, run_id, inputs)
 
     computed, locked = dvc_md5(cfg.paths.normalized), locked_md5(cfg.paths.normalized)
     client.set_tag(run_id, "data.dvc_md5", computed)

@@ -2,13 +2,16 @@
 
 import hashlib
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 
 from pipeline import tracking
 
@@ -70,6 +73,80 @@ def test_lock_tag_says_whether_dvc_lock_describes_this_data(normalized, tmp_path
     assert lock_tag() is None  # no dvc.lock: nothing to compare with
     write_lock(tmp_path, "0" * 32 + ".dir")
     assert lock_tag() == f"differs: dvc.lock has {'0' * 32}.dir"
+
+
+def test_lineage_survives_losing_the_dataset_insert_race_to_a_concurrent_run(normalized, monkeypatch):
+    """MLflow looks a dataset up, then inserts it: a parallel job can insert it in between, and
+    this run's insert then fails on the unique key. The lineage is logged all the same."""
+    client = MlflowClient(normalized.tracking.uri)
+    experiment = tracking.experiment_id(client, "lineage")
+    run_id, winner = (client.create_run(experiment).info.run_id for _ in range(2))
+    real_log_inputs, calls = client.log_inputs, []
+
+    def lose_the_race(run, datasets):
+        calls.append(run)
+        if len(calls) == 1:  # the winner inserts the same datasets first; this insert collides
+            real_log_inputs(winner, datasets=datasets)
+            raise MlflowException("(sqlite3.IntegrityError) UNIQUE constraint failed: datasets.experiment_id, "
+                                  "datasets.name, datasets.digest")
+        real_log_inputs(run, datasets=datasets)
+
+    monkeypatch.setattr(client, "log_inputs", lose_the_race)
+    tracking.log_data_lineage(client, run_id, normalized)
+    assert calls == [run_id, run_id]
+    mine, theirs = dataset_inputs(client, run_id), dataset_inputs(client, winner)
+    assert set(mine) == {"training", "validation"}
+    assert {c: d.digest for c, (d, _) in mine.items()} == {c: d.digest for c, (d, _) in theirs.items()}
+
+
+def test_lineage_still_fails_when_the_store_keeps_refusing(normalized, monkeypatch):
+    client = MlflowClient(normalized.tracking.uri)
+    run_id = client.create_run(tracking.experiment_id(client, "lineage")).info.run_id
+    calls = []
+
+    def refuse(run, datasets):
+        calls.append(run)
+        raise MlflowException("store refuses")
+
+    monkeypatch.setattr(client, "log_inputs", refuse)
+    with pytest.raises(MlflowException, match="store refuses"):
+        tracking.log_data_lineage(client, run_id, normalized)
+    assert len(calls) == tracking.DATASET_INSERT_ATTEMPTS
+
+
+def log_lineage_in_step(cfg, experiments, barrier, failures) -> None:
+    """One parallel job: for each experiment, wait for the others, then log the same splits."""
+    client = MlflowClient(cfg.tracking.uri)
+    for experiment in experiments:
+        barrier.wait(timeout=120)
+        try:
+            tracking.log_data_lineage(client, client.create_run(experiment).info.run_id, cfg)
+        except Exception as error:  # noqa: BLE001 - reported to the test, which names it
+            failures.put(f"{type(error).__name__}: {str(error)[:200]}")
+
+
+@pytest.mark.slow
+def test_parallel_jobs_logging_the_same_splits_all_record_them(normalized):
+    """8 processes log the same splits into each of 8 fresh experiments at the same moment
+    (without the retry, about one experiment in four lost a job to the unique key)."""
+    jobs, client = 8, MlflowClient(normalized.tracking.uri)
+    experiments = [tracking.experiment_id(client, f"race-{i}") for i in range(8)]
+    spawn = multiprocessing.get_context("spawn")
+    barrier, failures = spawn.Barrier(jobs), spawn.Queue()
+    workers = [spawn.Process(target=log_lineage_in_step, args=(normalized, experiments, barrier, failures))
+               for _ in range(jobs)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=300)
+    reported = []
+    while not failures.empty():
+        reported.append(failures.get())
+    assert reported == [] and [worker.exitcode for worker in workers] == [0] * jobs
+    for experiment in experiments:
+        runs = client.search_runs([experiment])
+        assert len(runs) == jobs
+        assert all(set(dataset_inputs(client, run.info.run_id)) == {"training", "validation"} for run in runs)
 
 
 def test_train_records_the_lineage_of_its_data(normalized, tmp_path):
