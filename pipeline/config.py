@@ -223,7 +223,8 @@ def run_stage(main, *args) -> None:
         raise SystemExit(1) from None
 
 
-def _one_line(err: Exception) -> str:
+def one_line(err: Exception) -> str:
+    """A Hydra or config error as one line (for a config group that does not exist: the ones that do)."""
     from hydra.errors import MissingConfigException, OverrideParseException
 
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
@@ -245,7 +246,7 @@ def run_hydra_app(main) -> None:
     try:
         main()
     except (PipelineError, CompactHydraException) as err:
-        print(f"error: {_one_line(err)}", file=sys.stderr)
+        print(f"error: {one_line(err)}", file=sys.stderr)
         raise SystemExit(1) from None
 
 

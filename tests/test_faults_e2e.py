@@ -74,6 +74,18 @@ def test_bad_config_is_one_line_and_no_run(tmp_path, data):
         assert finish(proc) == 1, override
         assert (cwd / "err.txt").read_text().splitlines() == [BAD_OVERRIDES[override]]
         assert not (cwd / "mlflow.db").exists() and not (cwd / "mlruns").exists(), override
+        assert not (cwd / "out").exists(), override  # Hydra's run directory: refused before it is made
+
+
+def test_a_grid_sweep_with_one_bad_job_runs_no_job_and_writes_nothing(tmp_path, data):
+    cmd = [sys.executable, "-m", "pipeline.train", "-m", f"paths.normalized={data}", "trainer.accelerator=cpu",
+           "optim.epochs=1", "optim.lr=0.5,0", "model.bias=true,false", "hydra/launcher=joblib"]
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == ["error: optim.lr=0.0: expected a number > 0 "
+                                        "(job #2: optim.lr=0 model.bias=True); no job was started"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == []  # no outputs/, mlflow.db or mlruns/
 
 
 def test_diverging_training_exits_nonzero_with_a_failed_run_and_no_model(tmp_path, data):
