@@ -12,8 +12,10 @@ when DVC runs it).
 from __future__ import annotations
 
 import csv
+import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from pipeline.startup import long_lived_imports
@@ -45,7 +47,20 @@ def plain(section) -> dict:
     return OmegaConf.to_container(OmegaConf.structured(section), enum_to_str=True)
 
 
+def not_litlogger_tip(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith("💡 Tip: For seamless cloud logging")
+
+
+def quiet_lightning() -> None:
+    """Silence two lines Lightning 2.6 prints on every run that a user can do nothing about: torch
+    2.14's FutureWarning for the LeafSpec its CombinedLoader builds, and its LitLogger advertisement.
+    Called where the Trainer is made: a joblib worker trains without importing this module."""
+    warnings.filterwarnings("ignore", r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning)
+    logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(not_litlogger_tip)
+
+
 def make_trainer(cfg: Config, logger) -> pl.Trainer:
+    quiet_lightning()
     return pl.Trainer(
         max_epochs=cfg.optim.epochs,
         accelerator=cfg.trainer.accelerator,

@@ -56,3 +56,12 @@ def test_same_seed_same_weights_and_metrics(normalized, tmp_path):
         assert histories[0] == histories[1] and len(histories[0]) == normalized.optim.epochs, metric
     finals = [client.get_run(r["run_id"]).data.metrics for r in (first, second)]
     assert {k: v for k, v in finals[0].items()} == finals[1]
+
+
+def test_a_run_prints_no_lightning_noise(normalized, tmp_path, recwarn, caplog):
+    """Neither torch's LeafSpec FutureWarning (raised inside Lightning) nor Lightning's LitLogger
+    advertisement reaches the user; Lightning's own information (devices, why fit stopped) does."""
+    caplog.set_level("INFO")
+    train(normalized, tmp_path / "out")
+    assert not [w for w in recwarn if "LeafSpec" in str(w.message)]
+    assert "litlogger" not in caplog.text and "GPU available" in caplog.text
