@@ -88,13 +88,10 @@ def backward_is_plain(trainer: pl.Trainer) -> bool:
     Lightning still dispatches every hook to every callback (~60 us a step, a fifth of this model's
     step), so in that case the module calls `loss.backward()` itself: the same computation.
     """
-    strategy, precision = trainer.strategy, trainer.precision_plugin
-    if any(getattr(type(strategy), name) is not getattr(Strategy, name)
-           for name in ("backward", "pre_backward", "post_backward")):
-        return False
-    if any(getattr(type(precision), name) is not getattr(Precision, name)
-           for name in ("backward", "pre_backward", "post_backward")):
-        return False
+    for plugin, base in ((trainer.strategy, Strategy), (trainer.precision_plugin, Precision)):
+        if any(getattr(type(plugin), name) is not getattr(base, name)
+               for name in ("backward", "pre_backward", "post_backward")):
+            return False
     module = trainer.lightning_module
     if module._fabric is not None or any(is_overridden(name, module) for name in (*BACKWARD_HOOKS, "backward")):
         return False
@@ -146,7 +143,7 @@ class DigitClassifier(pl.LightningModule):
         optimizer = self.optimizers() if self.trainable else None
         backward = torch.Tensor.backward if self._plain_backward else self.manual_backward
         # Accumulate on the device; logging per step would cost more than the step itself.
-        loss_sum, seen = self._loss_sum, 0
+        loss_sum, seen = self._loss_sum, 0  # loss_sum is the epoch's tensor, added to in place
         for x, y in batch if isinstance(batch, MiniBatches) else (batch,):
             if isinstance(self.net, PixelSimilarity):
                 self.net.accumulate(x, y)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.atomic import atomic_directory
+from pipeline.atomic import atomic_directory, file_version
 from pipeline.config import Config, load_params, run_stage
 from pipeline.errors import PipelineError
 
@@ -50,11 +50,10 @@ def normalize(cfg: Config) -> dict:
 def load_split(directory: str | Path, name: str) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """(x, y, digits) of one normalized split, as the training stages read it.
 
-    Read once per process while the file is unchanged (same size, mtime and inode: DVC's rule
-    for its hash cache): the jobs of a sweep share it. The arrays are read-only for that reason.
+    Read once per process while the file is unchanged (atomic.file_version): the jobs of a
+    sweep share it. The arrays are read-only for that reason.
     """
-    stat = (Path(directory) / name).stat()
-    x, y, digits = _read_split(str((Path(directory) / name).resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+    x, y, digits = _read_split(*file_version(Path(directory) / name))
     return x, y, list(digits)
 
 

@@ -56,18 +56,19 @@ def refuse(message: str) -> None:
     raise SystemExit(1)  # not an Exception: Hydra's callback runner would only warn
 
 
+def validate_or_refuse(config: DictConfig) -> None:
+    try:
+        validate(task_config(config))
+    except ConfigError as err:
+        refuse(str(err))
+
+
 class ValidateFirst(Callback):
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
-        try:
-            validate(task_config(config))
-        except ConfigError as err:
-            refuse(str(err))
+        validate_or_refuse(config)
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        try:
-            validate(task_config(config))
-        except ConfigError as err:
-            refuse(str(err))
+        validate_or_refuse(config)  # the base: for sweepers that choose values as they go, all we can check
         if config.hydra.sweeper._target_ != GRID_SWEEPER:
             return
         loader = GlobalHydra.instance().config_loader()
