@@ -34,7 +34,7 @@ def load(directory: str | Path, device: torch.device, scale: int = 1):
 
 def train(data, epochs: int, batch_size: int, lr: float, seed: int, shuffle: bool = True):
     """Train the linear model; return (wall and CPU seconds at the end of each epoch, final
-    validation accuracy)."""
+    validation accuracy, the trained net)."""
     x, y, valid_x, valid_y = data
     torch.manual_seed(seed)
     net = nn.Linear(x.shape[1], 1).to(x.device)
@@ -63,4 +63,25 @@ def train(data, epochs: int, batch_size: int, lr: float, seed: int, shuffle: boo
         # Read the epoch's figures back to the host, as the project does to log them.
         _, _, accuracy, _ = float(loss_sum / len(y)), float(val_loss), float(val_acc), float(net.bias.detach()[0])
         ends.append((time.perf_counter(), time.process_time()))
-    return ends, accuracy
+    return ends, accuracy, net
+
+
+def main(argv: list[str] | None = None) -> None:
+    """As a whole process: load, train, save the weights (what `python -m pipeline.train` does,
+    without a framework, a configuration or a record)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m bench.bare_loop", description=main.__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("data/normalized"))
+    parser.add_argument("--out", type=Path, required=True, help="directory for weights.npy")
+    parser.add_argument("--epochs", type=int, default=40)
+    args = parser.parse_args(argv)
+    data = load(args.data, torch.device("cpu"))
+    _, accuracy, net = train(data, args.epochs, batch_size=256, lr=1.0, seed=42)
+    args.out.mkdir(parents=True, exist_ok=True)
+    np.save(args.out / "weights.npy", net.weight.detach().cpu().numpy().ravel())
+    print(f"bare_loop: validation accuracy {accuracy:.4f}")
+
+
+if __name__ == "__main__":
+    main()

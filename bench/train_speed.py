@@ -80,7 +80,7 @@ def compare(compose_with, data_dir: Path, work: Path, repeats: int, device: torc
     data = bare_loop.load(data_dir, device)
     runs = {key: [] for key in ("bare_wall", "bare_cpu", "wall", "cpu", "wall_s", "fixed_s")}
     for _ in range(repeats):
-        ends, bare_acc = bare_loop.train(data, o.epochs, o.batch_size, o.lr, cfg.seed, o.shuffle)
+        ends, bare_acc, _ = bare_loop.train(data, o.epochs, o.batch_size, o.lr, cfg.seed, o.shuffle)
         runs["bare_wall"].append(per_epoch_ms([wall for wall, _ in ends]))
         runs["bare_cpu"].append(per_epoch_ms([cpu for _, cpu in ends]))
         full = project_run(cfg, work)
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
 
         cfg = config_for(args.data)([])
         device, o = training_device(cfg), cfg.optim
-        print(f"train_speed: {args.data}, {o.epochs} epochs, batch {o.batch_size}, model {cfg.model.name.value}, "
+        print(f"train_speed: {args.data}, {o.epochs} epochs, batch {o.batch_size}, model {cfg.model.name}, "
               f"device {device}, torch threads {torch.get_num_threads()}, {args.repeats} repeats (median), "
               f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         project_run(config_for(args.data)(["optim.epochs=2"]), work)  # warm-up: creates the sqlite store

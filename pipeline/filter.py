@@ -12,7 +12,8 @@ import numpy as np
 
 from pipeline import idx
 from pipeline.atomic import atomic_directory
-from pipeline.config import Config, load_params, run_stage
+from pipeline.cli import run_stage
+from pipeline.config import Config, load_params
 from pipeline.fetch import SPLITS
 
 OUTPUT_OF_SPLIT = {"train": "train.npz", "test": "valid.npz"}

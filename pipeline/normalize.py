@@ -6,14 +6,14 @@ and `stats.json` (counts, class balance, pixel mean and std). NumPy only.
 
 from __future__ import annotations
 
-import functools
 import json
 from pathlib import Path
 
 import numpy as np
 
-from pipeline.atomic import atomic_directory, file_version
-from pipeline.config import Config, load_params, run_stage
+from pipeline.atomic import atomic_directory
+from pipeline.cli import run_stage
+from pipeline.config import Config, load_params
 from pipeline.errors import PipelineError
 
 SPLIT_FILES = ("train.npz", "valid.npz")
@@ -48,21 +48,9 @@ def normalize(cfg: Config) -> dict:
 
 
 def load_split(directory: str | Path, name: str) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """(x, y, digits) of one normalized split, as the training stages read it.
-
-    Read once per process while the file is unchanged (atomic.file_version): the jobs of a
-    sweep share it. The arrays are read-only for that reason.
-    """
-    x, y, digits = _read_split(*file_version(Path(directory) / name))
-    return x, y, list(digits)
-
-
-@functools.lru_cache(maxsize=4)
-def _read_split(path: str, size: int, mtime_ns: int, inode: int) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
-    with np.load(path) as split:
-        x, y, digits = split["x"], split["y"], tuple(int(d) for d in split["digits"])
-    x.flags.writeable = y.flags.writeable = False
-    return x, y, digits
+    """(x, y, digits) of one normalized split, as the training stages read it."""
+    with np.load(Path(directory) / name) as split:
+        return split["x"], split["y"], [int(d) for d in split["digits"]]
 
 
 def main() -> None:

@@ -21,8 +21,9 @@ from hydra.errors import CompactHydraException
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline.config import ConfigError, one_line, validate
-from pipeline.sweep import swept_keys
+from pipeline.cli import one_line
+from pipeline.config import ConfigError, validate
+from pipeline.tracking.sweep import swept_keys
 
 GRID_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 

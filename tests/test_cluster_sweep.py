@@ -13,7 +13,7 @@ from mlflow import MlflowClient
 from omegaconf import OmegaConf
 
 from pipeline.config import CONF_DIR
-from pipeline.tracking import experiment_id
+from pipeline.tracking.store import experiment_id
 from tests.conftest import REPO
 
 

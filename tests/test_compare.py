@@ -7,7 +7,7 @@ from mlflow import MlflowClient
 
 from pipeline.compare import main
 from pipeline.errors import PipelineError
-from pipeline.sweep import PARENT_TAG
+from pipeline.tracking.sweep import PARENT_TAG
 
 
 def record_sweep(client, experiment_id, name, results):

@@ -7,7 +7,7 @@ import yaml
 from mlflow import MlflowClient
 
 from pipeline.fetch import CANONICAL_SHA256
-from pipeline.tracking import dvc_md5
+from pipeline.tracking.lineage import dvc_md5
 from tests.test_pipeline_e2e import WHEEL_CACHE, project_copy, run
 
 pytestmark = pytest.mark.slow

@@ -2,9 +2,7 @@ from types import SimpleNamespace
 
 import torch
 
-import pytest
-
-from pipeline.datamodule import Chunked, MiniBatches, NormalizedMNIST, TensorBatches
+from pipeline.datamodule import NormalizedMNIST, TensorBatches
 
 
 def test_batches_cover_every_row_once_in_a_new_seeded_order_each_epoch():
@@ -23,22 +21,6 @@ def test_batches_cover_every_row_once_in_a_new_seeded_order_each_epoch():
 
 
 
-@pytest.mark.parametrize("per_chunk, sizes", [(1, [1, 1, 1]), (2, [2, 1]), (0, [3]), (5, [3])])
-def test_chunks_hold_the_same_mini_batches_in_the_same_order(per_chunk, sizes):
-    x, y = torch.arange(10.0).repeat(3, 1).T, torch.arange(10.0)
-    plain = TensorBatches(x, y, batch_size=4, shuffle=True, seed=7)
-    chunked = Chunked(TensorBatches(x, y, batch_size=4, shuffle=True, seed=7), per_chunk)
-    assert len(chunked) == len(sizes)
-    for _ in range(2):  # two epochs: each draws the next permutation, as the plain batches do
-        chunks = list(chunked)  # all fetched before any is read, as Lightning's prefetch may do
-        assert all(isinstance(chunk, MiniBatches) for chunk in chunks) and [len(c) for c in chunks] == sizes
-        got = [(xb, yb) for chunk in chunks for xb, yb in chunk]
-        want = list(plain)
-        assert len(got) == len(want) == 3
-        for (xb, yb), (xw, yw) in zip(got, want):
-            assert torch.equal(xb, xw) and torch.equal(yb, yw)
-
-
 def test_setup_puts_the_data_on_the_trainers_root_device(normalized):
     # The meta device stands in for a GPU: the tensors must land where the strategy trains.
     datamodule = NormalizedMNIST(normalized.paths.normalized, 256, True, 0)
@@ -46,6 +28,6 @@ def test_setup_puts_the_data_on_the_trainers_root_device(normalized):
     datamodule.setup("fit")
     for tensor in (datamodule.train_x, datamodule.train_y, datamodule.valid_x, datamodule.valid_y):
         assert tensor.device.type == "meta"
-    xb, _ = next(iter(next(iter(datamodule.train_dataloader()))))  # the first mini-batch of the first chunk
+    xb, _ = next(iter(datamodule.train_dataloader()))  # the first mini-batch
     assert xb.device.type == "meta" and xb.shape == (len(datamodule.train_y[:256]), 784)
     assert datamodule.transfer_batch_to_device((xb,), torch.device("cpu"), 0)[0] is xb

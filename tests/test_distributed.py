@@ -12,7 +12,7 @@ from mlflow import MlflowClient
 from omegaconf import OmegaConf
 
 from pipeline.config import ConfigError, compose
-from pipeline.datamodule import Chunked, TensorBatches
+from pipeline.datamodule import TensorBatches
 from pipeline.distributed import check_launch
 from pipeline.train import train
 from tests.conftest import REPO
@@ -21,19 +21,6 @@ from tests.conftest import REPO
 def batches(shard, shards, n=10, batch_size=4, epochs=2):
     data = TensorBatches(torch.arange(n), torch.arange(n), batch_size, shuffle=True, seed=7, shard=shard, shards=shards)
     return [[x.tolist() for x, _ in data] for _ in range(epochs)]
-
-
-def chunked_batches(shard, shards, per_chunk, n=10, batch_size=4, epochs=2):
-    data = TensorBatches(torch.arange(n), torch.arange(n), batch_size, shuffle=True, seed=7, shard=shard, shards=shards)
-    chunks = Chunked(data, per_chunk)
-    return [[x.tolist() for chunk in chunks for x, _ in chunk] for _ in range(epochs)]
-
-
-@pytest.mark.parametrize("per_chunk", [0, 2])
-def test_chunks_carry_each_process_its_own_shard_of_every_batch(per_chunk):
-    for shards, n in ((2, 10), (2, 9), (3, 10)):
-        for shard in range(shards):
-            assert chunked_batches(shard, shards, per_chunk, n=n) == batches(shard, shards, n=n)
 
 
 def test_shards_together_make_the_single_process_batches():

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from pipeline.tracking import dvc_md5
+from pipeline.tracking.lineage import dvc_md5
 from tests.conftest import REPO
 
 LOCK = yaml.safe_load((REPO / "dvc.lock").read_text())["stages"]

@@ -15,7 +15,7 @@ import psutil
 import pytest
 from mlflow import MlflowClient
 
-from pipeline import tracking
+from pipeline.tracking import lifecycle, store
 from pipeline.server import running_server
 from pipeline.train import train
 from tests.conftest import REPO, make_config, write_idx_dir
@@ -92,7 +92,7 @@ def test_diverging_training_exits_nonzero_with_a_failed_run_and_no_model(tmp_pat
     assert finish(start_train(tmp_path, data, "optim.lr=1e38")) == 1
     assert "error: diverged at epoch" in (tmp_path / "err.txt").read_text()
     [run] = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").search_runs(["1"])
-    assert run.info.status == "FAILED" and run.data.tags[tracking.END_REASON_TAG].startswith("Diverged")
+    assert run.info.status == "FAILED" and run.data.tags[lifecycle.END_REASON_TAG].startswith("Diverged")
     assert not {"model.ckpt", "weights.npy", "history.csv"} & {p.name for p in (tmp_path / "out").iterdir()}
 
 
@@ -101,7 +101,7 @@ def wait_for_training(db: Path, timeout: float = 240) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if db.exists():  # opened under the store lock: the trainer may be creating the tables
-            client = tracking.open_client(f"sqlite:///{db}")
+            client = store.open_client(f"sqlite:///{db}")
             runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
             if runs and client.get_metric_history(runs[0].info.run_id, "train_loss"):
                 return runs[0].info.run_id
@@ -121,7 +121,7 @@ def test_signals_end_the_run_killed_and_kill_9_leaves_an_orphan_that_the_next_ru
             assert run.info.status == "RUNNING"
             orphan = run_id
         else:
-            assert run.info.status == "KILLED" and run.data.tags[tracking.END_REASON_TAG] == f"interrupted by {name}"
+            assert run.info.status == "KILLED" and run.data.tags[lifecycle.END_REASON_TAG] == f"interrupted by {name}"
             assert f"interrupted by {name}; MLflow run {run_id} marked KILLED" in (tmp_path / name / "err.txt").read_text()
         assert not (tmp_path / name / "out/model.ckpt").exists()
 
@@ -131,7 +131,7 @@ def test_signals_end_the_run_killed_and_kill_9_leaves_an_orphan_that_the_next_ru
     assert client.get_run(results["run_id"]).info.status == "FINISHED"
     orphaned = client.get_run(orphan)
     assert orphaned.info.status == "KILLED"
-    assert orphaned.data.tags[tracking.END_REASON_TAG].startswith("orphaned: process")
+    assert orphaned.data.tags[lifecycle.END_REASON_TAG].startswith("orphaned: process")
 
 
 def test_eight_concurrent_trainings_on_the_default_sqlite_store_all_complete(tmp_path, data):

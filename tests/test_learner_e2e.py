@@ -6,7 +6,7 @@ import sys
 import pytest
 from mlflow import MlflowClient
 
-from pipeline.report import sweep_variants
+from pipeline.report.build import sweep_variants
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow

@@ -13,7 +13,18 @@ import yaml
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from pipeline import tracking
+import mlflow
+from mlflow.entities import DatasetInput, InputTag
+
+from pipeline.tracking import lineage
+from pipeline.tracking.store import experiment_id
+
+
+def log_lineage(cfg, run_id) -> None:
+    """log_data_lineage on the run, active as train makes it."""
+    mlflow.set_tracking_uri(cfg.tracking.uri)
+    with mlflow.start_run(run_id=run_id):
+        lineage.log_data_lineage(cfg)
 
 
 def dataset_inputs(client, run_id) -> dict:
@@ -36,15 +47,15 @@ def test_dvc_md5_is_the_hash_dvc_itself_records(normalized, tmp_path):
     for cmd in (["dvc", "init", "--no-scm", "-q"], ["dvc", "add", "-q", "data/normalized"]):
         subprocess.run(cmd, cwd=tmp_path, env=env, check=True, capture_output=True)
     [out] = yaml.safe_load((tmp_path / "data/normalized.dvc").read_text())["outs"]
-    assert tracking.dvc_md5(tmp_path / "data/normalized") == out["md5"]
+    assert lineage.dvc_md5(tmp_path / "data/normalized") == out["md5"]
 
 
 def test_lineage_records_datasets_dvc_hash_and_origin(normalized, tmp_path):
     cfg = normalized
-    write_lock(tmp_path, tracking.dvc_md5(cfg.paths.normalized))
+    write_lock(tmp_path, lineage.dvc_md5(cfg.paths.normalized))
     client = MlflowClient(cfg.tracking.uri)
-    run_id = client.create_run(tracking.experiment_id(client, "lineage")).info.run_id
-    tracking.log_data_lineage(client, run_id, cfg)
+    run_id = client.create_run(experiment_id(client, "lineage")).info.run_id
+    log_lineage(cfg, run_id)
 
     inputs = dataset_inputs(client, run_id)
     assert set(inputs) == {"training", "validation"}
@@ -56,18 +67,18 @@ def test_lineage_records_datasets_dvc_hash_and_origin(normalized, tmp_path):
         assert dataset.source_type == "local" and json.loads(dataset.source) == {"uri": str(path)}
         assert json.loads(dataset.profile)["features_shape"] == [{"train": 80, "valid": 40}[split], 784]
     tags = client.get_run(run_id).data.tags
-    assert tags["data.dvc_md5"] == tracking.dvc_md5(cfg.paths.normalized) and tags["data.dvc_md5"].endswith(".dir")
+    assert tags["data.dvc_md5"] == lineage.dvc_md5(cfg.paths.normalized) and tags["data.dvc_md5"].endswith(".dir")
     assert tags["data.dvc_lock"] == "matches"
     assert tags["data.origin"] == f"local: {tmp_path}/idx"
 
 
 def test_lock_tag_says_whether_dvc_lock_describes_this_data(normalized, tmp_path):
     client = MlflowClient(normalized.tracking.uri)
-    experiment = tracking.experiment_id(client, "lineage")
+    experiment = experiment_id(client, "lineage")
 
     def lock_tag():
         run_id = client.create_run(experiment).info.run_id
-        tracking.log_data_lineage(client, run_id, normalized)
+        log_lineage(normalized, run_id)
         return client.get_run(run_id).data.tags.get("data.dvc_lock")
 
     assert lock_tag() is None  # no dvc.lock: nothing to compare with
@@ -79,39 +90,39 @@ def test_lineage_survives_losing_the_dataset_insert_race_to_a_concurrent_run(nor
     """MLflow looks a dataset up, then inserts it: a parallel job can insert it in between, and
     this run's insert then fails on the unique key. The lineage is logged all the same."""
     client = MlflowClient(normalized.tracking.uri)
-    experiment = tracking.experiment_id(client, "lineage")
+    experiment = experiment_id(client, "lineage")
     run_id, winner = (client.create_run(experiment).info.run_id for _ in range(2))
-    real_log_inputs, calls = client.log_inputs, []
+    real_log_input, calls = mlflow.log_input, []
 
-    def lose_the_race(run, datasets):
-        calls.append(run)
-        if len(calls) == 1:  # the winner inserts the same datasets first; this insert collides
-            real_log_inputs(winner, datasets=datasets)
+    def lose_the_race(dataset, context=None, **kwargs):
+        calls.append(mlflow.active_run().info.run_id)
+        if len(calls) == 1:  # the winner inserts the same dataset first; this insert collides
+            client.log_inputs(winner, [DatasetInput(dataset._to_mlflow_entity(), [InputTag("mlflow.data.context", context)])])
             raise MlflowException("(sqlite3.IntegrityError) UNIQUE constraint failed: datasets.experiment_id, "
                                   "datasets.name, datasets.digest")
-        real_log_inputs(run, datasets=datasets)
+        real_log_input(dataset, context=context, **kwargs)
 
-    monkeypatch.setattr(client, "log_inputs", lose_the_race)
-    tracking.log_data_lineage(client, run_id, normalized)
-    assert calls == [run_id, run_id]
+    monkeypatch.setattr(mlflow, "log_input", lose_the_race)
+    log_lineage(normalized, run_id)
+    assert calls == [run_id, run_id, run_id]  # training: lost once, then linked; validation: at once
     mine, theirs = dataset_inputs(client, run_id), dataset_inputs(client, winner)
     assert set(mine) == {"training", "validation"}
-    assert {c: d.digest for c, (d, _) in mine.items()} == {c: d.digest for c, (d, _) in theirs.items()}
+    assert mine["training"][0].digest == theirs["training"][0].digest  # the row the winner inserted
 
 
 def test_lineage_still_fails_when_the_store_keeps_refusing(normalized, monkeypatch):
     client = MlflowClient(normalized.tracking.uri)
-    run_id = client.create_run(tracking.experiment_id(client, "lineage")).info.run_id
+    run_id = client.create_run(experiment_id(client, "lineage")).info.run_id
     calls = []
 
-    def refuse(run, datasets):
-        calls.append(run)
+    def refuse(dataset, context=None, **kwargs):
+        calls.append(context)
         raise MlflowException("store refuses")
 
-    monkeypatch.setattr(client, "log_inputs", refuse)
+    monkeypatch.setattr(mlflow, "log_input", refuse)
     with pytest.raises(MlflowException, match="store refuses"):
-        tracking.log_data_lineage(client, run_id, normalized)
-    assert len(calls) == tracking.DATASET_INSERT_ATTEMPTS
+        log_lineage(normalized, run_id)
+    assert len(calls) == lineage.DATASET_INSERT_ATTEMPTS
 
 
 def log_lineage_in_step(cfg, experiments, barrier, failures) -> None:
@@ -120,7 +131,7 @@ def log_lineage_in_step(cfg, experiments, barrier, failures) -> None:
     for experiment in experiments:
         barrier.wait(timeout=120)
         try:
-            tracking.log_data_lineage(client, client.create_run(experiment).info.run_id, cfg)
+            log_lineage(cfg, client.create_run(experiment).info.run_id)
         except Exception as error:  # noqa: BLE001 - reported to the test, which names it
             failures.put(f"{type(error).__name__}: {str(error)[:200]}")
 
@@ -130,7 +141,7 @@ def test_parallel_jobs_logging_the_same_splits_all_record_them(normalized):
     """8 processes log the same splits into each of 8 fresh experiments at the same moment
     (without the retry, about one experiment in four lost a job to the unique key)."""
     jobs, client = 8, MlflowClient(normalized.tracking.uri)
-    experiments = [tracking.experiment_id(client, f"race-{i}") for i in range(8)]
+    experiments = [experiment_id(client, f"race-{i}") for i in range(8)]
     spawn = multiprocessing.get_context("spawn")
     barrier, failures = spawn.Barrier(jobs), spawn.Queue()
     workers = [spawn.Process(target=log_lineage_in_step, args=(normalized, experiments, barrier, failures))
@@ -155,19 +166,4 @@ def test_train_records_the_lineage_of_its_data(normalized, tmp_path):
     run_id = train(normalized, tmp_path / "models")["run_id"]
     client = MlflowClient(normalized.tracking.uri)
     assert set(dataset_inputs(client, run_id)) == {"training", "validation"}
-    assert client.get_run(run_id).data.tags["data.dvc_md5"] == tracking.dvc_md5(normalized.paths.normalized)
-
-
-def test_file_md5_is_cached_but_follows_every_change_of_the_file(tmp_path):
-    path = tmp_path / "split.npz"
-    path.write_bytes(b"a" * 1000)
-    assert tracking.file_md5(path) == hashlib.md5(b"a" * 1000).hexdigest()
-    assert tracking.file_md5(path) == hashlib.md5(b"a" * 1000).hexdigest()  # from the cache
-    path.write_bytes(b"b" * 1000)  # same size: the mtime tells
-    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1))
-    assert tracking.file_md5(path) == hashlib.md5(b"b" * 1000).hexdigest()
-    replacement = tmp_path / "new.npz"
-    replacement.write_bytes(b"c" * 1000)
-    os.utime(replacement, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns))
-    replacement.replace(path)  # an atomic rewrite (as the stages write): same size and mtime, new inode
-    assert tracking.file_md5(path) == hashlib.md5(b"c" * 1000).hexdigest()
+    assert client.get_run(run_id).data.tags["data.dvc_md5"] == lineage.dvc_md5(normalized.paths.normalized)

@@ -32,24 +32,6 @@ def test_normalize_writes_arrays_and_stats(cfg, tmp_path):
     assert stats["train"]["pixel_mean"] == pytest.approx(float(x.mean()), rel=1e-6)
 
 
-def test_load_split_reads_a_file_once_until_it_changes(tmp_path):
-    def write(path, value):
-        scratch = path.with_suffix(".tmp.npz")
-        np.savez(scratch, x=np.full((3, 784), value, np.float32), y=np.ones(3, np.float32), digits=np.array([3, 7]))
-        scratch.replace(path)  # as the normalize stage replaces its outputs: a new inode
-
-    path = tmp_path / "train.npz"
-    write(path, 0.25)
-    x, y, digits = load_split(tmp_path, "train.npz")
-    again = load_split(tmp_path, "train.npz")
-    assert again[0] is x and again[1] is y  # a sweep's jobs share one read
-    assert not x.flags.writeable and not y.flags.writeable  # so nobody can change it for the others
-    digits.append(9)
-    assert load_split(tmp_path, "train.npz")[2] == [3, 7]
-    write(path, 0.5)
-    assert float(load_split(tmp_path, "train.npz")[0][0, 0]) == 0.5  # rewritten: read again
-
-
 @pytest.mark.parametrize("damage", ["float_images", "missing_valid"])
 def test_bad_input_leaves_the_previous_output_intact(normalized, tmp_path, damage):
     previous = {p.name: p.read_bytes() for p in (tmp_path / "data/normalized").iterdir()}

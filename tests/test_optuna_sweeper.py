@@ -76,7 +76,7 @@ def test_conf_wires_the_sweep_callback_and_the_optuna_search():
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         plain = compose("config", return_hydra_config=True)
         search = compose("config", overrides=["hparams_search=linear_optuna"], return_hydra_config=True)
-    assert plain.hydra.callbacks.mlflow_sweep._target_ == "pipeline.sweep.MlflowSweep"
+    assert plain.hydra.callbacks.mlflow_sweep._target_ == "pipeline.tracking.sweep.MlflowSweep"
     assert plain.hydra.sweeper._target_.endswith("BasicSweeper")
     assert search.hydra.sweeper._target_ == "hydra_plugins.threes_sevens_optuna.optuna_sweeper.OptunaSweeper"
     assert search.hydra.sweeper.direction == "maximize"

@@ -5,8 +5,9 @@ import re
 import pytest
 from mlflow import MlflowClient
 
-from pipeline import report
-from pipeline.report import build, sweep_variants
+from pipeline.cli import run_stage
+from pipeline.report import build as report
+from pipeline.report.build import build, sweep_variants
 from pipeline.train import train
 from tests.conftest import make_config, write_idx_dir
 
@@ -74,7 +75,7 @@ def test_report_names_the_variants_without_a_run(learner_runs, tmp_path, capsys)
         client.delete_run(run.info.run_id)
     try:
         with pytest.raises(SystemExit) as exit_:
-            report.run_stage(report.main, ["--out", str(tmp_path / "report"), *overrides])
+            run_stage(report.main, ["--out", str(tmp_path / "report"), *overrides])
     finally:
         for run in gone:
             client.restore_run(run.info.run_id)
@@ -89,7 +90,7 @@ def test_report_fails_clearly_without_the_experiment(tmp_path, capsys):
     MlflowClient(uri).create_experiment("threes-sevens")
     capsys.readouterr()
     with pytest.raises(SystemExit) as exit_:
-        report.run_stage(report.main, ["--out", str(tmp_path / "report"), f"tracking.uri={uri}"])
+        run_stage(report.main, ["--out", str(tmp_path / "report"), f"tracking.uri={uri}"])
     assert exit_.value.code == 1
     [line] = capsys.readouterr().err.splitlines()
     assert "no MLflow experiment 'learner'" in line and "+experiment=learner" in line
@@ -98,7 +99,7 @@ def test_report_fails_clearly_without_the_experiment(tmp_path, capsys):
 
 def test_report_does_not_create_a_missing_database(tmp_path, capsys):
     with pytest.raises(SystemExit):
-        report.run_stage(report.main, ["--out", str(tmp_path / "report"), f"tracking.uri=sqlite:///{tmp_path}/no.db"])
+        run_stage(report.main, ["--out", str(tmp_path / "report"), f"tracking.uri=sqlite:///{tmp_path}/no.db"])
     assert "no such MLflow database" in capsys.readouterr().err
     assert not (tmp_path / "no.db").exists() and not (tmp_path / "report").exists()
 
@@ -106,5 +107,5 @@ def test_report_does_not_create_a_missing_database(tmp_path, capsys):
 def test_report_needs_runs_with_the_same_settings(learner_runs, tmp_path, capsys):
     _, overrides = learner_runs
     with pytest.raises(SystemExit):
-        report.run_stage(report.main, ["--out", str(tmp_path / "report"), *overrides, "optim.epochs=7"])
+        run_stage(report.main, ["--out", str(tmp_path / "report"), *overrides, "optim.epochs=7"])
     assert "no finished run of pixel_similarity, linear" in capsys.readouterr().err

@@ -12,7 +12,7 @@ import pytest
 from mlflow import MlflowClient
 from omegaconf import OmegaConf
 
-from pipeline.sweep import PARENT_TAG, SWEEP_FILE
+from pipeline.tracking.sweep import PARENT_TAG, SWEEP_FILE
 from pipeline.server import TrackingServer
 from tests.conftest import REPO, make_config, write_idx_dir
 

@@ -4,7 +4,7 @@ import torch
 from mlflow import MlflowClient
 
 from pipeline.train import train
-from pipeline.tracking import logged_params
+from pipeline.tracking.store import logged_params
 
 
 def test_train_records_everything_in_one_mlflow_run(normalized, tmp_path):
@@ -34,7 +34,7 @@ def test_train_records_everything_in_one_mlflow_run(normalized, tmp_path):
 def test_tracking_uri_comes_from_the_environment_when_config_leaves_it(monkeypatch, normalized, tmp_path):
     from dataclasses import replace
 
-    from pipeline.tracking import tracking_uri
+    from pipeline.tracking.store import tracking_uri
 
     cfg = replace(normalized, tracking=replace(normalized.tracking, uri=None))
     assert tracking_uri(cfg) == "sqlite:///mlflow.db"

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pipeline.figures import bias_trajectory, contribution_maps, templates_figure
+from pipeline.report.figures import bias_trajectory, contribution_maps, templates_figure
 
 EXAMPLES_PER_DIGIT = 3
 

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure
 
 
-def save(fig, path: str | Path) -> Path:
-    """Write the figure to `path` (its directory created if needed) and free it."""
+def subplots(*args, figsize: tuple[float, float], dpi: int = 100, **kwargs):
+    """A figure and its axes, like pyplot.subplots but without pyplot: no backend, no global state
+    (matplotlib's own advice for figures that only go to files)."""
+    fig = Figure(figsize=figsize, dpi=dpi)
+    return fig, fig.subplots(*args, **kwargs)
+
+
+def save(fig: Figure, path: str | Path) -> Path:
+    """Write the figure to `path` (its directory created if needed)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
-    plt.close(fig)
     return Path(path)
 
 
@@ -27,7 +30,7 @@ def weights_heatmap(weights: np.ndarray, path: str | Path, digits: list[int], bi
     """
     weights = np.asarray(weights, np.float64).reshape(28, 28)
     limit = float(np.abs(weights).max()) or 1.0
-    fig, ax = plt.subplots(figsize=(4.2, 3.6), dpi=100)
+    fig, ax = subplots(figsize=(4.2, 3.6), dpi=100)
     image = ax.imshow(weights, cmap="RdBu_r", vmin=-limit, vmax=limit)
     fig.colorbar(image, ax=ax, label="weight")
     title = f"red: ink says {digits[0]}, blue: ink says {digits[1]}"
@@ -70,7 +73,7 @@ def contribution_maps(images: np.ndarray, weights: np.ndarray, bias: float | Non
     limit = float(np.abs(contributions).max()) or 1.0
     bias_value = 0.0 if bias is None else bias
     bias_text = "no bias" if bias is None else f"bias {bias_value:+.2f}"
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(2.1 * len(images), 5.0), dpi=100)
+    fig, (top, bottom) = subplots(2, 1, figsize=(2.1 * len(images), 5.0), dpi=100)
     top.imshow(montage(images), cmap="gray_r", vmin=0, vmax=1)
     shown = bottom.imshow(montage(contributions), cmap="RdBu_r", vmin=-limit, vmax=limit)
     for column, (contribution, label) in enumerate(zip(contributions, labels)):
@@ -90,7 +93,7 @@ def contribution_maps(images: np.ndarray, weights: np.ndarray, bias: float | Non
 
 def bias_trajectory(epochs: list[int], biases: list[float], path: str | Path) -> Path:
     """The bias after each training epoch."""
-    fig, ax = plt.subplots(figsize=(4.5, 3.0), dpi=100)
+    fig, ax = subplots(figsize=(4.5, 3.0), dpi=100)
     ax.plot(epochs, biases, marker="o", markersize=3)
     ax.axhline(0, color="grey", linewidth=0.8)
     ax.set_xlabel("epoch")
@@ -105,7 +108,7 @@ def templates_figure(templates: np.ndarray, digits: list[int], path: str | Path)
     templates = np.asarray(templates, np.float64).reshape(2, 28, 28)
     difference = templates[0] - templates[1]
     limit = float(np.abs(difference).max()) or 1.0
-    fig, axes = plt.subplots(1, 3, figsize=(9.0, 3.2), dpi=100)
+    fig, axes = subplots(1, 3, figsize=(9.0, 3.2), dpi=100)
     for ax, template, digit in zip(axes, templates, digits):
         ax.imshow(template, cmap="gray_r", vmin=0, vmax=1)
         ax.set_title(f"mean {digit}", fontsize=9)
@@ -121,7 +124,7 @@ def templates_figure(templates: np.ndarray, digits: list[int], path: str | Path)
 def accuracy_bars(rows: list[tuple[str, float, bool]], path: str | Path) -> Path:
     """Validation accuracy per model, best at the top; references (published figures) hatched."""
     rows = sorted(rows, key=lambda row: row[1])
-    fig, ax = plt.subplots(figsize=(7.5, 0.35 * len(rows) + 1.2), dpi=100)
+    fig, ax = subplots(figsize=(7.5, 0.35 * len(rows) + 1.2), dpi=100)
     for i, (label, accuracy, reference) in enumerate(rows):
         ax.barh(i, 100 * accuracy, color="white" if reference else "tab:blue", edgecolor="tab:blue",
                 hatch="//" if reference else None)
@@ -136,7 +139,7 @@ def accuracy_bars(rows: list[tuple[str, float, bool]], path: str | Path) -> Path
 
 def epoch_curves(series: dict[str, list[float]], ylabel: str, path: str | Path) -> Path:
     """One line per run: a metric after each epoch."""
-    fig, ax = plt.subplots(figsize=(7.0, 4.0), dpi=100)
+    fig, ax = subplots(figsize=(7.0, 4.0), dpi=100)
     for label, values in series.items():
         ax.plot(range(len(values)), values, marker="o" if len(values) == 1 else None, markersize=4, label=label)
     ax.set_xlabel("epoch")
@@ -149,7 +152,7 @@ def epoch_curves(series: dict[str, list[float]], ylabel: str, path: str | Path) 
 def learning_rate_chart(rates: list[float], accuracies: list[float], path: str | Path) -> Path:
     """Final validation accuracy against the learning rate (log scale)."""
     order = np.argsort(rates)
-    fig, ax = plt.subplots(figsize=(4.5, 3.0), dpi=100)
+    fig, ax = subplots(figsize=(4.5, 3.0), dpi=100)
     ax.plot(np.asarray(rates)[order], 100 * np.asarray(accuracies)[order], marker="o")
     ax.set_xscale("log")
     ax.set_xlabel("learning rate")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
-from pipeline.figures import accuracy_bars, bias_trajectory, epoch_curves, learning_rate_chart
+from pipeline.report.figures import accuracy_bars, bias_trajectory, epoch_curves, learning_rate_chart
 
 # fastbook chapter 4's printed accuracies on the same 2,038 validation images (citations, not runs).
 FASTBOOK = "fastbook chapter 4"

@@ -25,12 +25,12 @@ from mlflow import MlflowClient
 from mlflow.entities import Run
 from omegaconf import OmegaConf
 
-from pipeline import report_html, tracking
 from pipeline.atomic import atomic_directory
-from pipeline.config import CONF_DIR, Config, compose, run_stage, validate
+from pipeline.config import CONF_DIR, Config, compose, validate
 from pipeline.errors import PipelineError
+from pipeline.report import page
+from pipeline.tracking import store
 
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one line of output, not bars
 SWEEP = CONF_DIR / "experiment" / "learner.yaml"
 SWEEP_COMMAND = "python -m pipeline.train -m +experiment=learner"
 # The params that make two runs the same experiment (paths, trainer and tracking do not).
@@ -67,7 +67,7 @@ def sweep_variants(sweep: Path = SWEEP) -> list[str]:
 def expected_params(variant: str, overrides: list[str]) -> tuple[Config, dict[str, str]]:
     """A variant's composed config and the params (as MLflow stores them) that identify its run."""
     cfg = validate(compose(["+experiment=learner", f"+variant={variant}", *overrides]))
-    params = {k: str(v) for k, v in tracking.logged_params(cfg).items() if k.startswith(IDENTITY)}
+    params = {k: str(v) for k, v in store.logged_params(cfg).items() if k.startswith(IDENTITY)}
     return cfg, params
 
 
@@ -76,7 +76,7 @@ def find_runs(overrides: list[str]) -> tuple[list[Measured], str, str]:
     variants = sweep_variants()
     expected = {v: expected_params(v, overrides) for v in variants}
     cfg = expected[variants[0]][0]
-    uri, experiment = tracking.tracking_uri(cfg), cfg.tracking.experiment
+    uri, experiment = store.tracking_uri(cfg), cfg.tracking.experiment
     if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).is_file():  # do not create it
         raise ReportError(f"{uri}: no such MLflow database; run `{SWEEP_COMMAND}` first")
     mlflow.set_tracking_uri(uri)
@@ -103,7 +103,7 @@ def build(out: Path, overrides: list[str]) -> Path:
     measured, uri, experiment = find_runs(overrides)
     client = MlflowClient(uri)
     with atomic_directory(out) as scratch:
-        html = report_html.render(measured, client, scratch, source={
+        html = page.render(measured, client, scratch, source={
             "tracking URI": uri,
             "experiment": experiment,
             "generated": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -117,9 +117,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="report", help="output directory (replaced whole)")
     parser.add_argument("overrides", nargs="*", help="the Hydra overrides the sweep ran with")
     args = parser.parse_args(argv)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one line of output, not bars
     path = build(Path(args.out), args.overrides)
     print(f"report: {path}")
-
-
-if __name__ == "__main__":
-    run_stage(main)

@@ -2,18 +2,17 @@
 
 `MlflowSweep` is a Hydra callback (registered in conf/config.yaml under hydra.callbacks).
 Before any job starts it creates the experiment and the sweep's parent run, and, when the
-store is a SQLite file and a launcher runs the jobs in other processes (joblib, submitit), starts
-a local tracking server as the store's single writer (see
-pipeline/server.py). It publishes both in `<sweep dir>/mlflow_sweep.json`, which
-every job reads through `join` whatever launcher runs it (in process, joblib/loky workers,
-submitit). At the end it records the best child on the parent and ends it.
+store is a SQLite file and a launcher runs the jobs in other processes (joblib, submitit),
+starts a local tracking server as the store's single writer (pipeline/server.py). It publishes
+both in `<sweep dir>/mlflow_sweep.json`, which every job reads through `join` whatever launcher
+runs it (in process, joblib/loky workers, submitit); each job's run is started with MLflow's
+own `parent_run_id`. At the end it records the best child on the parent and ends it.
 """
 
 from __future__ import annotations
 
 import atexit
 import json
-import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,25 +24,26 @@ from mlflow import MlflowClient
 from mlflow.entities import Param
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline import tracking
+from pipeline.atomic import atomic_file
 from pipeline.config import Config, validate
 from pipeline.errors import PipelineError
+from pipeline.metrics import FINAL_VAL_ACC
 from pipeline.server import TrackingServer
+from pipeline.tracking import lifecycle, store
 
-TARGET = "pipeline.sweep.MlflowSweep"  # as registered under hydra.callbacks
+TARGET = "pipeline.tracking.sweep.MlflowSweep"  # as registered under hydra.callbacks
 SWEEP_FILE = "mlflow_sweep.json"
-PARENT_TAG = "mlflow.parentRunId"
-METRIC = "final_val_acc"  # what "best child" means
+PARENT_TAG = "mlflow.parentRunId"  # what MLflow's parent_run_id sets on a child
 IN_PROCESS_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
 
 
-def join(cfg: Config) -> tuple[Config, dict]:
-    """In a multirun job: cfg pointed at the sweep's tracking URI, and the tags that make the run
-    a child of the sweep's parent run. Outside a sweep (or without the callback): unchanged."""
+def join(cfg: Config) -> tuple[Config, str | None]:
+    """In a multirun job: cfg pointed at the sweep's tracking URI and named after its swept
+    values, and the parent run's id. Outside a sweep (or without the callback): (cfg, None)."""
     hydra_cfg = HydraConfig.get()
     registered = any(cb.get("_target_") == TARGET for cb in (hydra_cfg.callbacks or {}).values())
     if hydra_cfg.mode != RunMode.MULTIRUN or not registered:
-        return cfg, {}
+        return cfg, None
     sweep_file = Path(hydra_cfg.sweep.dir) / SWEEP_FILE
     if not sweep_file.is_file():  # Hydra turns a callback's exception into a warning: stop here instead
         raise PipelineError(f"{sweep_file}: not found; the MlflowSweep callback failed to start the sweep "
@@ -52,7 +52,7 @@ def join(cfg: Config) -> tuple[Config, dict]:
     swept = [o.input_line for o in parse(hydra_cfg.overrides.task) if o.key_or_group in sweep["swept_keys"]]
     run_name = cfg.tracking.run_name or ",".join(swept) or None
     tracking_cfg = replace(cfg.tracking, uri=sweep["tracking_uri"], run_name=run_name)
-    return replace(cfg, tracking=tracking_cfg), {PARENT_TAG: sweep["parent_run_id"]}
+    return replace(cfg, tracking=tracking_cfg), sweep["parent_run_id"]
 
 
 def parse(overrides) -> list:
@@ -71,7 +71,7 @@ def children(client: MlflowClient, parent) -> list:
     return client.search_runs(
         [parent.info.experiment_id],
         filter_string=f"tags.`{PARENT_TAG}` = '{parent.info.run_id}'",
-        order_by=[f"metrics.{METRIC} DESC"],
+        order_by=[f"metrics.{FINAL_VAL_ACC} DESC"],
     )
 
 
@@ -94,14 +94,15 @@ class MlflowSweep(Callback):
         cfg = validate(base)  # the sweep's base configuration, without the sweep's own overrides
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        uri = tracking.tracking_uri(cfg)
+        uri = store.tracking_uri(cfg)
         # Hydra's basic launcher runs the jobs one after the other in this process: they can write the
         # SQLite file directly. Every other launcher runs them in other processes, possibly at once.
         if uri.startswith("sqlite:") and config.hydra.launcher._target_ != IN_PROCESS_LAUNCHER:
-            self.server = TrackingServer(uri, tracking.artifact_root(uri), sweep_dir / "mlflow-server.log", serve_artifacts=False)
+            self.server = TrackingServer(uri, store.artifact_root(uri), sweep_dir / "mlflow-server.log",
+                                         serve_artifacts=False)
             uri = self.server.start()
         atexit.register(self._abort)  # a sweep that crashes still ends its parent run and server
-        self.client = tracking.open_client(uri)  # a new sqlite store is created under its lock
+        self.client = store.open_client(uri)  # a new sqlite store is created under its lock
         overrides = list(config.hydra.overrides.task)
         tags = {
             "sweep.dir": str(sweep_dir),
@@ -109,39 +110,36 @@ class MlflowSweep(Callback):
             "sweep.swept_keys": ",".join(swept_keys(config)),
             "sweep.sweeper": config.hydra.sweeper._target_,
             "sweep.launcher": config.hydra.launcher._target_,
+            **store.source_tags(),
+            **lifecycle.process_tags(),
         }
-        commit = tracking.git_commit()
-        if commit:
-            tags["mlflow.source.git.commit"] = commit
-        experiment_id = tracking.experiment_id(self.client, cfg.tracking.experiment)
+        experiment_id = store.experiment_id(self.client, cfg.tracking.experiment)
         parent = self.client.create_run(experiment_id, run_name=sweep_dir.name, tags=tags)
         self.parent_id = parent.info.run_id
-        params = [Param(key, str(value)) for key, value in tracking.logged_params(cfg).items()]
+        params = [Param(key, str(value)) for key, value in store.logged_params(cfg).items()]
         self.client.log_batch(self.parent_id, params=params)
         sweep_spec = {"overrides": overrides, "sweeper": OmegaConf.to_container(config.hydra.sweeper, resolve=True)}
         self.client.log_dict(self.parent_id, sweep_spec, "sweep.yaml")
         self.client.log_text(self.parent_id, OmegaConf.to_yaml(base, resolve=True), "config.yaml")
         published = {"tracking_uri": uri, "parent_run_id": self.parent_id, "experiment_id": experiment_id,
                      "swept_keys": swept_keys(config)}
-        scratch = sweep_dir / f".{SWEEP_FILE}.{os.getpid()}"
-        scratch.write_text(json.dumps(published, indent=2))
-        os.replace(scratch, sweep_dir / SWEEP_FILE)  # jobs never read half a file
+        with atomic_file(sweep_dir / SWEEP_FILE) as scratch:  # jobs never read half a file
+            scratch.write_text(json.dumps(published, indent=2))
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         if self.parent_id is None:  # on_multirun_start failed (Hydra reported it as a warning)
             return
-        parent = self.client.get_run(self.parent_id)
-        runs = children(self.client, parent)
-        finished = [run for run in runs if run.info.status == "FINISHED" and METRIC in run.data.metrics]
+        runs = children(self.client, self.client.get_run(self.parent_id))
+        finished = [run for run in runs if run.info.status == "FINISHED" and FINAL_VAL_ACC in run.data.metrics]
         self.client.set_tag(self.parent_id, "sweep.children", str(len(runs)))
         self.client.set_tag(self.parent_id, "sweep.children_finished", str(len(finished)))
         if finished:
             best = finished[0]
-            self.client.log_metric(self.parent_id, f"best_{METRIC}", best.data.metrics[METRIC])
+            self.client.log_metric(self.parent_id, f"best_{FINAL_VAL_ACC}", best.data.metrics[FINAL_VAL_ACC])
             self.client.set_tag(self.parent_id, "best_run_id", best.info.run_id)
             self.client.set_tag(self.parent_id, "best_run_name", best.info.run_name)
             print(f"sweep: parent run {self.parent_id}: best {best.info.run_name} "
-                  f"({METRIC} {best.data.metrics[METRIC]:.4f}) of {len(runs)} runs")
+                  f"({FINAL_VAL_ACC} {best.data.metrics[FINAL_VAL_ACC]:.4f}) of {len(runs)} runs")
         self._end("FINISHED" if finished else "FAILED")
 
     def _abort(self) -> None:

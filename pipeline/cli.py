@@ -1,0 +1,51 @@
+"""How every command ends on bad input: one line `error: ...` on stderr and exit status 1.
+
+Commands run their main through `run_stage` (argparse and plain functions) or `run_hydra_app`
+(a @hydra.main app); code that must stop at once, outside both, calls `fail`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import NoReturn
+
+from pipeline.errors import PipelineError
+
+
+def fail(message: object) -> NoReturn:
+    """Print `error: message` and exit with status 1 (SystemExit: Hydra's callbacks do not swallow it)."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(1)
+
+
+def one_line(err: Exception) -> str:
+    """A Hydra or config error as one line (for a config group that does not exist: the ones that do)."""
+    from hydra.errors import MissingConfigException, OverrideParseException
+    from omegaconf.errors import OmegaConfBaseException
+
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    if isinstance(err, OverrideParseException):
+        lines.insert(0, f"override '{err.override}':")
+    if isinstance(err, MissingConfigException) and err.options:  # `model=foo`: say what exists
+        return f"{lines[0]}; available: {', '.join(err.options)}"
+    if isinstance(err.__cause__, OmegaConfBaseException):
+        lines.append(f"({str(err.__cause__).splitlines()[0]})")
+    return " ".join(lines)
+
+
+def run_stage(main, *args) -> None:
+    """Run a command's main; bad input (a PipelineError, a missing file, a bad Hydra override)
+    ends the process with one line and exit status 1, any other error with its traceback."""
+    from hydra.errors import CompactHydraException
+
+    try:
+        main(*args)
+    except (PipelineError, FileNotFoundError, CompactHydraException) as err:
+        fail(one_line(err))
+
+
+def run_hydra_app(main) -> None:
+    """Run a @hydra.main app the same way (Hydra's own multi-line report becomes one line)."""
+    os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # Hydra hands its errors to us unformatted
+    run_stage(main)

@@ -1,0 +1,67 @@
+"""dvc.yaml: each stage depends on every project module its code imports (`dvc repro` reruns it
+when any of them changes), found by following the imports in the source."""
+
+import ast
+
+import yaml
+
+from tests.conftest import REPO
+
+
+def module_path(name: str):
+    """pipeline.x.y -> pipeline/x/y.py or pipeline/x/y/__init__.py (None: not a project module)."""
+    base = REPO.joinpath(*name.split("."))
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def imported_modules(path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names |= {f"{node.module}.{alias.name}" for alias in node.names}  # `from pipeline import idx`
+    return {name for name in names if name.split(".")[0] == "pipeline"}
+
+
+def only_a_docstring(path) -> bool:
+    """A package's __init__.py that holds nothing but its docstring: no code a stage could depend on."""
+    body = ast.parse(path.read_text()).body
+    return len(body) == 1 and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+
+
+def closure(module: str) -> set[str]:
+    """Files of the project that `module` imports, directly or through other project modules
+    (a package's __init__.py too: importing pipeline.tracking.store runs it)."""
+    seen, todo = set(), [module]
+    while todo:
+        name = todo.pop()
+        parts = name.split(".")
+        for i in range(1, len(parts) + 1):
+            path = module_path(".".join(parts[:i]))
+            if path is not None and path not in seen:
+                seen.add(path)
+                todo += imported_modules(path)
+    return {str(path.relative_to(REPO)) for path in seen}
+
+
+def test_every_stage_depends_on_every_module_it_imports():
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    missing = {}
+    for name, stage in stages.items():
+        module = stage["cmd"].split()[2]  # python -m pipeline.<stage> ...
+        needed = {path for path in closure(module) if not only_a_docstring(REPO / path)}
+        absent = needed - set(stage["deps"])
+        if absent:
+            missing[name] = sorted(absent)
+    assert missing == {}, "add these to the stages' deps in dvc.yaml"
+
+
+def test_the_closure_follows_imports_through_other_modules():
+    assert {"pipeline/train.py", "pipeline/model.py", "pipeline/nets.py", "pipeline/config.py",
+            "pipeline/tracking/store.py"} <= closure("pipeline.train")
+    assert "pipeline/idx.py" in closure("pipeline.filter") and "torch" not in str(closure("pipeline.filter"))
