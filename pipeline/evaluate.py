@@ -9,15 +9,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-import torch
+from pipeline.startup import long_lived_imports
 
-from pipeline.atomic import atomic_directory, atomic_file
-from pipeline.cli import run_stage
-from pipeline.config import Config, load_params
-from pipeline.metrics import score
-from pipeline.model import CHECKPOINT, DigitClassifier
-from pipeline.normalize import load_split
+with long_lived_imports():  # what it saves: pipeline/startup.py
+    import numpy as np
+    import torch
+
+    from pipeline.atomic import atomic_directory, atomic_file
+    from pipeline.cli import run_stage
+    from pipeline.config import Config, load_params
+    from pipeline.metrics import score
+    from pipeline.model import CHECKPOINT, DigitClassifier
+    from pipeline.normalize import load_split
 
 
 def evaluate(cfg: Config) -> dict:

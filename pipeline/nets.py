@@ -78,7 +78,10 @@ def build(model: dict) -> nn.Module:
 
     from pipeline.config import ConfigError
 
-    net_class = get_class(model["_target_"])
+    try:
+        net_class = get_class(model["_target_"])
+    except (ImportError, ValueError) as err:
+        raise ConfigError(f"model._target_={model['_target_']}: no such class ({err})") from None
     takes = inspect.signature(net_class).parameters
     for key, value in model.items():
         if key not in takes and key not in ("_target_", "name") and value is not None:

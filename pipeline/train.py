@@ -17,27 +17,30 @@ import os
 import warnings
 from pathlib import Path
 
-import hydra
-import mlflow
-import mlflow.pytorch
-import numpy as np
-import pytorch_lightning as pl
-import torch
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
-from omegaconf import DictConfig
+from pipeline.startup import long_lived_imports
 
-from pipeline import distributed
-from pipeline.cli import run_hydra_app
-from pipeline.config import Config, as_dict, validate
-from pipeline.datamodule import NormalizedMNIST
-from pipeline.metrics import score
-from pipeline.model import CHECKPOINT, DigitClassifier, StopOnNonFiniteLoss
-from pipeline.report.explain import write_explainers
-from pipeline.report.figures import weights_heatmap
-from pipeline.tracking import lineage, store, sweep
-from pipeline.tracking.epoch_logger import ActiveRunLogger
-from pipeline.tracking.lifecycle import StopOnSignal, recorded_run
+with long_lived_imports():  # what it saves: pipeline/startup.py
+    import hydra
+    import mlflow
+    import mlflow.pytorch
+    import numpy as np
+    import pytorch_lightning as pl
+    import torch
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    from omegaconf import DictConfig
+
+    from pipeline import distributed
+    from pipeline.cli import run_hydra_app
+    from pipeline.config import Config, as_dict, validate
+    from pipeline.datamodule import NormalizedMNIST
+    from pipeline.metrics import score
+    from pipeline.model import CHECKPOINT, DigitClassifier, StopOnNonFiniteLoss
+    from pipeline.report.explain import write_explainers
+    from pipeline.report.figures import weights_heatmap
+    from pipeline.tracking import lineage, store, sweep
+    from pipeline.tracking.epoch_logger import ActiveRunLogger
+    from pipeline.tracking.lifecycle import StopOnSignal, recorded_run
 
 
 def quiet_lightning() -> None:
