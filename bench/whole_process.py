@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 TRICKS = ("no_gc_freeze", "async_logging")
+ROOT = Path(__file__).resolve().parent.parent  # where `python -m bench...` and `-m pipeline...` run
 
 
 def timed(cmd: list[str], env: dict, cwd: Path | None = None) -> tuple[float, float]:
@@ -61,13 +62,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error(f"--runs {args.runs}: expected an integer >= 1")
+    args.data = args.data.resolve()
     for name in ("train.npz", "valid.npz"):
         if not (args.data / name).is_file():
             raise SystemExit(f"error: {args.data / name}: not found; expected normalized MNIST (`dvc repro normalize`)")
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     with tempfile.TemporaryDirectory(prefix="whole_process-") as tmp:
         runs = commands(args.data, Path(tmp), args.epochs, args.trick)
-        where = {name: None for name in runs}
+        where = {name: ROOT for name in runs}
         if args.checkout:
             runs["checkout"], where["checkout"] = runs["project"][:-4] + [f"tracking.uri=sqlite:///{tmp}/other.db",
                                                                           f"hydra.run.dir={tmp}/other", *runs["project"][-2:]], args.checkout.resolve()

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from bench import sweep_overhead, train_speed
+from bench import sweep_overhead, train_speed, whole_process
 
 
 @pytest.mark.slow
@@ -31,8 +31,17 @@ def test_sweep_overhead_times_multiruns_against_bare_trainings_and_splits_the_co
     assert re.search(r"split: fixed -?[\d.]+ s per sweep .* -?[\d.]+ s per job against -?[\d.]+ s per bare training", out)
 
 
+@pytest.mark.slow
+def test_whole_process_times_the_command_against_a_bare_process_with_and_without_a_trick(normalized, capsys):
+    whole_process.main(["--data", normalized.paths.normalized, "--runs", "1", "--epochs", "1",
+                        "--trick", "async_logging"])
+    out = capsys.readouterr().out
+    for name in ("bare", "project", "project+async_logging"):
+        assert re.search(rf"^\s+{re.escape(name)}\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[+-][\d.]+%$", out, re.M), name
+
+
 def test_benchmarks_refuse_a_missing_data_directory_in_one_line(tmp_path):
-    for main in (train_speed.main, sweep_overhead.main):
+    for main in (train_speed.main, sweep_overhead.main, whole_process.main):
         with pytest.raises(SystemExit, match=r"train.npz.*not found"):
             main(["--data", str(tmp_path / "absent")])
 
