@@ -121,6 +121,9 @@ class TrackingConfig:
     experiment: str = MISSING
     run_name: Optional[str] = None
     log_model: bool = True
+    register: bool = MISSING  # register the run's model in the Model Registry and gate its alias
+    # None: threes-sevens-<digits[0]>-<digits[1]> (pipeline/registry.py)
+    registered_model: Optional[str] = None
 
 
 @dataclass
