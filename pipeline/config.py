@@ -107,6 +107,8 @@ class TrackingConfig:
     experiment: str = MISSING
     run_name: Optional[str] = MISSING
     log_model: bool = MISSING
+    register: bool = MISSING  # register the run's model in the Model Registry and gate its alias
+    registered_model: Optional[str] = MISSING  # null: threes-sevens-<digits[0]>-<digits[1]> (pipeline/registry.py)
 
 
 @dataclass

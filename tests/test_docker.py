@@ -74,3 +74,15 @@ def test_compose_runs_mlflow_on_postgresql_with_an_artifact_store_and_the_traine
     assert services["trainer"]["environment"]["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
     assert services["trainer"]["depends_on"]["mlflow"]["condition"] == "service_healthy"
     assert services["mlflow"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+
+def test_compose_serves_the_champion_on_loopback_from_the_training_image():
+    services = yaml.safe_load((DOCKER / "compose.yaml").read_text())["services"]
+    serve = services["serve"]
+    assert serve["image"] == services["trainer"]["image"]
+    command = " ".join(serve["command"])
+    assert command.startswith("mlflow models serve --model-uri models:/threes-sevens-3-7@champion")
+    assert "--env-manager local" in command and "--port 5001" in command
+    assert serve["ports"] == ["127.0.0.1:5001:5001"]  # the host's loopback only
+    assert serve["environment"]["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
+    assert serve["depends_on"]["mlflow"]["condition"] == "service_healthy"

@@ -1,0 +1,121 @@
+"""The MLflow Model Registry: each trained model becomes a version, and a gate decides its alias.
+
+A new version takes the alias `champion` only if it beats the current champion on the same
+validation data (same digest): higher validation accuracy, or equal accuracy and lower loss.
+Otherwise it takes `challenger`. The decision and both sets of figures are tags of the version
+(`gate.*`) and the returned dict (for metrics.json).
+
+Calling `register_and_gate` again for a run changes nothing: the run's version is found by its run
+id and its recorded decision returned; a version is never registered twice for one run.
+
+    decision = register_and_gate(client, run_id, model_uri, model_name(cfg), digest, acc, loss)
+    mlflow.pyfunc.load_model(f"models:/{model_name(cfg)}@champion")
+"""
+
+from __future__ import annotations
+
+import json
+
+from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+DECISION_TAG = "gate.decision"  # the whole decision as JSON: written last, so its presence means "gated"
+GIT_COMMIT_TAG = "mlflow.source.git.commit"
+
+
+def model_name(cfg) -> str:
+    """`tracking.registered_model`, else threes-sevens-<d0>-<d1> (the digits the model tells apart)."""
+    first, second = cfg.data.digits
+    return cfg.tracking.registered_model or f"threes-sevens-{first}-{second}"
+
+
+def figures(version: ModelVersion) -> dict:
+    """The figures a version was registered with (its tags), as the gate compares them."""
+    tags = version.tags
+    number = {key: float(tags[key]) if key in tags else None for key in ("val_acc", "val_loss")}
+    return {"version": int(version.version), "run_id": version.run_id, "digest": tags.get("data.digest"), **number}
+
+
+def beats(new: dict, champion: dict) -> tuple[bool, str]:
+    """Whether `new` should replace `champion`, and why (both: dicts from `figures`)."""
+    if new["digest"] != champion["digest"] or champion["val_acc"] is None or champion["val_loss"] is None:
+        return False, (f"not comparable: champion v{champion['version']} was not validated on the same data "
+                       f"(its digest: {champion['digest']}); promote by hand if wanted")
+    if new["val_acc"] != champion["val_acc"]:
+        better = new["val_acc"] > champion["val_acc"]
+        return better, (f"validation accuracy {new['val_acc']:.4f} {'>' if better else '<'} "
+                        f"{champion['val_acc']:.4f} of champion v{champion['version']}")
+    better = new["val_loss"] < champion["val_loss"]
+    return better, (f"same validation accuracy {new['val_acc']:.4f}; loss {new['val_loss']:.4f} "
+                    f"{'<' if better else '>='} {champion['val_loss']:.4f} of champion v{champion['version']}")
+
+
+def champion(client: MlflowClient, name: str) -> ModelVersion | None:
+    try:
+        return client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:  # no such alias (or no such model yet)
+        return None
+
+
+def version_of_run(client: MlflowClient, name: str, run_id: str) -> ModelVersion | None:
+    found = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+    return min(found, key=lambda v: int(v.version)) if found else None
+
+
+def register(client: MlflowClient, run_id: str, model_uri: str, name: str, tags: dict) -> ModelVersion:
+    try:
+        client.create_registered_model(name, description="MNIST digit pair classifier; alias champion: "
+                                                          "the best on the validation data (pipeline/registry.py)")
+    except MlflowException as err:
+        if err.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
+            raise
+    model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
+    return client.create_model_version(name, source=model_uri, run_id=run_id, tags=tags, model_id=model_id)
+
+
+def register_and_gate(client: MlflowClient, run_id: str, model_uri: str, name: str, digest: str,
+                      val_acc: float, val_loss: float, tags: dict | None = None) -> dict:
+    """Register the run's model (once) and give it `champion` or `challenger` (once); return the decision:
+    model, version, alias, promoted, registered (new this call), reason, this version's and the
+    previous champion's figures. `model_uri`: what served_model.log returned in that run; `digest`: a
+    hash of the validation data the figures were measured on; `tags`: more tags for a new version."""
+    version = version_of_run(client, name, run_id)
+    if version is not None and DECISION_TAG in version.tags:
+        return {**json.loads(version.tags[DECISION_TAG]), "registered": False}
+    registered = version is None
+    if registered:
+        commit = client.get_run(run_id).data.tags.get(GIT_COMMIT_TAG, "")
+        version = register(client, run_id, model_uri, name, {
+            **(tags or {}), "run_id": run_id, "git_commit": commit, "data.digest": digest,
+            "val_acc": repr(float(val_acc)), "val_loss": repr(float(val_loss))})
+    new = figures(version)
+    current = champion(client, name)
+    if current is None:
+        promoted, reason, before = True, "no champion yet", None
+    elif current.version == version.version:  # a call interrupted after setting the alias
+        promoted, reason, before = True, "already champion", None
+    else:
+        before = figures(current)
+        promoted, reason = beats(new, before)
+    alias = CHAMPION if promoted else CHALLENGER
+    client.set_registered_model_alias(name, alias, version.version)
+    decision = {"model": name, "version": new["version"], "alias": alias, "promoted": promoted, "reason": reason,
+                "new": new, "champion_before": before}
+    gate_tags = {"gate.alias": alias, "gate.reason": reason}
+    if before is not None:
+        gate_tags.update({"gate.champion_version": before["version"], "gate.champion_val_acc": before["val_acc"],
+                          "gate.champion_val_loss": before["val_loss"]})
+    for key, value in {**gate_tags, DECISION_TAG: json.dumps(decision)}.items():  # the decision last: "gated"
+        client.set_model_version_tag(name, version.version, key, str(value))
+    return {**decision, "registered": registered}
+
+
+def decision_of_run(client: MlflowClient, name: str, run_id: str) -> dict | None:
+    """The gate's recorded decision for the run's version (None: not registered or not gated)."""
+    version = version_of_run(client, name, run_id)
+    if version is None or DECISION_TAG not in version.tags:
+        return None
+    return {**json.loads(version.tags[DECISION_TAG]), "registered": False}
