@@ -108,7 +108,7 @@ class TrackingConfig:
     run_name: Optional[str] = MISSING
     log_model: bool = MISSING
     register: bool = MISSING  # register the run's model in the Model Registry and gate its alias
-    registered_model: Optional[str] = MISSING  # null: threes-sevens-<digits[0]>-<digits[1]> (pipeline/registry.py)
+    registered_model: Optional[str] = MISSING  # null: threes-sevens-<digits[0]>-<digits[1]> (pipeline/tracking/registry.py)
 
 
 @dataclass

@@ -22,7 +22,6 @@ from pipeline.startup import long_lived_imports
 with long_lived_imports():  # what it saves: pipeline/startup.py
     import hydra
     import mlflow
-    import mlflow.pytorch
     import numpy as np
     import pytorch_lightning as pl
     import torch
@@ -36,9 +35,10 @@ with long_lived_imports():  # what it saves: pipeline/startup.py
     from pipeline.datamodule import NormalizedMNIST
     from pipeline.metrics import score
     from pipeline.model import CHECKPOINT, DigitClassifier, StopOnNonFiniteLoss
+    from pipeline.predict import served_model
     from pipeline.report.explain import write_explainers
     from pipeline.report.figures import weights_heatmap
-    from pipeline.tracking import lineage, store, sweep
+    from pipeline.tracking import lineage, registry, store, sweep
     from pipeline.tracking.epoch_logger import ActiveRunLogger
     from pipeline.tracking.lifecycle import StopOnSignal, recorded_run
 
@@ -114,13 +114,24 @@ def train(cfg: Config, out_dir: Path, run_name: str | None = None, parent_run_id
         for path in saved:
             mlflow.log_artifact(str(path))
         if cfg.tracking.log_model:
-            mlflow.pytorch.log_model(
-                module.net.cpu(),
-                name="model",
-                input_example=data.valid_x[:4].cpu().numpy(),
-                pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],  # skip slow inference of requirements
-            )
+            model_uri = served_model.log(module.net.cpu(), as_dict(cfg.model), data.digits,
+                                         data.valid_x[:4].cpu().numpy(), name="model")
+            if cfg.tracking.register and parent_run_id is None:  # a sweep registers its best child, at the end
+                valid["registry"] = register(cfg, run.info.run_id, model_uri, valid)
     return {"run_id": run.info.run_id, **valid}
+
+
+def register(cfg: Config, run_id: str, model_uri: str, valid: dict) -> dict:
+    """The run's model as a new version in the Model Registry, `champion` if it beats the current one
+    on the same validation data, else `challenger` (pipeline/tracking/registry.py)."""
+    uri = store.tracking_uri(cfg)
+    digest = lineage.file_md5(Path(cfg.paths.normalized) / "valid.npz")
+    client = store.open_client(uri)
+    with store.store_lock(uri):  # two trainings gating at once would both read the same champion
+        decision = registry.register_and_gate(client, run_id, model_uri, registry.model_name(cfg), digest,
+                                              valid["acc"], valid["loss"])
+    print(f"train: {decision['model']} version {decision['version']} is the {decision['alias']} ({decision['reason']})")
+    return decision
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")

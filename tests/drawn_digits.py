@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
-from pipeline.digit_image import prepare
+from pipeline.predict.images import prepare
 
 DIGITS = [3, 7]  # digits[0] is label 1
 

@@ -10,19 +10,19 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from pipeline import served_model
-from pipeline.config import ModelConfig, ModelName
-from pipeline.model import build_net
+from pipeline.config import as_dict, compose, validate
+from pipeline.nets import build
+from pipeline.predict import served_model
 from tests.drawn_digits import DIGITS, drawn_set
 
-LINEAR = {"name": "linear", "bias": True, "init_std": None, "hidden": 128}
-MLP = {**LINEAR, "name": "mlp", "hidden": 16}
+LINEAR = as_dict(validate(compose()).model)
+MLP = as_dict(validate(compose(["model=mlp", "model.hidden=16"])).model)
 
 
 def fit(model: dict, x: np.ndarray, y: np.ndarray, steps: int = 200, seed: int = 0) -> torch.nn.Module:
     """A network of config `model` fitted to (x, y) with full-batch Adam on the BCE loss."""
     torch.manual_seed(seed)
-    net = build_net(ModelConfig(**{**model, "name": ModelName(model["name"])}))
+    net = build(model)
     optimizer = torch.optim.Adam(net.parameters(), lr=0.05)
     inputs, targets = torch.from_numpy(x), torch.from_numpy(y)
     for _ in range(steps):

@@ -1,4 +1,4 @@
-"""pipeline/predict.py, the CLI, on pictures of drawn digits (tests/drawn_digits.py) and on bad files,
+"""pipeline/predict/cli.py, the CLI, on pictures of drawn digits (tests/drawn_digits.py) and on bad files,
 with a linear model trained on drawn digits and registered as the champion in a temporary store."""
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from mlflow import MlflowClient
 from omegaconf import OmegaConf
 from PIL import Image
 
-from pipeline import predict, registry
+from pipeline.predict import cli as predict
+from pipeline.tracking import registry
 from tests.conftest import REPO, make_config
 from tests.served_fixtures import LINEAR, MLP, DrawnDigits, fit, log_run, logits, sqlite_uri
 

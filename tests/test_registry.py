@@ -1,4 +1,4 @@
-"""pipeline/registry.py: registration and the champion/challenger gate, on models trained on drawn
+"""pipeline/tracking/registry.py: registration and the champion/challenger gate, on models trained on drawn
 digits (tests/served_fixtures.py) in a temporary MLflow store. Each test registers under its own
 model name, so the tests share the logged models but not a registry history."""
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from pipeline import registry
+from pipeline.tracking import registry
 from tests.served_fixtures import LINEAR, DrawnDigits, fit, log_run, logits, sqlite_uri
 
 DIGEST = "md5-of-valid.npz"
@@ -131,11 +131,11 @@ def test_a_training_run_registers_a_champion_that_answers_as_evaluate(normalized
     its run, gate it on its validation figures; the champion then answers as evaluate scores."""
     import torch
 
-    from pipeline import served_model
-    from pipeline.evaluate import CHECKPOINT, score
-    from pipeline.model import DigitClassifier
+    from pipeline.metrics import score
+    from pipeline.model import CHECKPOINT, DigitClassifier
+    from pipeline.predict import served_model
     from pipeline.normalize import load_split
-    from pipeline.tracking import file_md5
+    from pipeline.tracking.lineage import file_md5
     from pipeline.train import train
 
     cfg = normalized

@@ -1,4 +1,4 @@
-"""pipeline/served_model.py: the pyfunc loaded in-process, and served by MLflow's own scoring server
+"""pipeline/predict/served_model.py: the pyfunc loaded in-process, and served by MLflow's own scoring server
 (`mlflow models serve`) on loopback, with good and bad requests."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from pipeline import registry
+from pipeline.tracking import registry
 from tests.conftest import REPO
 from tests.served_fixtures import LINEAR, MLP, DrawnDigits, fit, log_run, logits, sqlite_uri
 

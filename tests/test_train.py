@@ -1,6 +1,5 @@
 import mlflow
 import numpy as np
-import torch
 from mlflow import MlflowClient
 
 from pipeline.train import train
@@ -24,8 +23,11 @@ def test_train_records_everything_in_one_mlflow_run(normalized, tmp_path):
     assert {"weights.npy", "weights.png", "history.csv"} <= artifacts
     weights = np.load(client.download_artifacts(run.info.run_id, "weights.npy", str(tmp_path)))
     assert weights.shape == (784,)
-    model = mlflow.pytorch.load_model(f"runs:/{run.info.run_id}/model")
-    assert torch.allclose(model.weight.detach().ravel(), torch.from_numpy(weights))
+    model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")  # the served model (pipeline/predict)
+    x = np.load(tmp_path / "data/normalized/valid.npz")["x"][:5]
+    logits = x @ weights + float(run.data.metrics["bias"])
+    assert (model.predict(x)["digit"].to_numpy() == np.where(logits > 0, 3, 7)).all()
+    assert results["registry"]["alias"] == "champion" and results["registry"]["version"] == 1
     assert (tmp_path / "models/model.ckpt").is_file()
     history = (tmp_path / "models/history.csv").read_text().splitlines()
     assert history[0].split(",")[:1] == ["epoch"] and len(history) == 1 + cfg.optim.epochs

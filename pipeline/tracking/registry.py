@@ -68,7 +68,7 @@ def version_of_run(client: MlflowClient, name: str, run_id: str) -> ModelVersion
 def register(client: MlflowClient, run_id: str, model_uri: str, name: str, tags: dict) -> ModelVersion:
     try:
         client.create_registered_model(name, description="MNIST digit pair classifier; alias champion: "
-                                                          "the best on the validation data (pipeline/registry.py)")
+                                                          "the best on the validation data (pipeline/tracking/registry.py)")
     except MlflowException as err:
         if err.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
             raise

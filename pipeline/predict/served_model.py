@@ -82,12 +82,10 @@ class DigitModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context) -> None:
         import torch
 
-        from pipeline.config import ModelConfig, ModelName
-        from pipeline.model import build_net
+        from pipeline.nets import build
 
-        model = context.model_config["model"]
         self.digits = list(context.model_config["digits"])
-        self.net = build_net(ModelConfig(**{**model, "name": ModelName(model["name"])}))
+        self.net = build(context.model_config["model"])
         self.net.load_state_dict(torch.load(context.artifacts["state_dict"], map_location="cpu", weights_only=True))
         self.net.eval()
 
@@ -117,7 +115,7 @@ class DigitModel(mlflow.pyfunc.PythonModel):
 
 
 def log(net, model: dict, digits: list[int], input_example: np.ndarray, name: str = "served_model") -> str:
-    """Log `net` (a torch module built by pipeline.model.build_net from the plain config dict `model`)
+    """Log `net` (a torch module built by pipeline.nets.build from the plain config dict `model`)
     as a pyfunc in the active MLflow run; return its model URI (what registry.register_and_gate takes)."""
     import torch
 

@@ -4,7 +4,7 @@
     python -m pipeline.predict digit.png --model-uri models:/threes-sevens-3-7/2
     python -m pipeline.predict digit.png --explain explain.png      # what a linear model saw and weighed
 
-Each picture is prepared the way MNIST's digits were (pipeline/digit_image.py). One line per
+Each picture is prepared the way MNIST's digits were (pipeline/predict/images.py). One line per
 picture: the file, the digit, the probability of data.digits[0], the model version that answered.
 A file that cannot be read, or holds no ink, gets one `error:` line; the others are still
 predicted, and the exit status is 1.
@@ -29,8 +29,8 @@ def model_and_tracking_uri(model_uri: str | None) -> tuple[str, str]:
     """The model to load (default: the champion of params.yaml's digits) and the tracking URI
     (params.yaml's tracking.uri, else $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)."""
     from pipeline.config import load_params
-    from pipeline.registry import CHAMPION, model_name
-    from pipeline.tracking import DEFAULT_URI, sqlite_path, tracking_uri
+    from pipeline.tracking.registry import CHAMPION, model_name
+    from pipeline.tracking.store import DEFAULT_URI, sqlite_path, tracking_uri
 
     cfg = load_params(PARAMS) if model_uri is None or PARAMS.is_file() else None
     uri = model_uri or f"models:/{model_name(cfg)}@{CHAMPION}"
@@ -95,7 +95,7 @@ def explain_figure(names: list[str], images: np.ndarray, weights: np.ndarray, bi
 
 def predict(images: list[str], model_uri: str | None = None, explain: Path | None = None) -> int:
     """Print one line per image (errors on stderr); return the exit status: 1 if any image failed."""
-    from pipeline.digit_image import ImageError, mnist_pixels
+    from pipeline.predict.images import ImageError, mnist_pixels
 
     model, label = load(model_uri)
     served = model.unwrap_python_model()
@@ -124,7 +124,7 @@ def predict(images: list[str], model_uri: str | None = None, explain: Path | Non
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.predict", description=__doc__.split("\n\n")[0])
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="PNG or JPEG files, one digit each")
-    parser.add_argument("--model-uri", help="any MLflow model URI of a model logged by pipeline/served_model.py "
+    parser.add_argument("--model-uri", help="any MLflow model URI of a model logged by pipeline/predict/served_model.py "
                         "(default: models:/<registered model>@champion, from params.yaml)")
     parser.add_argument("--explain", type=Path, metavar="OUT.png",
                         help="also write each image as the model saw it and its weight x pixel map (linear models)")
@@ -135,6 +135,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

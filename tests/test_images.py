@@ -1,4 +1,4 @@
-"""pipeline/digit_image.py: pictures of drawn digits (tests/drawn_digits.py) in the ways people
+"""pipeline/predict/images.py: pictures of drawn digits (tests/drawn_digits.py) in the ways people
 make them, prepared as MNIST prepared its digits."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline import digit_image
-from pipeline.digit_image import ImageError, mnist_pixels, prepare
+from pipeline.predict import images as digit_image
+from pipeline.predict.images import ImageError, mnist_pixels, prepare
 from tests.drawn_digits import draw
 
 
