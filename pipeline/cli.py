@@ -6,6 +6,7 @@ Commands run their main through `run_stage` (argparse and plain functions) or `r
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from typing import NoReturn
@@ -17,6 +18,27 @@ def fail(message: object) -> NoReturn:
     """Print `error: message` and exit with status 1 (SystemExit: Hydra's callbacks do not swallow it)."""
     print(f"error: {message}", file=sys.stderr)
     raise SystemExit(1)
+
+
+def refuse_config(message: object) -> NoReturn:
+    """`fail` for a refused configuration. Under a DVC stage (DVC sets DVC_STAGE for its commands),
+    params.yaml holds the refused value: `dvc exp run -S` composed it and does not restore it."""
+    if "DVC_STAGE" in os.environ:
+        message = f"{message} (params.yaml keeps it; `git checkout params.yaml && dvc checkout` restores the last commit)"
+    fail(message)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, with a bad command line as one line `error: ...` and exit status 1 like any bad input."""
+
+    def error(self, message: str) -> NoReturn:
+        fail(f"{message} (see {self.prog} --help)")
+
+
+def no_arguments(prog: str, doc: str, argv: list[str] | None = None) -> None:
+    """A stage that reads only params.yaml: `--help` prints its usage, anything else is refused."""
+    ArgumentParser(prog=prog, description=doc.split("\n\n")[0],
+                   epilog="Reads params.yaml (`make params`; `dvc repro` runs it)").parse_args(argv)
 
 
 def one_line(err: Exception) -> str:
@@ -39,8 +61,12 @@ def run_stage(main, *args) -> None:
     ends the process with one line and exit status 1, any other error with its traceback."""
     from hydra.errors import CompactHydraException
 
+    from pipeline.config import ConfigError
+
     try:
         main(*args)
+    except ConfigError as err:
+        refuse_config(err)
     except (PipelineError, FileNotFoundError, CompactHydraException) as err:
         fail(one_line(err))
 

@@ -1,12 +1,16 @@
-"""Compare a sweep's runs: a table in the terminal and a PNG of accuracy against each swept parameter.
+"""Compare runs: a sweep's (Hydra multirun) or a set of DVC experiments', as a table, best first.
 
-    python -m pipeline.compare latest                  # the most recent sweep
-    python -m pipeline.compare 2026-11-29_11-46-24     # a sweep by name (its sweep directory's name)
-    python -m pipeline.compare 3e1ff846f5bf...         # a sweep by its parent run id
+    python -m pipeline.compare latest                    # the most recent sweep in the store
+    python -m pipeline.compare 2026-11-29_11-46-24       # a sweep by name (its sweep directory's name)
+    python -m pipeline.compare 3e1ff846f5bf...           # a sweep by its parent run id
+    python -m pipeline.compare latest --png lr.png       # and a PNG: accuracy against each swept key
+    python -m pipeline.compare --dvc-exps                # the runs of every DVC experiment
+    python -m pipeline.compare --dvc-exps lr-half no-bias
 
-<sweep> names the sweep's MLflow parent run (pipeline/sweep.py): its run id, its run name, or
-`latest`. Runs are read with mlflow.search_runs from `--tracking-uri` (default: as training
-resolves it from conf/) in `--experiment` (default: tracking.experiment).
+A sweep is its MLflow parent run (pipeline/tracking/sweep.py) and its child runs, looked for in
+every experiment of the store. A DVC experiment's run carries the tag `dvc.exp_name`; the latest
+run of each name is shown. Columns: the swept keys in the sweep's order (DVC experiments: the
+params that differ, sorted), then final_val_acc; ties keep the earlier run first.
 """
 
 from __future__ import annotations
@@ -15,59 +19,85 @@ import argparse
 import re
 from pathlib import Path
 
-import mlflow
 import pandas as pd
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 
-from pipeline.tracking import store
-from pipeline.cli import run_stage
+from pipeline.cli import ArgumentParser, run_stage
 from pipeline.config import compose, validate
 from pipeline.errors import PipelineError
-from pipeline.report.figures import save, subplots
 from pipeline.metrics import FINAL_VAL_ACC as METRIC
-from pipeline.tracking.sweep import PARENT_TAG
+from pipeline.report.figures import save, subplots
+from pipeline.tracking import store
+from pipeline.tracking.sweep import children
 
 ACCURACY = f"metrics.{METRIC}"
 IS_SWEEP = "tags.`sweep.dir` LIKE '%'"  # parent runs carry the sweep's directory
+DVC_EXP_TAG = "dvc.exp_name"  # the DVC experiment a run belongs to
 
 
-def find_parent(client: MlflowClient, experiment_id: str, sweep: str):
-    """The sweep's parent run from its id, its name, or `latest`."""
+def experiment_names(client: MlflowClient) -> dict[str, str]:
+    """id -> name of every experiment in the store."""
+    return {e.experiment_id: e.name for e in client.search_experiments()}
+
+
+def find_parent(client: MlflowClient, experiments: dict[str, str], sweep: str):
+    """The sweep's parent run from its id, its name, or `latest`, in any experiment of the store."""
     if re.fullmatch(r"[0-9a-f]{32}", sweep):
-        return client.get_run(sweep)
+        try:
+            run = client.get_run(sweep)
+        except MlflowException:
+            raise PipelineError(f"sweep '{sweep}': no such run in the store") from None
+        if "sweep.dir" not in run.data.tags:
+            raise PipelineError(f"run {sweep} in experiment '{experiments[run.info.experiment_id]}' is not a "
+                                "sweep's parent run")
+        return run
     name = "" if sweep == "latest" else f" AND attributes.run_name = '{sweep}'"
-    runs = client.search_runs([experiment_id], filter_string=IS_SWEEP + name, order_by=["attributes.start_time DESC"],
-                              max_results=1)
+    runs = client.search_runs(list(experiments), filter_string=IS_SWEEP + name,
+                              order_by=["attributes.start_time DESC"], max_results=1)
     if not runs:
-        raise PipelineError(f"sweep '{sweep}': no such sweep (parent run) in experiment {experiment_id}; "
-                            "expected a parent run id, a sweep name, or 'latest'")
+        searched = ", ".join(f"'{n}'" for n in sorted(experiments.values())) or "none"
+        raise PipelineError(f"sweep '{sweep}': no such sweep (parent run) in the experiments of the store "
+                            f"({searched}); expected a parent run id, a sweep name, or 'latest'")
     return runs[0]
 
 
-def sweep_runs(uri: str, parent) -> pd.DataFrame:
-    """The parent's child runs as mlflow.search_runs returns them, best first."""
-    mlflow.set_tracking_uri(uri)
-    runs = mlflow.search_runs(
-        [parent.info.experiment_id],
-        filter_string=f"tags.`{PARENT_TAG}` = '{parent.info.run_id}'",
-        order_by=[f"metrics.{METRIC} DESC"],
-    )
-    if runs.empty:
-        raise PipelineError(f"sweep '{parent.info.run_name}' ({parent.info.run_id}): no child runs")
-    return runs
+def as_table(runs: list) -> pd.DataFrame:
+    """Runs as rows: run_id, status, params.*, metrics.final_val_acc (in the order given)."""
+    return pd.DataFrame([{"run_id": run.info.run_id, "status": run.info.status,
+                          DVC_EXP_TAG: run.data.tags.get(DVC_EXP_TAG),
+                          **{f"params.{k}": v for k, v in run.data.params.items()},
+                          ACCURACY: run.data.metrics.get(METRIC, float("nan"))} for run in runs])
+
+
+def varying_params(runs: pd.DataFrame) -> list[str]:
+    return sorted(c for c in runs.columns if c.startswith("params.") and runs[c].nunique(dropna=False) > 1)
 
 
 def swept_params(parent, runs: pd.DataFrame) -> list[str]:
-    """The parameters the sweep varied: as the parent recorded them, else those that differ."""
+    """The keys the sweep varied, once each, in the order the parent recorded them; else those that differ."""
     recorded = [key for key in parent.data.tags.get("sweep.swept_keys", "").split(",") if key]
-    columns = [f"params.{key}" for key in recorded if f"params.{key}" in runs]
-    if columns:
-        return columns
-    return [c for c in runs.columns if c.startswith("params.") and runs[c].nunique(dropna=False) > 1]
+    columns = list(dict.fromkeys(f"params.{key}" for key in recorded if f"params.{key}" in runs))
+    return columns or varying_params(runs)
 
 
-def table(runs: pd.DataFrame, params: list[str]) -> str:
-    shown = runs[["run_id", "status", *params, ACCURACY]].copy()
+def dvc_experiment_runs(client: MlflowClient, experiments: dict[str, str], names: list[str]) -> list:
+    """The latest run of each DVC experiment (of `names`, or all), best first, ties by start time."""
+    latest = {}
+    for run in client.search_runs(list(experiments), filter_string=f"tags.`{DVC_EXP_TAG}` LIKE '%'",
+                                  order_by=["attributes.start_time DESC"], max_results=10_000):
+        latest.setdefault(run.data.tags[DVC_EXP_TAG], run)
+    missing = [name for name in names if name not in latest]
+    if missing or not latest:
+        raise PipelineError(f"DVC experiment(s) {', '.join(missing) or '(any)'}: no run tagged {DVC_EXP_TAG} in the "
+                            f"experiments of the store ({', '.join(repr(n) for n in sorted(experiments.values()))}); "
+                            f"runs with that tag: {', '.join(sorted(latest)) or 'none'}")
+    runs = [latest[name] for name in names] if names else list(latest.values())
+    return sorted(runs, key=lambda r: (-r.data.metrics.get(METRIC, float("-inf")), r.info.start_time))
+
+
+def table(runs: pd.DataFrame, first: list[str], params: list[str]) -> str:
+    shown = runs[[*first, "run_id", "status", *params, ACCURACY]].copy()
     shown["run_id"] = shown["run_id"].str[:8]
     shown.columns = [c.removeprefix("params.").removeprefix("metrics.") for c in shown.columns]
     return shown.to_string(index=False, float_format=lambda x: f"{x:.4f}")
@@ -82,7 +112,7 @@ def plot(runs: pd.DataFrame, params: list[str], title: str, path: Path) -> Path:
     """One panel per swept parameter: accuracy of every finished run against its value; best in red."""
     finished = runs.dropna(subset=[ACCURACY])
     fig, axes = subplots(1, max(len(params), 1), figsize=(4 * max(len(params), 1), 3.5), squeeze=False,
-                             sharey=True)
+                         sharey=True)
     for ax, column in zip(axes[0], params):
         numbers = as_numbers(finished[column])
         x = numbers if numbers is not None else finished[column].astype(str)
@@ -100,28 +130,39 @@ def plot(runs: pd.DataFrame, params: list[str], title: str, path: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.compare", description=__doc__.splitlines()[0])
-    parser.add_argument("sweep", help="the sweep's parent run id, its name, or 'latest'")
-    parser.add_argument("--tracking-uri", help="default: tracking.uri, else $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db")
-    parser.add_argument("--experiment", help="default: tracking.experiment from conf/")
-    parser.add_argument("--png", type=Path, help="default: outputs/compare/<sweep name>.png")
+    parser = ArgumentParser(prog="python -m pipeline.compare", description=__doc__.split("\n\n")[0],
+                            epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("sweep", nargs="?", help="the sweep's parent run id, its name (its directory's), or 'latest'")
+    parser.add_argument("--dvc-exps", nargs="*", metavar="NAME",
+                        help="compare the runs of these DVC experiments (none named: all) instead of a sweep")
+    parser.add_argument("--tracking-uri", help="the MLflow store; default: tracking.uri from conf/, else "
+                                               "$MLFLOW_TRACKING_URI, else the project's sqlite:///mlflow.db")
+    parser.add_argument("--png", type=Path, metavar="FILE", help="also write a PNG of accuracy against each column")
     args = parser.parse_args(argv)
+    if (args.sweep is None) == (args.dvc_exps is None):
+        parser.error("expected a sweep (a parent run id, a sweep name, or 'latest') or --dvc-exps, not both")
 
-    cfg = validate(compose())
-    uri = args.tracking_uri or store.tracking_uri(cfg)
+    uri = args.tracking_uri or store.tracking_uri(validate(compose()))
     client = MlflowClient(uri)
-    experiment = client.get_experiment_by_name(args.experiment or cfg.tracking.experiment)
-    if experiment is None:
-        raise PipelineError(f"{uri}: no experiment '{args.experiment or cfg.tracking.experiment}'")
-    parent = find_parent(client, experiment.experiment_id, args.sweep)
-    runs = sweep_runs(uri, parent)
-    params = swept_params(parent, runs)
-    name = parent.info.run_name
-    print(f"sweep {name} (parent run {parent.info.run_id}, {parent.info.status}): {len(runs)} runs, "
-          f"overrides: {parent.data.tags.get('sweep.overrides', '')}")
-    print(table(runs, params))
-    png = plot(runs, params, f"sweep {name}", args.png or Path("outputs/compare") / f"{name}.png")
-    print(f"plot: {png}")
+    experiments = experiment_names(client)
+    if args.dvc_exps is not None:
+        runs = as_table(dvc_experiment_runs(client, experiments, args.dvc_exps))
+        params, first, title = varying_params(runs), [DVC_EXP_TAG], "DVC experiments"
+        print(f"DVC experiments: {len(runs)} runs (tag {DVC_EXP_TAG}) in {uri}")
+    else:
+        parent = find_parent(client, experiments, args.sweep)
+        experiment = experiments[parent.info.experiment_id]
+        found = children(client, parent)
+        if not found:
+            raise PipelineError(f"sweep '{parent.info.run_name}' ({parent.info.run_id}) in experiment "
+                                f"'{experiment}': no child runs")
+        runs = as_table(found)
+        params, first, title = swept_params(parent, runs), [], f"sweep {parent.info.run_name}"
+        print(f"sweep {parent.info.run_name} in experiment '{experiment}' (parent run {parent.info.run_id}, "
+              f"{parent.info.status}): {len(runs)} runs, overrides: {parent.data.tags.get('sweep.overrides', '')}")
+    print(table(runs, first, params))
+    if args.png:
+        print(f"plot: {plot(runs, params, title, args.png)}")
 
 
 if __name__ == "__main__":

@@ -208,9 +208,23 @@ def compose(overrides: list[str] | None = None) -> DictConfig:
 
 def main(argv: list[str]) -> None:
     """Print conf/ composed (with Hydra overrides from argv) and validated: `make params`."""
-    cfg = compose(argv)
+    from pipeline.cli import ArgumentParser
+
+    parser = ArgumentParser(prog="python -m pipeline.config", description="Print conf/ composed by Hydra and "
+                            "validated, as YAML: what params.yaml holds (`make params` writes it).")
+    parser.add_argument("overrides", nargs="*", metavar="OVERRIDE", help="Hydra overrides, e.g. optim.lr=0.5 model=mlp")
+    parser.add_argument("--out", type=Path, metavar="FILE", help="write FILE (e.g. params.yaml) instead of printing: "
+                        "whole, and only when the configuration is valid (a shell redirect would empty it first)")
+    args = parser.parse_args(argv)
+    cfg = compose(args.overrides)
     validate(cfg)
-    print(OmegaConf.to_yaml(cfg, resolve=True), end="")
+    if args.out is None:
+        print(OmegaConf.to_yaml(cfg, resolve=True), end="")
+        return
+    from pipeline.atomic import atomic_file
+
+    with atomic_file(args.out) as scratch:
+        scratch.write_text(OmegaConf.to_yaml(cfg, resolve=True))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ with long_lived_imports():  # what it saves: pipeline/startup.py
     import torch
 
     from pipeline.atomic import atomic_directory, atomic_file
-    from pipeline.cli import run_stage
+    from pipeline.cli import no_arguments, run_stage
     from pipeline.config import Config, load_params
     from pipeline.metrics import score
     from pipeline.model import CHECKPOINT, DigitClassifier
@@ -41,7 +41,8 @@ def evaluate(cfg: Config) -> dict:
     return metrics
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    no_arguments("python -m pipeline.evaluate", __doc__, argv)
     metrics = evaluate(load_params())
     print(f"evaluate: {json.dumps(metrics['valid'])}")
 

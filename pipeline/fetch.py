@@ -25,7 +25,7 @@ import numpy as np
 
 from pipeline import idx
 from pipeline.atomic import atomic_directory
-from pipeline.cli import run_stage
+from pipeline.cli import no_arguments, run_stage
 from pipeline.config import Config, Source, load_params
 from pipeline.errors import PipelineError
 
@@ -260,7 +260,8 @@ def fetch(cfg: Config) -> dict:
     return manifest
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    no_arguments("python -m pipeline.fetch", __doc__, argv)
     manifest = fetch(load_params())
     print(f"fetch: {manifest['counts']} images from {manifest['source']}")
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from pipeline import idx
 from pipeline.atomic import atomic_directory
-from pipeline.cli import run_stage
+from pipeline.cli import no_arguments, run_stage
 from pipeline.config import Config, load_params
 from pipeline.fetch import SPLITS
 
@@ -45,7 +45,8 @@ def filter_digits(cfg: Config) -> dict[str, int]:
     return {name: len(kept_labels) for name, (_, kept_labels) in outputs.items()}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    no_arguments("python -m pipeline.filter", __doc__, argv)
     print(f"filter: {filter_digits(load_params())}")
 
 

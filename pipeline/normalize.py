@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.atomic import atomic_directory
-from pipeline.cli import run_stage
+from pipeline.cli import no_arguments, run_stage
 from pipeline.config import Config, load_params
 from pipeline.errors import PipelineError
 
@@ -53,7 +53,8 @@ def load_split(directory: str | Path, name: str) -> tuple[np.ndarray, np.ndarray
         return split["x"], split["y"], [int(d) for d in split["digits"]]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    no_arguments("python -m pipeline.normalize", __doc__, argv)
     print(f"normalize: {json.dumps(normalize(load_params()))}")
 
 

@@ -13,16 +13,15 @@ checked here, each trial's by the training itself.)
 
 from __future__ import annotations
 
-import sys
-
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import CompactHydraException
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline.cli import one_line
+from pipeline.cli import one_line, refuse_config
 from pipeline.config import ConfigError, validate
+from pipeline.distributed import check_launch
 from pipeline.tracking.sweep import swept_keys
 
 GRID_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
@@ -53,8 +52,7 @@ def swept_part(job: list[str], config: DictConfig) -> str:
 
 
 def refuse(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr)
-    raise SystemExit(1)  # not an Exception: Hydra's callback runner would only warn
+    refuse_config(message)  # SystemExit, not an Exception: Hydra's callback runner would only warn
 
 
 def validate_or_refuse(config: DictConfig) -> None:
@@ -70,11 +68,16 @@ class ValidateFirst(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         validate_or_refuse(config)  # the base: for sweepers that choose values as they go, all we can check
+        try:  # a local multirun of DDP jobs: refused as a whole, before any directory or run
+            check_launch(config.trainer.strategy, multirun=True)
+        except ConfigError as err:
+            refuse(str(err))
         if config.hydra.sweeper._target_ != GRID_SWEEPER:
             return
         loader = GlobalHydra.instance().config_loader()
         for number, overrides in enumerate(grid_jobs(config)):
             try:  # a job's config group may not exist (`model=linear,resnet`), or its values not pass
-                validate(task_config(loader.load_sweep_config(config, list(overrides))))
+                job = validate(task_config(loader.load_sweep_config(config, list(overrides))))
+                check_launch(job.trainer.strategy, multirun=True)
             except (ConfigError, CompactHydraException) as err:
                 refuse(f"{one_line(err)} (job #{number}: {swept_part(overrides, config)}); no job was started")

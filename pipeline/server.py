@@ -13,7 +13,6 @@ write through one server process (one worker) instead of opening `mlflow.db` eac
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import socket
@@ -25,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from pipeline.cli import ArgumentParser
 from pipeline.errors import PipelineError
 
 LOOPBACK = "127.0.0.1"
@@ -138,7 +138,7 @@ def running_server(backend_store_uri: str, artifacts_destination: str | Path,
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.server", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="python -m pipeline.server", description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend-store-uri", default="sqlite:///mlflow.db")
     parser.add_argument("--artifacts-destination", default="mlartifacts")
     parser.add_argument("--host", default=LOOPBACK)

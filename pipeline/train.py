@@ -15,7 +15,9 @@ import csv
 import logging
 import os
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from pipeline.startup import long_lived_imports
 
@@ -30,6 +32,7 @@ with long_lived_imports():  # what it saves: pipeline/startup.py
     from omegaconf import DictConfig
 
     from pipeline import distributed
+    from pipeline.atomic import atomic_directory
     from pipeline.cli import run_hydra_app
     from pipeline.config import Config, as_dict, validate
     from pipeline.datamodule import NormalizedMNIST
@@ -89,6 +92,19 @@ def save(trainer: pl.Trainer, module: DigitClassifier, digits: list[int], out_di
     return saved
 
 
+@contextmanager
+def replaced_outputs(out_dir: Path) -> Iterator[Path]:
+    """A scratch directory that replaces out_dir, and so the previous training's outputs, all at once
+    when the block succeeds. DVC keeps `models/` while the train stage runs (`persist: true` in
+    dvc.yaml): a refused value or a failed training leaves the previous model whole, and a model
+    without weights.npy (mlp) leaves none behind. Hydra's own files of this run (`.hydra/`, the job
+    log, open for writing: a rename keeps the handle) move into the new directory."""
+    with atomic_directory(out_dir) as scratch:
+        yield scratch
+        for entry in [*out_dir.glob(".hydra"), *out_dir.glob("*.log")]:
+            entry.rename(scratch / entry.name)
+
+
 def train(cfg: Config, out_dir: Path, run_name: str | None = None, parent_run_id: str | None = None) -> dict:
     """Train, save the model to out_dir, record everything in one MLflow run; return validation metrics."""
     pl.seed_everything(cfg.seed, workers=True)
@@ -108,11 +124,12 @@ def train(cfg: Config, out_dir: Path, run_name: str | None = None, parent_run_id
         trainer.callbacks[0].raise_if_stopped()  # StopOnNonFiniteLoss: a NaN loss saves no model
         valid, _ = score(module, data.valid_x, data.valid_y, data.digits)
 
-        saved = save(trainer, module, data.digits, out_dir)
-        saved += write_explainers(module, data.valid_x, data.valid_y, data.digits, out_dir)
         mlflow.log_metrics({f"final_val_{k}": v for k, v in valid.items() if isinstance(v, float)})
-        for path in saved:
-            mlflow.log_artifact(str(path))
+        with replaced_outputs(out_dir) as scratch:
+            saved = save(trainer, module, data.digits, scratch)
+            saved += write_explainers(module, data.valid_x, data.valid_y, data.digits, scratch)
+            for path in saved:
+                mlflow.log_artifact(str(path))
         if cfg.tracking.log_model:
             model_uri = served_model.log(module.net.cpu(), as_dict(cfg.model), data.digits,
                                          data.valid_x[:4].cpu().numpy(), name="model")

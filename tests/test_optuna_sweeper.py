@@ -82,3 +82,28 @@ def test_conf_wires_the_sweep_callback_and_the_optuna_search():
     assert search.hydra.sweeper.direction == "maximize"
     assert set(search.hydra.sweeper.params) == {"optim.lr", "optim.batch_size", "optim.momentum"}
     assert validate(pipeline_compose(["hparams_search=linear_optuna"])) == validate(pipeline_compose())  # only hydra.*
+
+
+class TieLauncher:
+    """Every trial scores the same: the best is a tie between all of them."""
+
+    def launch(self, batch, initial_job_idx):
+        return [JobReturn(status=JobStatus.COMPLETED, _return_value=0.9853) for _ in batch]
+
+
+def test_on_a_tie_the_first_trial_in_trial_order_is_the_best(tmp_path, caplog):
+    sweeper = make_sweeper(tmp_path, 6, {"optim.lr": "interval(0.1, 1.0)"})
+    sweeper.launcher = TieLauncher()
+    with caplog.at_level("INFO"):
+        best = sweeper.sweep([])
+    assert best.number == 0
+    results = OmegaConf.load(tmp_path / "optimization_results.yaml")
+    assert results.best_params == best.params
+    assert f"Best trial 0: value 0.9853 with {best.params}" in caplog.text
+
+
+def test_a_failed_trial_is_logged_with_its_exception(tmp_path, caplog):
+    sweeper = make_sweeper(tmp_path, 3, {"lr": "choice(1.0)", "fail": "choice(true, false)"})
+    with caplog.at_level("WARNING"):
+        sweeper.sweep(["optim.epochs=3"])
+    assert "failed: RuntimeError('diverged')" in caplog.text

@@ -83,3 +83,29 @@ def test_a_bad_base_value_is_refused_for_a_run_and_for_any_sweeper(capsys):
 def test_validate_first_runs_before_the_mlflow_sweep_callback():
     callbacks = list(OmegaConf.load(CONF_DIR / "config.yaml").hydra.callbacks)
     assert callbacks.index("validate_first") < callbacks.index("mlflow_sweep")
+
+
+def test_a_local_multirun_of_ddp_jobs_is_refused_as_a_whole(capsys, monkeypatch):
+    for variable in ("SLURM_NTASKS", "SLURM_JOB_NAME", "TORCHELASTIC_RUN_ID"):
+        monkeypatch.delenv(variable, raising=False)
+    with hydra_config(["optim.lr=0.5,1", "trainer=ddp"]) as config:
+        assert "trainer.strategy=ddp in a local multirun" in refusal(
+            lambda: ValidateFirst().on_multirun_start(config), capsys)
+    with hydra_config(["trainer=default,ddp"]) as config:  # one swept job is DDP: the whole sweep is refused
+        assert refusal(lambda: ValidateFirst().on_multirun_start(config), capsys).endswith(
+            "(job #1: trainer=ddp); no job was started")
+
+
+def test_a_refused_sweep_leaves_no_directory_and_no_run(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    done = subprocess.run([sys.executable, "-m", "pipeline.train", "-m", "optim.lr=0.5,1", "trainer=ddp",
+                           f"hydra.sweep.dir={tmp_path}/sweep", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db"],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    assert [line for line in done.stderr.splitlines() if line.strip()] == [
+        line for line in done.stderr.splitlines() if line.startswith("error: trainer.strategy=ddp in a local multirun")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no sweep directory, no store, no run

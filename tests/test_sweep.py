@@ -68,6 +68,7 @@ def test_parallel_sweep_records_every_job_as_a_complete_child_of_one_parent(grid
     root, out = grid_sweep
     assert "database is locked" not in out
     assert "LeafSpec" not in out and "litlogger" not in out  # quiet_lightning reaches joblib's workers
+    assert "View run" not in out  # MLflow's links to the sweep's temporary server would be dead
     published = json.loads((root / "grid" / SWEEP_FILE).read_text())
     with pytest.raises(OSError):  # the sweep's tracking server stopped with the sweep
         urllib.request.urlopen(published["tracking_uri"] + "/health", timeout=5)
@@ -193,6 +194,8 @@ def test_optuna_sweep_through_hydra_is_one_parent_with_a_child_per_trial(tmp_pat
     assert parent.data.metrics["best_final_val_acc"] == pytest.approx(results.best_value)
     best = client.get_run(parent.data.tags["best_run_id"])
     assert best.data.metrics["final_val_acc"] == pytest.approx(results.best_value)
+    assert {key: best.data.params[key] for key in results.best_params} == {  # one best, also on a tie
+        key: str(value) for key, value in results.best_params.items()}
     sampled = [{key: child.data.params[key] for key in results.best_params} for child in children]
     assert {key: str(value) for key, value in results.best_params.items()} in sampled  # Optuna's best is a child
     for child in children:  # each trial's name is its sampled values

@@ -27,11 +27,11 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep
 from hydra.core.plugins import Plugins
-from hydra.core.utils import JobStatus
+from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.sweeper import Sweeper
 from omegaconf import OmegaConf
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,24 @@ def search_space(params: Dict[str, str], arguments: List[str]) -> Tuple[Dict[str
     return space, fixed
 
 
+def job_error(job: JobReturn) -> BaseException:
+    """A failed job's exception. Hydra 1.3's public `JobReturn.return_value` re-raises it (after
+    printing "Error executing job ..."): catching it is the public way to get it."""
+    try:
+        job.return_value
+    except Exception as err:
+        return err
+    raise AssertionError(f"job {job.overrides} did not fail")
+
+
+def first_best(completed: List[FrozenTrial], direction: str) -> FrozenTrial:
+    """The best completed trial; on a tie the first in trial order (Optuna's `study.best_trial` leaves
+    ties to the storage). The sweep's parent run names the same one: pipeline/tracking/sweep.py orders
+    tied child runs by start time, which is trial order when trials run one at a time."""
+    sign = 1 if direction == "maximize" else -1
+    return max(sorted(completed, key=lambda trial: trial.number), key=lambda trial: sign * trial.value)
+
+
 class OptunaSweeper(Sweeper):
     def __init__(self, direction: str, n_trials: int, n_jobs: int, seed: Optional[int], storage: Optional[str],
                  study_name: Optional[str], params: Dict[str, str]) -> None:
@@ -114,14 +132,14 @@ class OptunaSweeper(Sweeper):
                 if job.status == JobStatus.COMPLETED:
                     study.tell(trial, float(job.return_value))
                 else:  # a failed trial is recorded as failed; the search goes on
-                    log.warning(f"trial {trial.number} failed: {job._return_value!r}")
+                    log.warning(f"trial {trial.number} failed: {job_error(job)!r}")
                     study.tell(trial, state=TrialState.FAIL)
             launched += len(trials)
 
         completed = study.get_trials(states=[TrialState.COMPLETE])
         if not completed:
             raise RuntimeError(f"optuna sweeper: all {launched} trials failed")
-        best = study.best_trial
+        best = first_best(completed, self.direction)
         results = {"direction": self.direction, "best_value": best.value, "best_params": best.params,
                    "n_trials": launched, "n_complete": len(completed)}
         OmegaConf.save(OmegaConf.create(results), Path(self.config.hydra.sweep.dir) / "optimization_results.yaml")

@@ -13,7 +13,6 @@ shown as references. Missing runs: one line naming the variants, exit 1, no repo
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import os
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from mlflow.entities import Run
 from omegaconf import OmegaConf
 
 from pipeline.atomic import atomic_directory
+from pipeline.cli import ArgumentParser
 from pipeline.config import CONF_DIR, Config, compose, validate
 from pipeline.errors import PipelineError
 from pipeline.report import page
@@ -113,7 +113,7 @@ def build(out: Path, overrides: list[str]) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="python -m pipeline.report", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="report", help="output directory (replaced whole)")
     parser.add_argument("overrides", nargs="*", help="the Hydra overrides the sweep ran with")
     args = parser.parse_args(argv)

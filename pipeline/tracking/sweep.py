@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from mlflow import MlflowClient
 from mlflow.entities import Param
+from mlflow.environment_variables import MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT
 from omegaconf import DictConfig, OmegaConf
 
 from pipeline.atomic import atomic_file
@@ -67,11 +69,13 @@ def swept_keys(config: DictConfig) -> list[str]:
 
 
 def children(client: MlflowClient, parent) -> list:
-    """The parent's child runs, best first."""
+    """The parent's child runs, best first; on a tie the one that started first (a sweep's one rule,
+    the Optuna sweeper's too: the first trial in trial order wins)."""
     return client.search_runs(
         [parent.info.experiment_id],
         filter_string=f"tags.`{PARENT_TAG}` = '{parent.info.run_id}'",
-        order_by=[f"metrics.{FINAL_VAL_ACC} DESC"],
+        order_by=[f"metrics.{FINAL_VAL_ACC} DESC", "attributes.start_time ASC"],
+        max_results=10_000,
     )
 
 
@@ -80,6 +84,7 @@ class MlflowSweep(Callback):
         self.server: TrackingServer | None = None
         self.client: MlflowClient | None = None
         self.parent_id: str | None = None
+        self.url_printing: str | None = None  # MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT before the sweep
 
     # The joblib launcher pickles Hydra's context, this callback included, for each job: jobs get
     # a fresh one (the server and the parent run belong to the sweep's own process).
@@ -101,6 +106,11 @@ class MlflowSweep(Callback):
             self.server = TrackingServer(uri, store.artifact_root(uri), sweep_dir / "mlflow-server.log",
                                          serve_artifacts=False)
             uri = self.server.start()
+            # MLflow prints "🏃 View run … at: <URL>" as each run ends on a tracking server; this one stops
+            # with the sweep, so the links would be dead: MLflow's own switch turns the line off, here
+            # and in the jobs' processes, which inherit the environment (restored in _end).
+            self.url_printing = os.environ.get(MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT.name)
+            os.environ[MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT.name] = "true"
         atexit.register(self._abort)  # a sweep that crashes still ends its parent run and server
         self.client = store.open_client(uri)  # a new sqlite store is created under its lock
         overrides = list(config.hydra.overrides.task)
@@ -153,3 +163,6 @@ class MlflowSweep(Callback):
         if self.server is not None:
             self.server.stop()
             self.server = None
+            os.environ.pop(MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT.name)
+            if self.url_printing is not None:
+                os.environ[MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT.name] = self.url_printing
