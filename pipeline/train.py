@@ -12,6 +12,7 @@ Hydra run directory (`models/` when DVC runs it).
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import os
 import warnings
@@ -28,11 +29,13 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from pipeline import distributed
+from pipeline.atomic import atomic_file
 from pipeline.cli import run_hydra_app
 from pipeline.config import Config, as_dict, validate
 from pipeline.datamodule import NormalizedMNIST
 from pipeline.metrics import score
 from pipeline.model import CHECKPOINT, DigitClassifier, StopOnNonFiniteLoss
+from pipeline.normalize import SPLIT_FILES, require_split
 from pipeline.report.explain import write_explainers
 from pipeline.report.figures import weights_heatmap
 from pipeline.tracking import lineage, store, sweep
@@ -86,8 +89,20 @@ def save(trainer: pl.Trainer, module: DigitClassifier, digits: list[int], out_di
     return saved
 
 
+def write_run_file(path: str, run) -> None:
+    """The run's id in a small JSON file that dvc.yaml declares a metrics file (mlflow_run.json), so
+    `dvc exp show` and `dvc metrics diff` name each experiment's run. Not in models/ nor in
+    metrics.json: stage outputs, whose hashes dvc.lock records, and a run id differs every run,
+    so `dvc repro --force` would no longer reproduce dvc.lock byte for byte."""
+    with atomic_file(path) as scratch:
+        ids = {"mlflow_run_id": run.info.run_id, "mlflow_experiment_id": run.info.experiment_id}
+        scratch.write_text(json.dumps(ids, indent=2) + "\n")
+
+
 def train(cfg: Config, out_dir: Path, run_name: str | None = None, parent_run_id: str | None = None) -> dict:
     """Train, save the model to out_dir, record everything in one MLflow run; return validation metrics."""
+    for name in SPLIT_FILES:  # a missing input stops with one line, before a run is recorded
+        require_split(cfg.paths.normalized, name)
     pl.seed_everything(cfg.seed, workers=True)
     if torch.cuda.is_available():
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
@@ -117,6 +132,8 @@ def train(cfg: Config, out_dir: Path, run_name: str | None = None, parent_run_id
                 input_example=data.valid_x[:4].cpu().numpy(),
                 pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],  # skip slow inference of requirements
             )
+    if cfg.tracking.run_file:
+        write_run_file(cfg.tracking.run_file, run)
     return {"run_id": run.info.run_id, **valid}
 
 
