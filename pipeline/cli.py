@@ -12,6 +12,7 @@ import sys
 from typing import NoReturn
 
 from pipeline.errors import PipelineError
+from pipeline.project import PROJECT_DIR_ENV, project_dir
 
 
 def fail(message: object) -> NoReturn:
@@ -72,6 +73,9 @@ def run_stage(main, *args) -> None:
 
 
 def run_hydra_app(main) -> None:
-    """Run a @hydra.main app the same way (Hydra's own multi-line report becomes one line)."""
+    """Run a @hydra.main app the same way (Hydra's own multi-line report becomes one line).
+    The project directory is found once, here, and published in the environment: conf/config.yaml
+    puts Hydra's run and sweep directories there, and a sweep's jobs in other processes inherit it."""
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # Hydra hands its errors to us unformatted
+    os.environ.setdefault(PROJECT_DIR_ENV, str(project_dir()))
     run_stage(main)

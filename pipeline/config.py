@@ -9,7 +9,7 @@ file (`load_params`), the Hydra app reads `conf/` directly, both through `valida
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 from typing import Any, Optional
@@ -18,6 +18,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from pipeline.errors import PipelineError
+from pipeline.project import in_project, project_dir
 
 
 class Source(Enum):
@@ -109,6 +110,7 @@ class TrackingConfig:
     log_model: bool = MISSING
     register: bool = MISSING  # register the run's model in the Model Registry and gate its alias
     registered_model: Optional[str] = MISSING  # null: threes-sevens-<digits[0]>-<digits[1]> (pipeline/tracking/registry.py)
+    run_file: Optional[str] = MISSING  # null: none; else a JSON file naming the run (dvc.yaml's train stage)
 
 
 @dataclass
@@ -124,6 +126,13 @@ class Config:
 
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+def resolve_paths(cfg: Config) -> Config:
+    """cfg with its paths (paths.*, tracking.run_file) resolved against the project directory
+    (pipeline/project.py says why)."""
+    paths = replace(cfg.paths, **{key: in_project(value) for key, value in vars(cfg.paths).items()})
+    run_file = cfg.tracking.run_file and in_project(cfg.tracking.run_file)
+    return replace(cfg, paths=paths, tracking=replace(cfg.tracking, run_file=run_file))
 
 
 class ConfigError(PipelineError):
@@ -150,7 +159,8 @@ def _check_ranges(cfg: Config) -> None:
 
 
 def validate(cfg: DictConfig | dict, source: str = "config") -> Config:
-    """Merge `cfg` into the schema: unknown keys, wrong types and bad ranges raise ConfigError."""
+    """Merge `cfg` into the schema: unknown keys, wrong types and bad ranges raise ConfigError.
+    Relative paths come back resolved against the project directory (`project_dir`)."""
     if isinstance(cfg, DictConfig):
         cfg = OmegaConf.to_container(cfg, resolve=True)
     cfg = {k: v for k, v in cfg.items() if k != "hydra"}
@@ -166,12 +176,13 @@ def validate(cfg: DictConfig | dict, source: str = "config") -> Config:
         key = getattr(err, "full_key", None) or "?"
         raise ConfigError(f"{source}: key '{key}': no value given, expected one in conf/") from None
     _check_ranges(typed)
-    return typed
+    return resolve_paths(typed)
 
 
-def load_params(path: str | Path = "params.yaml") -> Config:
-    """The validated configuration from a composed `params.yaml` (what `dvc repro` runs with)."""
-    path = Path(path)
+def load_params(path: str | Path | None = None) -> Config:
+    """The validated configuration from a composed `params.yaml` (what `dvc repro` runs with;
+    by default the project directory's)."""
+    path = Path(path) if path is not None else project_dir() / "params.yaml"
     if not path.is_file():
         raise ConfigError(f"{path}: not found; expected the composed configuration (run `make params`)")
     return validate(OmegaConf.load(path), source=str(path))

@@ -18,14 +18,17 @@ with long_lived_imports():  # what it saves: pipeline/startup.py
     from pipeline.atomic import atomic_directory, atomic_file
     from pipeline.cli import no_arguments, run_stage
     from pipeline.config import Config, load_params
+    from pipeline.errors import MissingInput
     from pipeline.metrics import score
     from pipeline.model import CHECKPOINT, DigitClassifier
     from pipeline.normalize import load_split
 
 
 def evaluate(cfg: Config) -> dict:
-    module = DigitClassifier.load_from_checkpoint(Path(cfg.paths.model) / CHECKPOINT, map_location="cpu",
-                                                  weights_only=True)
+    checkpoint = Path(cfg.paths.model) / CHECKPOINT
+    if not checkpoint.is_file():
+        raise MissingInput(checkpoint)
+    module = DigitClassifier.load_from_checkpoint(checkpoint, map_location="cpu", weights_only=True)
     x, y, digits = load_split(cfg.paths.normalized, "valid.npz")
     train_count = json.loads((Path(cfg.paths.normalized) / "stats.json").read_text())["train"]["count"]
     valid, logits = score(module, torch.as_tensor(x), torch.as_tensor(y), digits)

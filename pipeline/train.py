@@ -12,6 +12,7 @@ Hydra run directory (`models/` when DVC runs it).
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import os
 import warnings
@@ -32,12 +33,13 @@ with long_lived_imports():  # what it saves: pipeline/startup.py
     from omegaconf import DictConfig
 
     from pipeline import distributed
-    from pipeline.atomic import atomic_directory
+    from pipeline.atomic import atomic_directory, atomic_file
     from pipeline.cli import run_hydra_app
     from pipeline.config import Config, as_dict, validate
     from pipeline.datamodule import NormalizedMNIST
     from pipeline.metrics import score
     from pipeline.model import CHECKPOINT, DigitClassifier, StopOnNonFiniteLoss
+    from pipeline.normalize import SPLIT_FILES, require_split
     from pipeline.predict import served_model
     from pipeline.report.explain import write_explainers
     from pipeline.report.figures import weights_heatmap
@@ -105,8 +107,26 @@ def replaced_outputs(out_dir: Path) -> Iterator[Path]:
             entry.rename(scratch / entry.name)
 
 
+def write_run_file(path: str, run, decision: dict | None) -> None:
+    """The run's id in a small JSON file that dvc.yaml declares a metrics file (mlflow_run.json), so
+    `dvc exp show` and `dvc metrics diff` name each experiment's run. Not in models/ nor in
+    metrics.json: stage outputs, whose hashes dvc.lock records, and a run id differs every run,
+    so `dvc repro --force` would no longer reproduce dvc.lock byte for byte."""
+    with atomic_file(path) as scratch:
+        record = {"mlflow_run_id": run.info.run_id, "mlflow_experiment_id": run.info.experiment_id}
+        if decision:  # the registry gate: which version, which alias, and the figures it compared
+            before = decision["champion_before"] or {}
+            record["registry"] = {"model": decision["model"], "version": decision["version"],
+                                  "alias": decision["alias"], "promoted": decision["promoted"],
+                                  "val_acc": float(decision["new"]["val_acc"]),
+                                  "champion_val_acc": float(before["val_acc"]) if before else None}
+        scratch.write_text(json.dumps(record, indent=2) + "\n")
+
+
 def train(cfg: Config, out_dir: Path, run_name: str | None = None, parent_run_id: str | None = None) -> dict:
     """Train, save the model to out_dir, record everything in one MLflow run; return validation metrics."""
+    for name in SPLIT_FILES:  # a missing input stops with one line, before a run is recorded
+        require_split(cfg.paths.normalized, name)
     pl.seed_everything(cfg.seed, workers=True)
     if torch.cuda.is_available():
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
@@ -134,21 +154,10 @@ def train(cfg: Config, out_dir: Path, run_name: str | None = None, parent_run_id
             model_uri = served_model.log(module.net.cpu(), as_dict(cfg.model), data.digits,
                                          data.valid_x[:4].cpu().numpy(), name="model")
             if cfg.tracking.register and parent_run_id is None:  # a sweep registers its best child, at the end
-                valid["registry"] = register(cfg, run.info.run_id, model_uri, valid)
+                valid["registry"] = registry.gate_run(cfg, run.info.run_id, model_uri, valid)
+    if cfg.tracking.run_file:
+        write_run_file(cfg.tracking.run_file, run, valid.get("registry"))
     return {"run_id": run.info.run_id, **valid}
-
-
-def register(cfg: Config, run_id: str, model_uri: str, valid: dict) -> dict:
-    """The run's model as a new version in the Model Registry, `champion` if it beats the current one
-    on the same validation data, else `challenger` (pipeline/tracking/registry.py)."""
-    uri = store.tracking_uri(cfg)
-    digest = lineage.file_md5(Path(cfg.paths.normalized) / "valid.npz")
-    client = store.open_client(uri)
-    with store.store_lock(uri):  # two trainings gating at once would both read the same champion
-        decision = registry.register_and_gate(client, run_id, model_uri, registry.model_name(cfg), digest,
-                                              valid["acc"], valid["loss"])
-    print(f"train: {decision['model']} version {decision['version']} is the {decision['alias']} ({decision['reason']})")
-    return decision
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")

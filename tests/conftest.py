@@ -87,10 +87,15 @@ def normalized(cfg: Config) -> Config:
     return cfg
 
 
+# What DVC (a stage command) or a Hydra app tells a process about its project and experiment.
+PROJECT_ENV = ("DVC_ROOT", "DVC_EXP_NAME", "DVC_EXP_BASELINE_REV", "DVC_STAGE", "PIPELINE_PROJECT_DIR")
+
+
 @pytest.fixture(autouse=True)
 def _isolated_mlflow(monkeypatch, tmp_path):
-    """No test writes to the project's own store or reads the caller's MLFLOW_* settings."""
+    """No test writes to the project's own store or reads the caller's MLFLOW_* settings, or
+    inherits the project and experiment DVC would name (the tests may themselves run under DVC)."""
     for key in list(os.environ):
-        if key.startswith("MLFLOW_") and key != "MLFLOW_DISABLE_TELEMETRY":
+        if (key.startswith("MLFLOW_") and key != "MLFLOW_DISABLE_TELEMETRY") or key in PROJECT_ENV:
             monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)

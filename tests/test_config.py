@@ -59,3 +59,16 @@ def test_config_main_prints_composed_yaml(capsys):
 
     main(["optim.epochs=5"])
     assert OmegaConf.create(capsys.readouterr().out).optim.epochs == 5
+
+
+def test_relative_paths_mean_the_project_directory_from_any_subdirectory(tmp_path, monkeypatch):
+    (tmp_path / "project/plots").mkdir(parents=True)
+    (tmp_path / "project/dvc.yaml").write_text("stages: {}\n")
+    monkeypatch.chdir(tmp_path / "project/plots")
+    cfg = validate(compose([f"paths.raw={tmp_path}/elsewhere/raw", "tracking.run_file=run.json"]))
+    assert cfg.paths.normalized == f"{tmp_path}/project/data/normalized"
+    assert cfg.paths.metrics == f"{tmp_path}/project/metrics.json"
+    assert cfg.paths.raw == f"{tmp_path}/elsewhere/raw"  # absolute: as given
+    assert cfg.tracking.run_file == f"{tmp_path}/project/run.json"
+    # params.yaml keeps them relative: dvc.yaml interpolates them, and dvc.lock records them.
+    assert OmegaConf.load(REPO / "params.yaml").paths.normalized == "data/normalized"

@@ -1,5 +1,8 @@
+import json
+
 import mlflow
 import numpy as np
+import pytest
 from mlflow import MlflowClient
 
 from pipeline.train import train
@@ -39,7 +42,7 @@ def test_tracking_uri_comes_from_the_environment_when_config_leaves_it(monkeypat
     from pipeline.tracking.store import tracking_uri
 
     cfg = replace(normalized, tracking=replace(normalized.tracking, uri=None))
-    assert tracking_uri(cfg) == "sqlite:///mlflow.db"
+    assert tracking_uri(cfg) == f"sqlite:///{tmp_path}/mlflow.db"  # the project directory's (here: the cwd)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/env.db")
     assert tracking_uri(cfg) == f"sqlite:///{tmp_path}/env.db"
     assert "tracking.uri" not in logged_params(cfg)
@@ -67,3 +70,23 @@ def test_a_run_prints_no_lightning_noise(normalized, tmp_path, recwarn, caplog):
     train(normalized, tmp_path / "out")
     assert not [w for w in recwarn if "LeafSpec" in str(w.message)]
     assert "litlogger" not in caplog.text and "GPU available" in caplog.text
+
+
+def test_a_missing_input_stops_with_its_path_and_the_command_that_makes_it(cfg, tmp_path):
+    from pipeline.errors import MissingInput
+
+    with pytest.raises(MissingInput, match=rf"{tmp_path}/data/normalized/train.npz: not found; run `dvc repro`"):
+        train(cfg, tmp_path / "models")
+    assert not (tmp_path / "mlflow.db").exists()  # stopped before any run was recorded
+
+
+def test_the_run_file_names_the_run_for_dvc(normalized, tmp_path):
+    from dataclasses import replace
+
+    cfg = replace(normalized, tracking=replace(normalized.tracking, run_file=str(tmp_path / "mlflow_run.json"),
+                                               log_model=False))
+    result = train(cfg, tmp_path / "models")
+    ids = json.loads((tmp_path / "mlflow_run.json").read_text())
+    assert ids["mlflow_run_id"] == result["run_id"]
+    assert MlflowClient(cfg.tracking.uri).get_run(result["run_id"]).info.experiment_id == ids["mlflow_experiment_id"]
+    assert not (tmp_path / "models/mlflow_run.json").exists()

@@ -28,6 +28,7 @@ from pipeline.atomic import atomic_directory
 from pipeline.cli import ArgumentParser
 from pipeline.config import CONF_DIR, Config, compose, validate
 from pipeline.errors import PipelineError
+from pipeline.project import project_dir
 from pipeline.report import page
 from pipeline.tracking import store
 
@@ -114,9 +115,9 @@ def build(out: Path, overrides: list[str]) -> Path:
 
 def main(argv: list[str] | None = None) -> None:
     parser = ArgumentParser(prog="python -m pipeline.report", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="report", help="output directory (replaced whole)")
+    parser.add_argument("--out", type=Path, help="output directory (replaced whole); default: report/ in the project")
     parser.add_argument("overrides", nargs="*", help="the Hydra overrides the sweep ran with")
     args = parser.parse_args(argv)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one line of output, not bars
-    path = build(Path(args.out), args.overrides)
+    path = build(args.out or project_dir() / "report", args.overrides)
     print(f"report: {path}")

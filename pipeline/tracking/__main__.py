@@ -7,7 +7,7 @@ import sys
 
 from pipeline.cli import fail
 from pipeline.tracking.lifecycle import mark_orphans
-from pipeline.tracking.store import DEFAULT_URI, open_client, sqlite_path
+from pipeline.tracking.store import default_uri, open_client, sqlite_path
 
 USAGE = "usage: python -m pipeline.tracking mark-orphans [TRACKING_URI]"
 
@@ -18,7 +18,7 @@ def main(argv: list[str]) -> None:
         return
     if not argv or argv[0] != "mark-orphans" or len(argv) > 2:
         fail(USAGE.removeprefix("usage: ") + ": expected the command mark-orphans and at most one URI")
-    uri = argv[1] if len(argv) > 1 else os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+    uri = argv[1] if len(argv) > 1 else os.environ.get("MLFLOW_TRACKING_URI") or default_uri()
     if sqlite_path(uri) is not None and not sqlite_path(uri).is_file():
         fail(f"{sqlite_path(uri)}: no such MLflow database")
     client = open_client(uri)

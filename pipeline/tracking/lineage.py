@@ -14,6 +14,7 @@ import mlflow.data
 from mlflow.exceptions import MlflowException
 
 from pipeline.config import Config
+from pipeline.project import project_dir
 from pipeline.normalize import load_split
 
 SPLIT_CONTEXTS = {"train.npz": "training", "valid.npz": "validation"}
@@ -38,8 +39,10 @@ def dvc_md5(directory: str | Path) -> str:
     return tree.hash_info.value
 
 
-def locked_md5(directory: str | Path, lock: Path = Path("dvc.lock")) -> str | None:
-    """What dvc.lock records for `directory` as a stage output (None: no lock, or not an output)."""
+def locked_md5(directory: str | Path, lock: Path | None = None) -> str | None:
+    """What dvc.lock (by default the project's) records for `directory` as a stage output
+    (None: no lock, or not an output)."""
+    lock = lock or project_dir() / "dvc.lock"
     if not lock.is_file():
         return None
     import yaml

@@ -119,3 +119,20 @@ def decision_of_run(client: MlflowClient, name: str, run_id: str) -> dict | None
     if version is None or DECISION_TAG not in version.tags:
         return None
     return {**json.loads(version.tags[DECISION_TAG]), "registered": False}
+
+
+def gate_run(cfg, run_id: str, model_uri: str, valid: dict) -> dict:
+    """A training run's model through the gate: registered under `model_name(cfg)`, compared on the
+    digest of the validation split it was scored on, under the store's lock (two trainings gating
+    at once would both read the same champion). Returns the decision."""
+    from pathlib import Path
+
+    from pipeline.tracking import lineage, store
+
+    uri = store.tracking_uri(cfg)
+    digest = lineage.file_md5(Path(cfg.paths.normalized) / "valid.npz")
+    client = store.open_client(uri)
+    with store.store_lock(uri):
+        decision = register_and_gate(client, run_id, model_uri, model_name(cfg), digest, valid["acc"], valid["loss"])
+    print(f"train: {decision['model']} version {decision['version']} is the {decision['alias']} ({decision['reason']})")
+    return decision

@@ -1,8 +1,17 @@
 """The MLflow store a run writes to, and the client that writes it.
 
 The tracking URI is always passed explicitly: `tracking.uri`, else $MLFLOW_TRACKING_URI, else
-the sqlite file `mlflow.db` in the project directory. A sqlite store keeps its runs' files in
-`mlruns/` beside the database, whichever directory a command starts from.
+the sqlite file `mlflow.db` in the project's store directory (`store_dir`). A sqlite store keeps
+its runs' files in `mlruns/` beside the database, whichever directory a command starts from.
+
+The store directory is not always the directory a stage runs in. DVC runs a queued experiment
+(`dvc exp run --queue`, `dvc queue start`) or a temporary one (`dvc exp run --temp`) in a
+workspace of its own under .dvc/tmp/exps/, deleted when the experiment ends; a store there
+would go with it. DVC tells every stage command where its repository is in $DVC_ROOT, and for
+those workspaces points it at the repository the experiment was queued from (dvc's
+repo/experiments/queue/base.py: "Override DVC_ROOT env var to point to the parent DVC repo").
+So the store is $DVC_ROOT's when DVC runs the stage, else the project directory's
+(pipeline/project.py): one store, by the sqlite lock below shared by parallel experiments.
 """
 
 from __future__ import annotations
@@ -19,8 +28,11 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from pipeline.config import Config, to_flat_dict
+from pipeline.project import project_dir
 
-DEFAULT_URI = "sqlite:///mlflow.db"
+DVC_ROOT = "DVC_ROOT"  # set by DVC for stage commands: the repository (the queuing one for a temp workspace)
+# What DVC tells a stage of an experiment (`dvc exp run`): the experiment's name, the commit it started from.
+DVC_EXPERIMENT_TAGS = {"DVC_EXP_NAME": "dvc.exp_name", "DVC_EXP_BASELINE_REV": "dvc.exp_baseline_rev"}
 SQLITE_BUSY_TIMEOUT_MS = 120_000
 
 
@@ -42,8 +54,17 @@ def setup() -> None:
         event.listen(Engine, "connect", _wait_for_sqlite_writers)
 
 
+def store_dir() -> Path:
+    """Where the default store lives: the repository DVC names in $DVC_ROOT, else the project directory."""
+    return Path(os.environ[DVC_ROOT]) if os.environ.get(DVC_ROOT) else project_dir()
+
+
+def default_uri() -> str:
+    return f"sqlite:///{store_dir() / 'mlflow.db'}"
+
+
 def tracking_uri(cfg: Config) -> str:
-    return cfg.tracking.uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+    return cfg.tracking.uri or os.environ.get("MLFLOW_TRACKING_URI") or default_uri()
 
 
 def sqlite_path(uri: str) -> Path | None:
@@ -110,9 +131,11 @@ def git_commit() -> str | None:
 
 
 def source_tags() -> dict[str, str]:
-    """The commit a run's code came from, as MLflow's UI shows it."""
+    """The commit a run's code came from, as MLflow's UI shows it, and the DVC experiment the run
+    belongs to when DVC runs it (`dvc exp show` names the run back: mlflow_run.json)."""
     commit = git_commit()
-    return {"mlflow.source.git.commit": commit} if commit else {}
+    tags = {"mlflow.source.git.commit": commit} if commit else {}
+    return tags | {tag: os.environ[var] for var, tag in DVC_EXPERIMENT_TAGS.items() if os.environ.get(var)}
 
 
 _URL_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
