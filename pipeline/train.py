@@ -35,7 +35,7 @@ from pipeline.metrics import score
 from pipeline.model import CHECKPOINT, DigitClassifier, StopOnNonFiniteLoss
 from pipeline.report.explain import write_explainers
 from pipeline.report.figures import weights_heatmap
-from pipeline.tracking import lineage, store, sweep
+from pipeline.tracking import lineage, run_names, store, sweep
 from pipeline.tracking.epoch_logger import ActiveRunLogger
 from pipeline.tracking.lifecycle import StopOnSignal, recorded_run
 
@@ -125,7 +125,7 @@ def main(cfg: DictConfig) -> float | None:
     config = validate(cfg)
     distributed.check_launch(config.trainer.strategy, HydraConfig.get().mode == RunMode.MULTIRUN)
     config, parent_run_id = sweep.join(config)  # a multirun job: the sweep's store and parent run
-    run_name = config.tracking.run_name or HydraConfig.get().job.override_dirname or None
+    run_name = run_names.run_name(config, list(HydraConfig.get().overrides.task))
     results = train(config, Path(HydraConfig.get().runtime.output_dir), run_name, parent_run_id)
     if not results:  # a DDP process other than rank 0
         return None
