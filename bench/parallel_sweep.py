@@ -23,11 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
-VARIANTS = {
-    "sequential (basic launcher)": [],
-    "joblib n_jobs=2, sweep server": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
-    "joblib n_jobs=2, direct sqlite": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
-                                       "hydra.callbacks.mlflow_sweep.server=false"],
+VARIANTS = {  # name: the launcher's overrides
+    "sequential": [],  # Hydra's basic launcher, jobs in the sweep's process
+    "joblib-server": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+    "joblib-direct": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.callbacks.mlflow_sweep.server=false"],
 }
 
 
@@ -52,6 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, default=Path("data/normalized"), help="normalized MNIST directory")
     parser.add_argument("--jobs", type=int, default=4, help="jobs in the sweep (seeds 1..N)")
     parser.add_argument("--repeats", type=int, default=1, help="repeats of every variant (median)")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="which of them, comma-separated")
     parser.add_argument("--threads", type=int, help="torch threads of every job (OMP_NUM_THREADS); default: torch's")
     parser.add_argument("overrides", nargs="*", default=["optim.epochs=40"], help="Hydra overrides for every job")
     args = parser.parse_args(argv)
@@ -60,19 +60,21 @@ def main(argv: list[str] | None = None) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     if args.threads:
         env["OMP_NUM_THREADS"] = str(args.threads)
-    times: dict[str, list[float]] = {name: [] for name in VARIANTS}
-    loads = [os.getloadavg()[0]]
+    names = args.variants.split(",")
+    if any(name not in VARIANTS for name in names):
+        sys.exit(f"error: --variants {args.variants}: expected some of: {','.join(VARIANTS)}")
+    times: dict[str, list[float]] = {name: [] for name in names}
+    print(f"parallel_sweep: {args.jobs} jobs, {' '.join(args.overrides)}, OMP_NUM_THREADS="
+          f"{env.get('OMP_NUM_THREADS', 'unset')}, {os.cpu_count()} CPUs", flush=True)
     for _ in range(args.repeats):
-        for name, launcher in VARIANTS.items():
-            times[name].append(multirun_seconds(args.jobs, args.data.resolve(), launcher, args.overrides, env))
-            loads.append(os.getloadavg()[0])
-    sequential = statistics.median(times["sequential (basic launcher)"])
-    print(f"parallel_sweep: {args.jobs} jobs, {' '.join(args.overrides)}, OMP_NUM_THREADS={env.get('OMP_NUM_THREADS', 'unset')}, "
-          f"{args.repeats} repeat(s) (median), {os.cpu_count()} CPUs, load average {min(loads):.1f}-{max(loads):.1f}")
-    for name, seconds in times.items():
-        median = statistics.median(seconds)
-        print(f"  {name:32} {median:7.1f} s  ({' '.join(f'{s:.1f}' for s in seconds)})  "
-              f"sequential / this = {sequential / median:.2f}")
+        for name in names:
+            times[name].append(multirun_seconds(args.jobs, args.data.resolve(), VARIANTS[name], args.overrides, env))
+            print(f"  {name:13} {times[name][-1]:7.1f} s  (load average {os.getloadavg()[0]:.1f})", flush=True)
+    median = {name: statistics.median(seconds) for name, seconds in times.items()}
+    print(f"medians of {args.repeats}: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in median.items()))
+    if "sequential" in median:
+        for name in names:
+            print(f"  sequential / {name} = {median['sequential'] / median[name]:.2f}")
 
 
 if __name__ == "__main__":

@@ -131,3 +131,29 @@ def test_kill_9_of_a_joblib_sweep_leaves_no_process_and_mark_orphans_ends_its_ru
     for run in [parent, *children]:
         assert run.info.status == "KILLED"
         assert run.data.tags[lifecycle.END_REASON_TAG].startswith("orphaned: process")
+
+
+def test_the_sweep_server_tracks_only_and_ends_when_the_process_that_started_it_is_killed(tmp_path):
+    """Two processes (`mlflow server` and uvicorn, one worker), no job-execution workers (huey),
+    gone within seconds of `kill -9` of the process that started them."""
+    starter = ("import sys, time; from pipeline.server import TrackingServer; "
+               "server = TrackingServer(sys.argv[1], sys.argv[2], sys.argv[3], serve_artifacts=False); "
+               "print(server.start(), flush=True); time.sleep(600)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    proc = subprocess.Popen([sys.executable, "-c", starter, f"sqlite:///{tmp_path}/m.db", tmp_path / "mlruns",
+                             tmp_path / "server.log"], env={**env, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), (tmp_path / "server.log").read_text()[-2000:]
+        processes = psutil.Process(proc.pid).children(recursive=True)
+        commands = [" ".join(p.cmdline()) for p in processes]
+        assert len(processes) == 2 and "mlflow server" in commands[0] and "uvicorn" in commands[1], commands
+        assert "--workers 1" in commands[1] and not any("huey" in c for c in commands)
+        proc.kill()
+        proc.wait(30)
+        assert_no_process_survives(processes, timeout_s=15)
+    finally:
+        proc.kill()
+    with pytest.raises(OSError):
+        urllib.request.urlopen(url + "/health", timeout=5)

@@ -92,11 +92,11 @@ def children(client: MlflowClient, parent) -> list:
 
 
 class MlflowSweep(Callback):
-    """server: start a tracking server for jobs in other processes on a sqlite store (the
-    default); `hydra.callbacks.mlflow_sweep.server=false` lets them write the file directly
-    (store.py's lock and busy timeout serialise them; bench/parallel_sweep.py compares both)."""
+    """server (conf/config.yaml): jobs in other processes write a sqlite store through a tracking
+    server started for the sweep; `hydra.callbacks.mlflow_sweep.server=false`: they write the file
+    directly (store.py's lock and busy timeout serialise them; bench/parallel_sweep.py compares)."""
 
-    def __init__(self, server: bool = True) -> None:
+    def __init__(self, server: bool) -> None:
         self.use_server = server
         self.server: TrackingServer | None = None
         self.client: MlflowClient | None = None
