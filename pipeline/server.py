@@ -13,6 +13,7 @@ write through one server process (one worker) instead of opening `mlflow.db` eac
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
@@ -58,6 +59,25 @@ def server_command(backend_store_uri: str, artifacts: str | Path, port: int, hos
     ]
 
 
+def tracking_only_env() -> dict[str, str]:
+    """The environment of a server that only tracks: no telemetry, and none of MLflow 3's
+    job-execution workers (a huey runner and its consumers, which a sweep never uses and which
+    ignore SIGTERM)."""
+    return {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+
+
+def end_with_parent() -> None:
+    """In a server process about to exec: ask Linux for SIGTERM when the process that started it
+    dies, even by `kill -9` (prctl PR_SET_PDEATHSIG; `mlflow server` forwards SIGTERM to uvicorn
+    and exits). Elsewhere (no prctl) the sweep's own ending stops the server."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def free_port(host: str = LOOPBACK) -> int:
     with socket.socket() as s:
         s.bind((host, 0))
@@ -83,10 +103,11 @@ class TrackingServer:
         if self.log_path:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             log = open(self.log_path, "ab")
-        # Its own process group: `mlflow server` runs uvicorn as a child, and both must stop.
+        # Its own process group (`mlflow server` runs uvicorn as a child, and both must stop; a Ctrl+C
+        # meant for the sweep's jobs does not reach it), ending when this process ends.
         self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT if log else None,
-                                        stdin=subprocess.DEVNULL, start_new_session=True,
-                                        env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"})
+                                        stdin=subprocess.DEVNULL, start_new_session=True, env=tracking_only_env(),
+                                        preexec_fn=end_with_parent)
         if log:
             log.close()
         deadline = time.monotonic() + timeout_s
@@ -147,7 +168,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     allowed = args.allowed_hosts.split(",") if args.allowed_hosts else None
     cmd = server_command(args.backend_store_uri, args.artifacts_destination, args.port, args.host, allowed)
-    os.execv(cmd[0], cmd)
+    os.execve(cmd[0], cmd, tracking_only_env())
 
 
 if __name__ == "__main__":

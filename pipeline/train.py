@@ -43,7 +43,7 @@ with long_lived_imports():  # what it saves: pipeline/startup.py
     from pipeline.predict import served_model
     from pipeline.report.explain import write_explainers
     from pipeline.report.figures import weights_heatmap
-    from pipeline.tracking import lineage, registry, store, sweep
+    from pipeline.tracking import lineage, registry, run_names, store, sweep
     from pipeline.tracking.epoch_logger import ActiveRunLogger
     from pipeline.tracking.lifecycle import StopOnSignal, recorded_run
 
@@ -153,7 +153,9 @@ def train(cfg: Config, out_dir: Path, run_name: str | None = None, parent_run_id
         if cfg.tracking.log_model:
             model_uri = served_model.log(module.net.cpu(), as_dict(cfg.model), data.digits,
                                          data.valid_x[:4].cpu().numpy(), name="model")
-            if cfg.tracking.register and parent_run_id is None:  # a sweep registers its best child, at the end
+            if parent_run_id is not None:  # a sweep registers its best child, at the end
+                mlflow.set_tag(registry.MODEL_URI_TAG, model_uri)
+            elif cfg.tracking.register:
                 valid["registry"] = registry.gate_run(cfg, run.info.run_id, model_uri, valid)
     if cfg.tracking.run_file:
         write_run_file(cfg.tracking.run_file, run, valid.get("registry"))
@@ -165,7 +167,7 @@ def main(cfg: DictConfig) -> float | None:
     config = validate(cfg)
     distributed.check_launch(config.trainer.strategy, HydraConfig.get().mode == RunMode.MULTIRUN)
     config, parent_run_id = sweep.join(config)  # a multirun job: the sweep's store and parent run
-    run_name = config.tracking.run_name or HydraConfig.get().job.override_dirname or None
+    run_name = run_names.run_name(config, list(HydraConfig.get().overrides.task))
     results = train(config, Path(HydraConfig.get().runtime.output_dir), run_name, parent_run_id)
     if not results:  # a DDP process other than rank 0
         return None

@@ -51,3 +51,10 @@ def test_sweep_overhead_refuses_a_bad_job_count(capsys):
         with pytest.raises(SystemExit) as stop:
             sweep_overhead.main(["--runs", runs])
         assert stop.value.code == 2 and f"invalid job_counts value: '{runs}'" in capsys.readouterr().err
+
+
+def test_parallel_sweep_refuses_a_missing_data_directory_in_one_line(tmp_path):
+    from bench import parallel_sweep
+
+    with pytest.raises(SystemExit, match=r"train.npz.*not found"):
+        parallel_sweep.main(["--data", str(tmp_path / "absent")])

@@ -9,11 +9,13 @@ process (`process.*` tags), so a run left RUNNING by `kill -9` is found and mark
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import sys
 import threading
-from contextlib import contextmanager
+import time
+from contextlib import contextmanager, suppress
 from typing import Iterator
 
 import mlflow
@@ -33,6 +35,54 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 def process_tags() -> dict[str, str]:
     me = psutil.Process()
     return {HOST_TAG: socket.gethostname(), PID_TAG: str(me.pid), STARTED_TAG: repr(me.create_time())}
+
+
+def live_process(pid: int, started: float) -> psutil.Process | None:
+    """Process `pid` if it is alive and is the one started at `started` (not a reused pid)."""
+    try:
+        process = psutil.Process(pid)
+        same = abs(process.create_time() - started) <= 1.0
+        return process if same and process.status() != psutil.STATUS_ZOMBIE else None
+    except psutil.NoSuchProcess:
+        return None
+
+
+def writer(tags: dict) -> psutil.Process | None:
+    """The live process (on this host) that writes the run with these tags, if any."""
+    if tags.get(HOST_TAG) != socket.gethostname() or PID_TAG not in tags or STARTED_TAG not in tags:
+        return None
+    return live_process(int(tags[PID_TAG]), float(tags[STARTED_TAG]))
+
+
+def stop_writers(client: MlflowClient, runs: list[Run], timeout_s: float = 30.0) -> None:
+    """SIGTERM the live processes (on this host, other than this one) writing these runs, wait
+    until each has ended its run (its handler ends it KILLED) or exited, and SIGKILL those that
+    have done neither after timeout_s."""
+    writers = {run.info.run_id: process for run in runs
+               if (process := writer(run.data.tags)) is not None and process.pid != os.getpid()}
+    for process in writers.values():
+        with suppress(psutil.NoSuchProcess):
+            process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while writers and time.monotonic() < deadline:
+        time.sleep(0.5)
+        writers = {run_id: process for run_id, process in writers.items()
+                   if process.is_running() and client.get_run(run_id).info.status == "RUNNING"}
+    for process in writers.values():
+        with suppress(psutil.NoSuchProcess):
+            process.kill()
+
+
+def exit_when_gone(pid: int, started: float, poll_s: float = 1.0) -> None:
+    """Watch process `pid` (a sweep's main process) from a daemon thread and SIGKILL this process
+    once it is gone: a job does not outlive its sweep (its run is then an orphan that the next
+    training or `mark-orphans` marks KILLED)."""
+    def watch() -> None:
+        while live_process(pid, started):
+            time.sleep(poll_s)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name=f"exit-when-{pid}-is-gone", daemon=True).start()
 
 
 def writer_is_gone(tags: dict) -> bool:
@@ -63,6 +113,11 @@ def mark_orphans(client: MlflowClient, experiment_ids: list[str]) -> list[str]:
                 f"orphaned: process {tags[PID_TAG]} on {tags[HOST_TAG]} ended without closing the run")
             orphans.append(run.info.run_id)
     return orphans
+
+
+def received_signal() -> str | None:
+    """The name of the signal that interrupted the last run of this process, if one did."""
+    return signal.Signals(_received[0]).name if _received else None
 
 
 class Interrupted(KeyboardInterrupt):

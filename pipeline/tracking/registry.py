@@ -24,6 +24,7 @@ from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 CHAMPION, CHALLENGER = "champion", "challenger"
 DECISION_TAG = "gate.decision"  # the whole decision as JSON: written last, so its presence means "gated"
 GIT_COMMIT_TAG = "mlflow.source.git.commit"
+MODEL_URI_TAG = "model_uri"  # on a sweep's child run: its model, which the sweep registers if it is the best
 
 
 def model_name(cfg) -> str:

@@ -7,6 +7,12 @@ starts a local tracking server as the store's single writer (pipeline/server.py)
 both in `<sweep dir>/mlflow_sweep.json`, which every job reads through `join` whatever launcher
 runs it (in process, joblib/loky workers, submitit); each job's run is started with MLflow's
 own `parent_run_id`. At the end it records the best child on the parent and ends it.
+
+However the sweep ends, its runs end: SIGINT/SIGTERM stop the running jobs (each ends its run
+KILLED), end the parent KILLED with `end_reason`, stop the server, and exit 128 + signal. After
+`kill -9` of the sweep's process the server gets SIGTERM from Linux (pipeline/server.py), each
+job in another process kills itself within a second (`lifecycle.exit_when_gone`), and the runs
+left RUNNING carry their process, so `mark-orphans` (or the next training) marks them KILLED.
 """
 
 from __future__ import annotations
@@ -14,6 +20,9 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import signal
+import sys
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -29,14 +38,17 @@ from omegaconf import DictConfig, OmegaConf
 from pipeline.atomic import atomic_file
 from pipeline.config import Config, validate
 from pipeline.errors import PipelineError
-from pipeline.metrics import FINAL_VAL_ACC
+from pipeline.metrics import FINAL_VAL_ACC, FINAL_VAL_LOSS
 from pipeline.server import TrackingServer
-from pipeline.tracking import lifecycle, store
+from pipeline.tracking import lifecycle, registry, run_names, store
 
 TARGET = "pipeline.tracking.sweep.MlflowSweep"  # as registered under hydra.callbacks
 SWEEP_FILE = "mlflow_sweep.json"
 PARENT_TAG = "mlflow.parentRunId"  # what MLflow's parent_run_id sets on a child
 IN_PROCESS_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
+
+
+_watched: set[int] = set()  # the sweep processes this process watches (a joblib worker runs many jobs)
 
 
 def join(cfg: Config) -> tuple[Config, str | None]:
@@ -51,6 +63,9 @@ def join(cfg: Config) -> tuple[Config, str | None]:
         raise PipelineError(f"{sweep_file}: not found; the MlflowSweep callback failed to start the sweep "
                             "(see its warning above)")
     sweep = json.loads(sweep_file.read_text())
+    if sweep["pid"] != os.getpid() and sweep["pid"] not in _watched:  # a job in another process
+        _watched.add(sweep["pid"])
+        lifecycle.exit_when_gone(sweep["pid"], sweep["started"])
     swept = [o.input_line for o in parse(hydra_cfg.overrides.task) if o.key_or_group in sweep["swept_keys"]]
     run_name = cfg.tracking.run_name or ",".join(swept) or None
     tracking_cfg = replace(cfg.tracking, uri=sweep["tracking_uri"], run_name=run_name)
@@ -80,29 +95,38 @@ def children(client: MlflowClient, parent) -> list:
 
 
 class MlflowSweep(Callback):
-    def __init__(self) -> None:
+    """server (conf/config.yaml): jobs in other processes write a sqlite store through a tracking
+    server started for the sweep; `hydra.callbacks.mlflow_sweep.server=false`: they write the file
+    directly (store.py's lock and busy timeout serialise them; bench/parallel_sweep.py compares)."""
+
+    def __init__(self, server: bool) -> None:
+        self.use_server = server
         self.server: TrackingServer | None = None
         self.client: MlflowClient | None = None
         self.parent_id: str | None = None
+        self.cfg: Config | None = None
         self.url_printing: str | None = None  # MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT before the sweep
+        self.signal: str | None = None  # the signal that interrupted the sweep
+        self.previous_handlers: dict = {}
 
     # The joblib launcher pickles Hydra's context, this callback included, for each job: jobs get
     # a fresh one (the server and the parent run belong to the sweep's own process).
     def __getstate__(self) -> dict:
-        return {}
+        return {"server": self.use_server}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__()
+        self.__init__(**state)
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         base = OmegaConf.masked_copy(config, [key for key in config if key != "hydra"])
-        cfg = validate(base)  # the sweep's base configuration, without the sweep's own overrides
+        cfg = self.cfg = validate(base)  # the sweep's base configuration, without the sweep's own overrides
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         uri = store.tracking_uri(cfg)
         # Hydra's basic launcher runs the jobs one after the other in this process: they can write the
         # SQLite file directly. Every other launcher runs them in other processes, possibly at once.
-        if uri.startswith("sqlite:") and config.hydra.launcher._target_ != IN_PROCESS_LAUNCHER:
+        in_process = config.hydra.launcher._target_ == IN_PROCESS_LAUNCHER
+        if uri.startswith("sqlite:") and not in_process and self.use_server:
             self.server = TrackingServer(uri, store.artifact_root(uri), sweep_dir / "mlflow-server.log",
                                          serve_artifacts=False)
             uri = self.server.start()
@@ -111,9 +135,11 @@ class MlflowSweep(Callback):
             # and in the jobs' processes, which inherit the environment (restored in _end).
             self.url_printing = os.environ.get(MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT.name)
             os.environ[MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT.name] = "true"
-        atexit.register(self._abort)  # a sweep that crashes still ends its parent run and server
+        atexit.register(self._abort)  # a sweep that crashes still ends its runs and server
+        if threading.current_thread() is threading.main_thread():  # only it may set handlers
+            self.previous_handlers = {signum: signal.signal(signum, self._interrupt) for signum in lifecycle.STOP_SIGNALS}
         self.client = store.open_client(uri)  # a new sqlite store is created under its lock
-        overrides = list(config.hydra.overrides.task)
+        overrides = run_names.untracked(config.hydra.overrides.task)  # no URI (it may carry credentials)
         tags = {
             "sweep.dir": str(sweep_dir),
             "sweep.overrides": " ".join(overrides),
@@ -121,7 +147,7 @@ class MlflowSweep(Callback):
             "sweep.sweeper": config.hydra.sweeper._target_,
             "sweep.launcher": config.hydra.launcher._target_,
             **store.source_tags(),
-            **lifecycle.process_tags(),
+            **lifecycle.process_tags(),  # mark-orphans ends the parent KILLED after `kill -9`
         }
         experiment_id = store.experiment_id(self.client, cfg.tracking.experiment)
         parent = self.client.create_run(experiment_id, run_name=sweep_dir.name, tags=tags)
@@ -132,7 +158,8 @@ class MlflowSweep(Callback):
         self.client.log_dict(self.parent_id, sweep_spec, "sweep.yaml")
         self.client.log_text(self.parent_id, OmegaConf.to_yaml(base, resolve=True), "config.yaml")
         published = {"tracking_uri": uri, "parent_run_id": self.parent_id, "experiment_id": experiment_id,
-                     "swept_keys": swept_keys(config)}
+                     "swept_keys": swept_keys(config), "pid": os.getpid(),
+                     "started": float(tags[lifecycle.STARTED_TAG])}
         with atomic_file(sweep_dir / SWEEP_FILE) as scratch:  # jobs never read half a file
             scratch.write_text(json.dumps(published, indent=2))
 
@@ -150,15 +177,52 @@ class MlflowSweep(Callback):
             self.client.set_tag(self.parent_id, "best_run_name", best.info.run_name)
             print(f"sweep: parent run {self.parent_id}: best {best.info.run_name} "
                   f"({FINAL_VAL_ACC} {best.data.metrics[FINAL_VAL_ACC]:.4f}) of {len(runs)} runs")
+            if self.cfg.tracking.register and registry.MODEL_URI_TAG in best.data.tags:  # only the best, once
+                registry.gate_run(self.cfg, best.info.run_id, best.data.tags[registry.MODEL_URI_TAG],
+                                  {"acc": best.data.metrics[FINAL_VAL_ACC], "loss": best.data.metrics[FINAL_VAL_LOSS]})
         self._end("FINISHED" if finished else "FAILED")
 
-    def _abort(self) -> None:
-        self._end("FAILED")
+    def _interrupt(self, signum: int, _frame) -> None:
+        """SIGINT/SIGTERM between jobs or while other processes run them (a job running in this
+        process has its own handler, lifecycle.signals_end_the_run): stop the running jobs, then
+        leave; `_abort` ends the runs (the launcher kills its workers on the way out)."""
+        for stop_signal in lifecycle.STOP_SIGNALS:  # a second Ctrl+C must not cut the bookkeeping short
+            signal.signal(stop_signal, signal.SIG_IGN)
+        self.signal = signal.Signals(signum).name
+        print(f"sweep: interrupted by {self.signal}; stopping its jobs", file=sys.stderr)
+        if self.parent_id is not None:
+            lifecycle.stop_writers(self.client, self._running_children())
+        raise SystemExit(128 + signum)
 
-    def _end(self, status: str) -> None:
+    def _running_children(self) -> list:
+        return [run for run in children(self.client, self.client.get_run(self.parent_id))
+                if run.info.status == "RUNNING"]
+
+    def _abort(self) -> None:
+        """The sweep ends early (a signal, an error): each job still running is stopped and its run
+        ended KILLED, the parent KILLED (a signal) or FAILED (an error), with `end_reason`."""
+        if self.parent_id is None:
+            self._end("FAILED")
+            return
+        name = self.signal or lifecycle.received_signal()
+        running = self._running_children()
+        lifecycle.stop_writers(self.client, running)
+        for run in running:
+            if self.client.get_run(run.info.run_id).info.status == "RUNNING":  # not ended by its own process
+                lifecycle.end(self.client, run.info.run_id, "KILLED",
+                              f"sweep interrupted by {name}" if name else "the sweep stopped before this job ended")
+        if name:
+            self._end("KILLED", f"interrupted by {name}")
+        else:
+            self._end("FAILED", "the sweep's process stopped before the sweep's end (see its output)")
+
+    def _end(self, status: str, reason: str | None = None) -> None:
         atexit.unregister(self._abort)
+        for signum, handler in self.previous_handlers.items():
+            signal.signal(signum, handler)
+        self.previous_handlers = {}
         if self.parent_id is not None and self.client is not None:
-            self.client.set_terminated(self.parent_id, status)
+            lifecycle.end(self.client, self.parent_id, status, reason)
             self.parent_id = None
         if self.server is not None:
             self.server.stop()
