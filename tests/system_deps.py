@@ -78,11 +78,11 @@ def marked(need: str) -> list[str]:
 
 
 def main() -> int:
-    """One line for `make test` where it cannot install system packages: what will be skipped and why."""
-    reasons = [f"{', '.join(marked(need))} need {reason}"
-               for need in ("needs_chromium", "needs_postgres") if (reason := missing(need))]
+    """One line for `make test` where it cannot install system packages: which tests it will skip and why."""
+    needs = ("needs_chromium", "needs_postgres")
+    reasons = [f"{need} ({', '.join(marked(need))}): {reason}" for need in needs if (reason := missing(need))]
     if reasons:
-        print(f"make test: skipping tests whose system program is missing: {'; '.join(reasons)}", file=sys.stderr)
+        print(f"make test: will skip the tests marked {'; '.join(reasons)}", file=sys.stderr)
     return 0
 
 

@@ -42,10 +42,13 @@ def undeclared(path: Path, declared: set[str]) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize(("folders", "declared", "where"), [
-    (("pipeline", "hydra_plugins", "bench"), RUNTIME, "[project] dependencies"),
-    (("tests",), TEST, "[project] dependencies or the test extra"),
-])
+@pytest.mark.parametrize(
+    ("folders", "declared", "where"),
+    [
+        (("pipeline", "hydra_plugins", "bench"), RUNTIME, "[project] dependencies"),
+        (("tests",), TEST, "[project] dependencies or the test extra"),
+    ],
+)
 def test_every_imported_package_is_declared(folders, declared, where):
     modules = [path for folder in folders for path in sorted((REPO / folder).rglob("*.py"))]
     assert modules
