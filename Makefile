@@ -38,10 +38,12 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	touch $@
 
 # `make lock` refreshes requirements.lock: pyproject.toml's pins (runtime and the test extra) installed in a
-# fresh venv, then frozen. Exact `==` pins without hashes: pip-compile --generate-hashes downloads every file of
-# every pinned release to hash it (torch's CUDA wheels for all platforms: 23 min and >20 GB here without
-# finishing), and the hashes pip itself reports are those of this interpreter's wheels only, which would
-# confine the lock to CPython 3.11 (Ubuntu 24.04 ships 3.12). PyPI never replaces a released file.
+# fresh venv, then frozen (--all: torch needs setuptools at run time). Exact `==` pins without hashes, though a
+# lock with the sha256 that `pip install --dry-run --report` gives installs here too (checked; this machine's
+# torch wheels are byte-identical to PyPI's): those are the hashes of this interpreter's wheels only, which
+# would confine the lock to CPython 3.11 (Ubuntu 24.04 ships 3.12), and pip-compile --generate-hashes, which
+# collects every platform's, downloads each file of each pinned release to hash it (torch's CUDA wheels:
+# 23 min and >20 GB here without finishing). Exact pins fix every version; PyPI never replaces a file.
 LOCK_VENV := .cache/lock-venv
 lock:
 	rm -rf $(LOCK_VENV)
