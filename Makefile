@@ -38,7 +38,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	touch $@
 
 # `make lock` refreshes requirements.lock: pyproject.toml's pins (runtime and the test extra) installed in a
-# fresh venv, then frozen (--all: torch needs setuptools at run time). Exact `==` pins without hashes, though a
+# fresh venv, then frozen (--all keeps setuptools, which torch requires). Exact `==` pins without hashes, though a
 # lock with the sha256 that `pip install --dry-run --report` gives installs here too (checked; this machine's
 # torch wheels are byte-identical to PyPI's): those are the hashes of this interpreter's wheels only, which
 # would confine the lock to CPython 3.11 (Ubuntu 24.04 ships 3.12), and pip-compile --generate-hashes, which
