@@ -14,6 +14,7 @@ from omegaconf import OmegaConf
 
 from pipeline.tracking.sweep import PARENT_TAG, SWEEP_FILE
 from pipeline.server import TrackingServer
+from tests import system_deps
 from tests.conftest import REPO, make_config, write_idx_dir
 
 pytestmark = pytest.mark.slow
@@ -128,9 +129,10 @@ def test_compare_prints_the_sweep_and_plots_accuracy_against_swept_parameters(gr
     assert (root / "grid.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.needs_chromium
 def test_mlflow_ui_shows_the_sweep_in_headless_chromium(grid_sweep, tmp_path):
     """The runs table (children under their parent, with the validation-accuracy column) and the
-    compare-runs view, in Debian's chromium driven by Playwright."""
+    compare-runs view, in headless chromium (Debian's, else Playwright's own) driven by Playwright."""
     from playwright.sync_api import expect, sync_playwright
 
     root, _ = grid_sweep
@@ -141,7 +143,7 @@ def test_mlflow_ui_shows_the_sweep_in_headless_chromium(grid_sweep, tmp_path):
     screenshots = Path(os.environ.get("SCREENSHOT_DIR", tmp_path))
 
     with TrackingServer(uri, root / "mlruns", tmp_path / "server.log", serve_artifacts=False) as url, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=system_deps.chromium(), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
             page.set_default_timeout(60_000)

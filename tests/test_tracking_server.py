@@ -1,7 +1,6 @@
 """A shared MLflow tracking server on PostgreSQL, as a team would run it: a 4-job parallel sweep
 (Hydra's joblib launcher) records into it, and every run arrives complete."""
 
-import glob
 import os
 import shutil
 import signal
@@ -17,9 +16,10 @@ import psycopg2
 import pytest
 from mlflow import MlflowClient
 
+from tests import system_deps
 from tests.conftest import REPO
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.needs_postgres]
 LEARNING_RATES = ["0.25", "0.5", "1.0", "2.0"]
 
 
@@ -30,10 +30,7 @@ def free_port() -> int:
 
 
 def postgres_bin(name: str) -> str:
-    """Debian keeps the server binaries out of PATH, under /usr/lib/postgresql/<version>/bin."""
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}")) or [shutil.which(name)]
-    assert found[-1], f"{name}: PostgreSQL is not installed (make system-deps)"
-    return found[-1]
+    return str(system_deps.postgres_bindir() / name)
 
 
 @pytest.fixture
