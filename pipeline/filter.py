@@ -14,7 +14,7 @@ from pipeline import idx
 from pipeline.atomic import atomic_directory
 from pipeline.cli import no_arguments, run_stage
 from pipeline.config import Config, load_params
-from pipeline.fetch import SPLITS
+from pipeline.sources import SPLITS
 
 OUTPUT_OF_SPLIT = {"train": "train.npz", "test": "valid.npz"}
 

