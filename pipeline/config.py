@@ -121,6 +121,8 @@ class TrackingConfig:
     experiment: str = MISSING
     run_name: Optional[str] = None
     log_model: bool = True
+    connect_timeout_s: float = MISSING  # the store must answer the check before a run within this
+    outage_s: float = MISSING  # during a run, an http store may be away this long without failing it
 
 
 @dataclass
