@@ -19,11 +19,11 @@ import mlflow
 import pandas as pd
 from mlflow import MlflowClient
 
-from pipeline import tracking
+from pipeline import inputs, tracking
 from pipeline.config import compose, run_stage, validate
 from pipeline.errors import PipelineError
 from pipeline.figures import plt, save
-from pipeline.sweep import METRIC, PARENT_TAG
+from pipeline.sweep import METRIC, PARENT_TAG, children
 
 ACCURACY = f"metrics.{METRIC}"
 IS_SWEEP = "tags.`sweep.dir` LIKE '%'"  # parent runs carry the sweep's directory
@@ -113,6 +113,7 @@ def main(argv: list[str] | None = None) -> None:
         raise PipelineError(f"{uri}: no experiment '{args.experiment or cfg.tracking.experiment}'")
     parent = find_parent(client, experiment.experiment_id, args.sweep)
     runs = sweep_runs(uri, parent)
+    inputs.check_recorded_data(children(client, parent))  # no run shown for data it did not train on
     params = swept_params(parent, runs)
     name = parent.info.run_name
     print(f"sweep {name} (parent run {parent.info.run_id}, {parent.info.status}): {len(runs)} runs, "

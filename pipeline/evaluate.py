@@ -16,9 +16,10 @@ with long_lived_imports():  # pipeline/startup.py
     import torch
     from torchmetrics.functional.classification import binary_accuracy, binary_confusion_matrix
 
+    from pipeline import inputs
     from pipeline.atomic import atomic_directory, atomic_file
     from pipeline.config import Config, load_params, run_stage
-    from pipeline.normalize import load_split
+    from pipeline.writable import check_writable
 
 CHECKPOINT = "model.ckpt"
 
@@ -46,15 +47,17 @@ def score(module, x: torch.Tensor, y: torch.Tensor, digits: list[int]) -> tuple[
 
 
 def evaluate(cfg: Config) -> dict:
+    """Every input read and checked, and the outputs' places checked, before anything is written."""
     from pipeline.figures import weights_heatmap
-    from pipeline.model import DigitClassifier
 
-    module = DigitClassifier.load_from_checkpoint(
-        Path(cfg.paths.model) / CHECKPOINT, map_location="cpu", weights_only=True
-    )
-    x, y, digits = load_split(cfg.paths.normalized, "valid.npz")
-    train_count = json.loads((Path(cfg.paths.normalized) / "stats.json").read_text())["train"]["count"]
-    valid, logits = score(module, torch.tensor(x), torch.tensor(y), digits)  # copies: load_split shares read-only arrays
+    identity = inputs.check_identity(cfg)  # the digits asked for, every split readable
+    module = inputs.load_model(Path(cfg.paths.model) / CHECKPOINT)
+    x, y, digits = inputs.read_split(cfg.paths.normalized, "valid.npz")
+    for key in ("metrics", "plots"):
+        path = Path(getattr(cfg.paths, key))
+        check_writable(path.parent, f"paths.{key}={path}", f"set paths.{key} elsewhere")
+    train_count = identity.counts["train"]
+    valid, logits = score(module, torch.tensor(x), torch.tensor(y), digits)
     metrics = {"train": {"count": train_count}, "valid": valid}
 
     with atomic_directory(cfg.paths.plots) as plots:
