@@ -32,7 +32,7 @@ with long_lived_imports():  # ~2 s less start-up and exit per process (pipeline/
     from omegaconf import DictConfig, OmegaConf
     from pytorch_lightning.loggers import MLFlowLogger
 
-    from pipeline import distributed, safety, sweep, tracking
+    from pipeline import distributed, inputs, preflight, safety, store_check, sweep, tracking
     from pipeline.config import Config, run_hydra_app, validate
     from pipeline.datamodule import NormalizedMNIST
     from pipeline.errors import PipelineError
@@ -87,8 +87,11 @@ def write_history(history: list[dict], path: Path) -> None:
         writer.writerows(history)
 
 
-def train(cfg: Config, out_dir: Path, run_name: str | None = None, tags: dict | None = None) -> dict:
+def train(cfg: Config, out_dir: Path, run_name: str | None = None, tags: dict | None = None,
+          data: inputs.DataIdentity | None = None) -> dict:
     """Train, save the model to out_dir, record everything in one MLflow run; return validation metrics."""
+    data = data or inputs.check_identity(cfg)
+    store_check.tolerate_outages(cfg.tracking.outage_s)  # a tracking server restart does not fail the run
     pl.seed_everything(cfg.seed, workers=True)
     if torch.cuda.is_available():
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
@@ -107,7 +110,7 @@ def train(cfg: Config, out_dir: Path, run_name: str | None = None, tags: dict | 
         # longer than the epoch); wait_for_logged checks that everything arrived.
         logger = MLFlowLogger(experiment_name=cfg.tracking.experiment, tracking_uri=uri, run_id=run_id,
                               synchronous=False)
-        params = tracking.logged_params(cfg)
+        params = {**tracking.logged_params(cfg), **data.as_params()}  # the data used, beside the data asked for
         logger.log_hyperparams(params)
         trainer = make_trainer(cfg, logger)
         trainer.fit(module, datamodule=datamodule)
@@ -147,12 +150,13 @@ def main(cfg: DictConfig) -> float:
         config = validate(cfg)
         distributed.check_launch(config.trainer.strategy, HydraConfig.get().mode == RunMode.MULTIRUN)
         config, tags = sweep.join(config)  # a multirun job: the sweep's tracking URI and parent run
+        data = preflight.check_before_run(config)  # hardware, data, tracking store (also where no callback ran: DVC)
     except PipelineError as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(1) from None
     hydra_cfg = HydraConfig.get()
     run_name = config.tracking.run_name or hydra_cfg.job.override_dirname or None
-    results = train(config, Path(hydra_cfg.runtime.output_dir), run_name=run_name, tags=tags)
+    results = train(config, Path(hydra_cfg.runtime.output_dir), run_name=run_name, tags=tags, data=data)
     if not results:  # a DDP process other than rank 0
         return None
     print(f"train: run {results['run_id']}: validation accuracy {results['acc']:.4f}")
