@@ -23,6 +23,7 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from pipeline import inputs
 from pipeline.cli import ArgumentParser, run_stage
 from pipeline.config import compose, validate
 from pipeline.errors import PipelineError
@@ -153,6 +154,7 @@ def main(argv: list[str] | None = None) -> None:
         parent = find_parent(client, experiments, args.sweep)
         experiment = experiments[parent.info.experiment_id]
         found = children(client, parent)
+        inputs.check_recorded_data(found)  # no run shown for data it did not train on
         if not found:
             raise PipelineError(f"sweep '{parent.info.run_name}' ({parent.info.run_id}) in experiment "
                                 f"'{experiment}': no child runs")

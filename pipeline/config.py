@@ -111,6 +111,8 @@ class TrackingConfig:
     register: bool = MISSING  # register the run's model in the Model Registry and gate its alias
     registered_model: Optional[str] = MISSING  # null: threes-sevens-<digits[0]>-<digits[1]> (pipeline/tracking/registry.py)
     run_file: Optional[str] = MISSING  # null: none; else a JSON file naming the run (dvc.yaml's train stage)
+    connect_timeout_s: float = MISSING  # the store must answer the check before a run within this
+    outage_s: float = MISSING  # during a run, an http store may be away this long without failing it
 
 
 @dataclass

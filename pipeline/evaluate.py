@@ -15,22 +15,24 @@ with long_lived_imports():  # what it saves: pipeline/startup.py
     import numpy as np
     import torch
 
+    from pipeline import inputs
     from pipeline.atomic import atomic_directory, atomic_file
     from pipeline.cli import no_arguments, run_stage
     from pipeline.config import Config, load_params
-    from pipeline.errors import MissingInput
     from pipeline.metrics import score
     from pipeline.model import CHECKPOINT, DigitClassifier
-    from pipeline.normalize import load_split
+    from pipeline.writable import check_writable
 
 
 def evaluate(cfg: Config) -> dict:
-    checkpoint = Path(cfg.paths.model) / CHECKPOINT
-    if not checkpoint.is_file():
-        raise MissingInput(checkpoint)
-    module = DigitClassifier.load_from_checkpoint(checkpoint, map_location="cpu", weights_only=True)
-    x, y, digits = load_split(cfg.paths.normalized, "valid.npz")
-    train_count = json.loads((Path(cfg.paths.normalized) / "stats.json").read_text())["train"]["count"]
+    """Every input read and checked, and the outputs' places checked, before anything is written."""
+    identity = inputs.check_identity(cfg)  # the digits asked for, every split readable
+    module = inputs.load_model(Path(cfg.paths.model) / CHECKPOINT)
+    x, y, digits = inputs.read_split(cfg.paths.normalized, "valid.npz")
+    for key in ("metrics", "plots"):
+        path = Path(getattr(cfg.paths, key))
+        check_writable(path.parent, f"paths.{key}={path}", f"set paths.{key} elsewhere")
+    train_count = identity.counts["train"]
     valid, logits = score(module, torch.as_tensor(x), torch.as_tensor(y), digits)
     metrics = {"train": {"count": train_count}, "valid": valid}
 

@@ -1,7 +1,8 @@
 """Stage `normalize`: pixels /255 to float32 in 0..1, flattened to 784 columns.
 
 Writes `train.npz` and `valid.npz` (float32 `x` (N, 784), float32 `y` (N,), `digits`)
-and `stats.json` (counts, class balance, pixel mean and std). NumPy only.
+and `stats.json`: what the data is (`digits`, `raw_sha256` of the raw files it came from, each
+split's `count`: pipeline/inputs.py checks it), class balance, pixel mean and std. NumPy only.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ def normalize(cfg: Config) -> dict:
             path = Path(cfg.paths.filtered) / name
             with np.load(path) as split:
                 x, y, digits = scale(split["images"]), split["labels"].astype(np.float32), split["digits"]
+                stats.update(digits=[int(d) for d in digits], raw_sha256=str(split["raw_sha256"]))
             np.savez(out / name, x=x, y=y, digits=digits)
             stats[name.removesuffix(".npz")] = {
                 "count": int(len(y)),

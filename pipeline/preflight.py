@@ -1,4 +1,4 @@
-"""Refuse a bad configuration before Hydra writes anything.
+"""Refuse a bad configuration, and a world it cannot run in, before Hydra writes anything.
 
 `ValidateFirst` is a Hydra callback (registered first under hydra.callbacks in conf/config.yaml).
 Hydra creates a run's directory (`.hydra/`, the job log) before the task function runs, and a
@@ -9,9 +9,16 @@ So a run's configuration is checked at `on_run_start`, and every job of a grid s
 exception into a warning and carries on, so a refusal prints one line and exits with status 1.
 (Other sweepers, such as Optuna, choose their values as they go: their base configuration is
 checked here, each trial's by the training itself.)
+
+Then `check_before_run` checks what lies outside the configuration, cheapest first: the
+hardware asked for, the normalized data (readable, and the digits asked for), the output
+directory, the tracking store (reachable within tracking.connect_timeout_s). Each failure is one
+line and exit 1, before any MLflow run or output exists.
 """
 
 from __future__ import annotations
+
+import os
 
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -19,10 +26,14 @@ from hydra.errors import CompactHydraException
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from pipeline import inputs, store_check
 from pipeline.cli import one_line, refuse_config
-from pipeline.config import ConfigError, validate
+from pipeline.config import Config, ConfigError, TrainerConfig, validate
 from pipeline.distributed import check_launch
+from pipeline.errors import PipelineError
+from pipeline.tracking import store
 from pipeline.tracking.sweep import swept_keys
+from pipeline.writable import check_writable
 
 GRID_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
@@ -55,29 +66,110 @@ def refuse(message: str) -> None:
     refuse_config(message)  # SystemExit, not an Exception: Hydra's callback runner would only warn
 
 
-def validate_or_refuse(config: DictConfig) -> None:
+def validate_or_refuse(config: DictConfig) -> Config:
     try:
-        validate(task_config(config))
+        return validate(task_config(config))
     except ConfigError as err:
+        refuse(str(err))
+
+
+def requested_devices(devices) -> tuple[int | None, list[int]]:
+    """How many devices `trainer.devices` asks for and which indices it names: (None, []) for
+    all there are (`auto`, -1), (n, []) for a count, (len, ids) for a list (`[0, 2]`, "0,2")."""
+    if isinstance(devices, (list, tuple)):
+        return len(devices), [int(d) for d in devices]
+    text = str(devices).strip()
+    if text in ("auto", "-1"):
+        return None, []
+    if "," in text:
+        ids = [int(part) for part in text.split(",") if part.strip()]
+        return len(ids), ids
+    return int(text), []
+
+
+def check_hardware(trainer: TrainerConfig) -> None:
+    """The accelerator and devices asked for exist on this machine (Lightning would fail later,
+    after the run is created). cpu, auto without a GPU, and Lightning's other accelerators pass."""
+    from pytorch_lightning.accelerators import CUDAAccelerator, MPSAccelerator
+
+    accelerator = trainer.accelerator.lower()
+    cuda = CUDAAccelerator.auto_device_count() if CUDAAccelerator.is_available() else 0
+    if accelerator in ("gpu", "cuda") and not cuda and not (accelerator == "gpu" and MPSAccelerator.is_available()):
+        raise PipelineError(f"trainer.accelerator={trainer.accelerator}: no CUDA device on this machine; "
+                            "use trainer.accelerator=auto or cpu")
+    if accelerator == "mps" and not MPSAccelerator.is_available():
+        raise PipelineError("trainer.accelerator=mps: no Apple MPS device on this machine; "
+                            "use trainer.accelerator=auto or cpu")
+    if accelerator not in ("gpu", "cuda", "auto") or not cuda:
+        return  # CPU processes, MPS (one device), or left to Lightning
+    try:
+        count, ids = requested_devices(trainer.devices)
+    except ValueError:
+        return  # a form Lightning parses itself
+    if (count or 0) > cuda or any(i >= cuda for i in ids):
+        raise PipelineError(f"trainer.devices={trainer.devices}: this machine has {cuda} CUDA device(s) "
+                            f"(0..{cuda - 1}); ask for {cuda} or fewer")
+
+
+def tracking_store(cfg: Config) -> tuple[str, str]:
+    """The tracking URI a run would use, and how to name it in a message (credentials cut out)."""
+    uri = store.tracking_uri(cfg)
+    if cfg.tracking.uri:
+        return uri, f"tracking.uri={store.redact(uri)}"
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return uri, f"MLFLOW_TRACKING_URI={store.redact(uri)}"
+    return uri, f"the default tracking store {uri}"
+
+
+def check_before_run(cfg: Config, output_dir: str | None = None, output_key: str = "hydra.run.dir") -> inputs.DataIdentity:
+    """What a training needs outside its configuration; PipelineError (one line) for the first
+    thing missing. Returns what the normalized data is (for the run's params)."""
+    check_hardware(cfg.trainer)
+    identity = inputs.check_identity(cfg)
+    if output_dir is not None:
+        check_writable(output_dir, f"{output_key}={output_dir}", f"set {output_key} to another directory")
+    uri, shown_as = tracking_store(cfg)
+    store_check.check_store(uri, shown_as, cfg.tracking.connect_timeout_s)
+    return identity
+
+
+def check_or_refuse(cfg: Config, output_dir: str, output_key: str) -> None:
+    try:
+        check_before_run(cfg, output_dir, output_key)
+    except PipelineError as err:
         refuse(str(err))
 
 
 class ValidateFirst(Callback):
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
-        validate_or_refuse(config)
+        cfg = validate_or_refuse(config)
+        check_or_refuse(cfg, config.hydra.run.dir, "hydra.run.dir")
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        validate_or_refuse(config)  # the base: for sweepers that choose values as they go, all we can check
+        cfg = validate_or_refuse(config)  # the base: for sweepers that choose values as they go, all we can check
         try:  # a local multirun of DDP jobs: refused as a whole, before any directory or run
-            check_launch(config.trainer.strategy, multirun=True)
+            check_launch(cfg.trainer.strategy, multirun=True)
         except ConfigError as err:
             refuse(str(err))
-        if config.hydra.sweeper._target_ != GRID_SWEEPER:
-            return
-        loader = GlobalHydra.instance().config_loader()
-        for number, overrides in enumerate(grid_jobs(config)):
-            try:  # a job's config group may not exist (`model=linear,resnet`), or its values not pass
-                job = validate(task_config(loader.load_sweep_config(config, list(overrides))))
-                check_launch(job.trainer.strategy, multirun=True)
-            except (ConfigError, CompactHydraException) as err:
-                refuse(f"{one_line(err)} (job #{number}: {swept_part(overrides, config)}); no job was started")
+        jobs = {"": cfg}  # what sets a job apart -> its config
+        if config.hydra.sweeper._target_ == GRID_SWEEPER:
+            loader = GlobalHydra.instance().config_loader()
+            jobs = {}
+            for number, overrides in enumerate(grid_jobs(config)):
+                job = f"job #{number}: {swept_part(overrides, config)}"
+                try:  # a job's config group may not exist (`model=linear,resnet`), or its values not pass
+                    jobs[job] = validate(task_config(loader.load_sweep_config(config, list(overrides))))
+                    check_launch(jobs[job].trainer.strategy, multirun=True)
+                except (ConfigError, CompactHydraException) as err:
+                    refuse(f"{one_line(err)} ({job}); no job was started")
+        checked = set()
+        for job, job_cfg in jobs.items():  # the world once per distinct need: usually once for the whole sweep
+            need = (job_cfg.trainer.accelerator, str(job_cfg.trainer.devices), job_cfg.paths.normalized,
+                    tuple(job_cfg.data.digits), store.tracking_uri(job_cfg), job_cfg.tracking.connect_timeout_s)
+            if need in checked:
+                continue
+            checked.add(need)
+            try:
+                check_before_run(job_cfg, config.hydra.sweep.dir, "hydra.sweep.dir")
+            except PipelineError as err:
+                refuse(f"{err} ({job}); no job was started" if len(jobs) > 1 else str(err))

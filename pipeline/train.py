@@ -32,14 +32,14 @@ with long_lived_imports():  # what it saves: pipeline/startup.py
     from hydra.types import RunMode
     from omegaconf import DictConfig
 
-    from pipeline import distributed
+    from pipeline import distributed, inputs, preflight, store_check
     from pipeline.atomic import atomic_directory, atomic_file
-    from pipeline.cli import run_hydra_app
+    from pipeline.cli import fail, run_hydra_app
     from pipeline.config import Config, as_dict, validate
     from pipeline.datamodule import NormalizedMNIST
     from pipeline.metrics import score
+    from pipeline.errors import PipelineError
     from pipeline.model import CHECKPOINT, DigitClassifier, StopOnNonFiniteLoss
-    from pipeline.normalize import SPLIT_FILES, require_split
     from pipeline.predict import served_model
     from pipeline.report.explain import write_explainers
     from pipeline.report.figures import weights_heatmap
@@ -123,10 +123,11 @@ def write_run_file(path: str, run, decision: dict | None) -> None:
         scratch.write_text(json.dumps(record, indent=2) + "\n")
 
 
-def train(cfg: Config, out_dir: Path, run_name: str | None = None, parent_run_id: str | None = None) -> dict:
+def train(cfg: Config, out_dir: Path, run_name: str | None = None, parent_run_id: str | None = None,
+          identity: inputs.DataIdentity | None = None) -> dict:
     """Train, save the model to out_dir, record everything in one MLflow run; return validation metrics."""
-    for name in SPLIT_FILES:  # a missing input stops with one line, before a run is recorded
-        require_split(cfg.paths.normalized, name)
+    identity = identity or inputs.check_identity(cfg)  # unreadable or other data: one line, before any run
+    store_check.tolerate_outages(cfg.tracking.outage_s)  # a tracking server restart does not fail the run
     pl.seed_everything(cfg.seed, workers=True)
     if torch.cuda.is_available():
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
@@ -138,7 +139,7 @@ def train(cfg: Config, out_dir: Path, run_name: str | None = None, parent_run_id
 
     with recorded_run(cfg, run_name or cfg.tracking.run_name, parent_run_id) as run:
         lineage.log_data_lineage(cfg)
-        mlflow.log_params(store.logged_params(cfg))
+        mlflow.log_params({**store.logged_params(cfg), **identity.as_params()})  # the data used, beside the data asked for
         trainer = make_trainer(cfg, ActiveRunLogger())
         trainer.fit(module, datamodule=data)
         trainer.callbacks[0].raise_if_stopped()  # StopOnNonFiniteLoss: a NaN loss saves no model
@@ -164,11 +165,15 @@ def train(cfg: Config, out_dir: Path, run_name: str | None = None, parent_run_id
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
-    config = validate(cfg)
-    distributed.check_launch(config.trainer.strategy, HydraConfig.get().mode == RunMode.MULTIRUN)
-    config, parent_run_id = sweep.join(config)  # a multirun job: the sweep's store and parent run
+    try:
+        config = validate(cfg)
+        distributed.check_launch(config.trainer.strategy, HydraConfig.get().mode == RunMode.MULTIRUN)
+        config, parent_run_id = sweep.join(config)  # a multirun job: the sweep's store and parent run
+        identity = preflight.check_before_run(config)  # hardware, data, store (also where no callback ran: DVC)
+    except PipelineError as err:
+        fail(err)  # here, not through Hydra (which would print its own line first)
     run_name = run_names.run_name(config, list(HydraConfig.get().overrides.task))
-    results = train(config, Path(HydraConfig.get().runtime.output_dir), run_name, parent_run_id)
+    results = train(config, Path(HydraConfig.get().runtime.output_dir), run_name, parent_run_id, identity)
     if not results:  # a DDP process other than rank 0
         return None
     print(f"train: run {results['run_id']}: validation accuracy {results['acc']:.4f}")

@@ -1,24 +1,37 @@
-"""ValidateFirst: a bad configuration is refused before Hydra writes a run directory, and a grid
-sweep with one bad job is refused before any job runs."""
+"""ValidateFirst: a bad configuration, or a world it cannot run in (hardware, data, output
+directory, tracking store), is refused before Hydra writes a run directory, and a grid sweep with
+one bad job is refused before any job runs."""
 
 from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf, open_dict
 
+from pipeline import preflight
 from pipeline.config import CONF_DIR
-from pipeline.preflight import GRID_SWEEPER, ValidateFirst, grid_jobs
+from pipeline.errors import PipelineError
+from pipeline.preflight import GRID_SWEEPER, ValidateFirst, check_hardware, grid_jobs, requested_devices
+from pipeline.server import free_port
+
+
+@pytest.fixture
+def world(normalized) -> list[str]:
+    """Overrides pointing a run at generated data and a sqlite store in the test's directory."""
+    return [f"paths.normalized={normalized.paths.normalized}", f"tracking.uri={normalized.tracking.uri}"]
 
 
 @contextmanager
-def hydra_config(task_overrides: list[str], search_space: dict | None = None, sweeper: str = GRID_SWEEPER):
-    """conf/ with its hydra node, as a callback receives it, with the sweep's overrides set;
-    Hydra stays initialised inside (a callback composes jobs with Hydra's own config loader)."""
+def hydra_config(task_overrides: list[str], search_space: dict | None = None, sweeper: str = GRID_SWEEPER,
+                 base: list[str] = ()):
+    """conf/ composed with `base`, with its hydra node, as a callback receives it, with the sweep's
+    overrides set; Hydra stays initialised inside (a callback composes jobs with Hydra's own config loader)."""
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        config = compose("config", return_hydra_config=True)
+        config = compose("config", overrides=list(base), return_hydra_config=True)
         with open_dict(config):
-            config.hydra.overrides.task = task_overrides
+            config.hydra.overrides.task = [*base, *task_overrides]
             config.hydra.sweeper = {"_target_": sweeper, "params": search_space}
         yield config
 
@@ -62,8 +75,8 @@ def test_each_job_is_composed_with_its_own_config_group(capsys):
     assert "model.hidden" in line and line.endswith("(job #1: model=mlp); no job was started")
 
 
-def test_a_valid_grid_and_a_valid_run_pass(capsys):
-    with hydra_config(["optim.lr=0.5,1", "model=linear,mlp,pixel_similarity"]) as config:
+def test_a_valid_grid_and_a_valid_run_pass(capsys, world):
+    with hydra_config(["optim.lr=0.5,1", "model=linear,mlp,pixel_similarity"], base=world) as config:
         ValidateFirst().on_multirun_start(config)
         ValidateFirst().on_run_start(config)
     assert capsys.readouterr().err == ""
@@ -109,3 +122,106 @@ def test_a_refused_sweep_leaves_no_directory_and_no_run(tmp_path):
     assert [line for line in done.stderr.splitlines() if line.strip()] == [
         line for line in done.stderr.splitlines() if line.startswith("error: trainer.strategy=ddp in a local multirun")]
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no sweep directory, no store, no run
+
+
+def test_data_of_other_digits_is_refused_before_a_run_or_a_sweep(capsys, world):
+    with hydra_config([], base=[*world, "data.digits=[4,9]"]) as config:
+        line = refusal(lambda: ValidateFirst().on_run_start(config), capsys)
+        assert line.startswith("error: ") and line.endswith(
+            "holds digits [3, 7]; the configuration asks for [4, 9]: run dvc repro (or dvc exp apply / dvc checkout), "
+            "or pass data.digits=[3,7]")
+        assert refusal(lambda: ValidateFirst().on_multirun_start(config), capsys) == line
+
+
+def test_a_grid_over_digits_names_the_job_whose_data_is_not_there(capsys, world):
+    with hydra_config(["data.digits=[3,7],[4,9]"], base=world) as config:
+        line = refusal(lambda: ValidateFirst().on_multirun_start(config), capsys)
+    assert line.endswith("or pass data.digits=[3,7] (job #1: data.digits=[4,9]); no job was started")
+
+
+def test_a_run_directory_under_a_file_is_refused(capsys, world, tmp_path):
+    (tmp_path / "outputs").write_text("")
+    with hydra_config([], base=[*world, f"hydra.run.dir={tmp_path}/outputs/run"]) as config:
+        assert refusal(lambda: ValidateFirst().on_run_start(config), capsys) == (
+            f"error: hydra.run.dir={tmp_path}/outputs/run: {tmp_path}/outputs is a file, not a directory; "
+            "move it away, or set hydra.run.dir to another directory")
+
+
+def test_a_tracking_server_that_is_not_there_is_refused(capsys, world):
+    port = free_port()
+    with hydra_config([], base=[*world, f"tracking.uri=http://127.0.0.1:{port}"]) as config:
+        line = refusal(lambda: ValidateFirst().on_run_start(config), capsys)
+    assert line.startswith(f"error: tracking.uri=http://127.0.0.1:{port}: connection refused")
+
+
+def test_the_store_is_named_by_where_its_uri_came_from(normalized, monkeypatch):
+    default = replace(normalized, tracking=replace(normalized.tracking, uri=None))
+    assert preflight.tracking_store(default) == ("sqlite:///mlflow.db", "the default tracking store sqlite:///mlflow.db")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://bob:pw@127.0.0.1:5000")
+    assert preflight.tracking_store(default)[1] == "MLFLOW_TRACKING_URI=http://***@127.0.0.1:5000"
+    assert preflight.tracking_store(normalized)[1] == f"tracking.uri={normalized.tracking.uri}"
+
+
+@pytest.mark.parametrize("devices, asked", [(1, (1, [])), ("2", (2, [])), ("auto", (None, [])), (-1, (None, [])),
+                                            ([0, 2], (2, [0, 2])), ("1,3", (2, [1, 3]))])
+def test_requested_devices_reads_the_forms_lightning_takes(devices, asked):
+    assert requested_devices(devices) == asked
+
+
+def gpus(monkeypatch, count: int) -> None:
+    """This machine as one with `count` CUDA devices, as Lightning sees it."""
+    from pytorch_lightning.accelerators import CUDAAccelerator
+
+    monkeypatch.setattr(CUDAAccelerator, "is_available", staticmethod(lambda: count > 0))
+    monkeypatch.setattr(CUDAAccelerator, "auto_device_count", staticmethod(lambda: count))
+
+
+@pytest.mark.parametrize("accelerator", ["gpu", "cuda", "GPU"])
+def test_a_gpu_asked_for_where_there_is_none_is_refused(cfg, monkeypatch, accelerator):
+    gpus(monkeypatch, 0)
+    with pytest.raises(PipelineError) as refused:
+        check_hardware(replace(cfg.trainer, accelerator=accelerator))
+    assert str(refused.value) == (f"trainer.accelerator={accelerator}: no CUDA device on this machine; "
+                                  "use trainer.accelerator=auto or cpu")
+
+
+def test_mps_asked_for_where_there_is_none_is_refused(cfg):
+    from pytorch_lightning.accelerators import MPSAccelerator
+
+    if MPSAccelerator.is_available():
+        pytest.skip("this machine has an Apple GPU")
+    with pytest.raises(PipelineError, match=r"^trainer.accelerator=mps: no Apple MPS device on this machine"):
+        check_hardware(replace(cfg.trainer, accelerator="mps"))
+
+
+@pytest.mark.parametrize("devices", [2, "3", [1], "0,1", [0, 1]])
+def test_more_gpus_than_the_machine_has_are_refused(cfg, monkeypatch, devices):
+    gpus(monkeypatch, 1)
+    for accelerator in ("gpu", "auto"):  # auto picks the GPU when there is one
+        with pytest.raises(PipelineError) as refused:
+            check_hardware(replace(cfg.trainer, accelerator=accelerator, devices=devices))
+        assert str(refused.value) == (f"trainer.devices={devices}: this machine has 1 CUDA device(s) (0..0); "
+                                      "ask for 1 or fewer")
+
+
+@pytest.mark.parametrize("accelerator, devices", [("gpu", 1), ("gpu", "auto"), ("gpu", [0]), ("auto", -1),
+                                                  ("cpu", 4)])
+def test_hardware_that_exists_passes(cfg, monkeypatch, accelerator, devices):
+    gpus(monkeypatch, 1)
+    check_hardware(replace(cfg.trainer, accelerator=accelerator, devices=devices))
+
+
+def test_cpu_processes_need_no_gpu(cfg, monkeypatch):
+    gpus(monkeypatch, 0)
+    check_hardware(replace(cfg.trainer, accelerator="auto", devices=4))  # auto without a GPU: 4 CPU processes
+    check_hardware(replace(cfg.trainer, accelerator="cpu", devices=2))
+
+
+def test_the_checks_run_cheapest_first_and_return_the_data_identity(normalized, tmp_path):
+    identity = preflight.check_before_run(normalized, str(tmp_path / "out"))
+    assert identity.digits == [3, 7] and not (tmp_path / "out").exists()
+    broken = replace(normalized, tracking=replace(normalized.tracking, uri=f"http://127.0.0.1:{free_port()}"),
+                     data=replace(normalized.data, digits=[4, 9]))
+    with pytest.raises(PipelineError, match="holds digits"):  # the data, before a store that is not there
+        preflight.check_before_run(broken)
+    assert not Path(normalized.tracking.uri.removeprefix("sqlite:///")).exists()  # no store made

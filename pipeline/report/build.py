@@ -24,6 +24,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Run
 from omegaconf import OmegaConf
 
+from pipeline import inputs
 from pipeline.atomic import atomic_directory
 from pipeline.cli import ArgumentParser
 from pipeline.config import CONF_DIR, Config, compose, validate
@@ -96,6 +97,7 @@ def find_runs(overrides: list[str]) -> tuple[list[Measured], str, str]:
     if missing:
         raise ReportError(f"{uri}: experiment '{experiment}' has no finished run of "
                           f"{', '.join(missing)} (with these settings); run `{SWEEP_COMMAND}` first")
+    inputs.check_recorded_data(m.run for m in found)  # each trained on the data its params say
     return found, uri, experiment
 
 

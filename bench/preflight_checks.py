@@ -1,0 +1,93 @@
+"""What the checks before a run cost, and how long a refused command takes.
+
+    python -m bench.preflight_checks                      # data/normalized (real MNIST 3s and 7s)
+    python -m bench.preflight_checks --data DIR --repeats 5
+
+In this process: each check of preflight.check_before_run on its own (hardware; the data's
+identity, every split read whole; the output directory; a sqlite store; an http store at a
+closed port), median of the repeats. As commands: `python -m pipeline.train` refused for a
+closed tracking port, against a Python process that only imports pipeline.train and exits (the
+start-up every training pays anyway); the difference is what the refusal itself costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from pipeline import inputs, preflight, store_check
+from pipeline.config import compose, validate
+from pipeline.server import free_port
+from pipeline.writable import check_writable
+
+
+def median_ms(call, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
+def command_s(args: list[str], repeats: int, expect: int) -> float:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    times = []
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as cwd:
+            start = time.perf_counter()
+            done = subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True,
+                                  env={**env, "PYTHONPATH": str(Path.cwd())})
+            times.append(time.perf_counter() - start)
+            assert done.returncode == expect, done.stderr[-2000:]
+    return statistics.median(times)
+
+
+def refused_store(uri: str) -> None:
+    try:
+        store_check.check_store(uri, "tracking.uri", 5)
+    except store_check.StoreUnavailable:
+        return
+    raise AssertionError(f"{uri} was not refused")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.preflight_checks", description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("data/normalized"))
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args(argv)
+    data = args.data.resolve()
+    identity = inputs.read_identity(data)
+    print(f"data: {data} ({identity.counts['train']:,} + {identity.counts['valid']:,} images of {identity.digits})")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = validate(compose([f"paths.normalized={data}", f"tracking.uri=sqlite:///{tmp}/mlflow.db",
+                                f"data.digits=[{identity.digits[0]},{identity.digits[1]}]"]))
+        closed = f"http://127.0.0.1:{free_port()}"
+        rows = {
+            "hardware (trainer.accelerator, devices)": lambda: preflight.check_hardware(cfg.trainer),
+            "data identity (stats.json + both splits read whole)": lambda: inputs.check_identity(cfg),
+            "output directory": lambda: check_writable(Path(tmp) / "outputs" / "run", "hydra.run.dir"),
+            "sqlite store": lambda: store_check.check_store(cfg.tracking.uri, "tracking.uri", 5),
+            "http store at a closed port (refused)": lambda: refused_store(closed),
+            "all of check_before_run (sqlite store)": lambda: preflight.check_before_run(cfg, f"{tmp}/outputs/run"),
+        }
+        for name, call in rows.items():
+            print(f"{name:<55} {median_ms(call, args.repeats):8.1f} ms")
+
+    start_up = command_s(["-c", "import pipeline.train"], args.repeats, 0)
+    command = command_s(["-m", "pipeline.train", f"paths.normalized={data}", f"tracking.uri={closed}"],
+                        args.repeats, 1)
+    print(f"{'python -c import pipeline.train (start-up)':<55} {start_up:8.2f} s")
+    print(f"{'python -m pipeline.train tracking.uri=<closed port>':<55} {command:8.2f} s "
+          f"(refusal: +{command - start_up:.2f} s over the start-up)")
+
+
+if __name__ == "__main__":
+    main()
