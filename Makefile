@@ -10,10 +10,10 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 run: setup params
 	$(BIN)/dvc repro
 
-test: setup system-deps
+test: setup system-deps lint
 	$(BIN)/python -m pytest
 
-lint: setup
+lint: setup  # ruff's lint and format, as configured in pyproject.toml (part of `make test`)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 

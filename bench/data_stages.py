@@ -41,8 +41,10 @@ def main(argv: list[str] | None = None) -> None:
     repo = Path(__file__).resolve().parent.parent
     with tempfile.TemporaryDirectory(prefix="data_stages-") as tmp:
         work = Path(tmp)
-        composed = compose([f"paths.{key}={work}/{key}" for key in ("raw", "filtered", "normalized")]
-                           + [f"fetch.cache_dir={args.cache_dir.resolve()}"])
+        composed = compose(
+            [f"paths.{key}={work}/{key}" for key in ("raw", "filtered", "normalized")]
+            + [f"fetch.cache_dir={args.cache_dir.resolve()}"]
+        )
         cfg = validate(composed)
         (work / "params.yaml").write_text(OmegaConf.to_yaml(composed, resolve=True))
         env = {**os.environ, "PYTHONPATH": f"{repo}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
@@ -56,13 +58,16 @@ def main(argv: list[str] | None = None) -> None:
                 in_process[name].append(time.perf_counter() - start)
             for name, _ in STAGES:
                 start = time.perf_counter()
-                subprocess.run([sys.executable, "-m", f"pipeline.{name}"], cwd=work, env=env, check=True,
-                               stdout=subprocess.DEVNULL)
+                subprocess.run(
+                    [sys.executable, "-m", f"pipeline.{name}"], cwd=work, env=env, check=True, stdout=subprocess.DEVNULL
+                )
                 commands[name].append(time.perf_counter() - start)
 
     imported = sorted(m for m in sys.modules if m.split(".")[0] in HEAVY)
-    print(f"data_stages: real MNIST from {args.cache_dir}, {args.repeats} repeats (median), "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(
+        f"data_stages: real MNIST from {args.cache_dir}, {args.repeats} repeats (median), "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
     print("  stage       in process (s)   stage command (s)")
     for name, _ in STAGES:
         print(f"  {name:10s}  {statistics.median(in_process[name]):14.2f}   {statistics.median(commands[name]):17.2f}")

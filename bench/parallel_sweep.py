@@ -33,11 +33,25 @@ VARIANTS = {  # name: the launcher's overrides
 def multirun_seconds(jobs: int, data_dir: Path, launcher: list[str], overrides: list[str], env: dict) -> float:
     with tempfile.TemporaryDirectory(prefix="parallel_sweep-") as tmp:
         store = f"sqlite:///{tmp}/mlflow.db"
-        subprocess.run([sys.executable, "-c", "import mlflow, sys; mlflow.MlflowClient(sys.argv[1]).search_experiments()",
-                        store], env=env, check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-c", "import mlflow, sys; mlflow.MlflowClient(sys.argv[1]).search_experiments()", store],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
         seeds = ",".join(str(seed) for seed in range(1, jobs + 1))
-        cmd = [sys.executable, "-m", "pipeline.train", "-m", f"seed={seeds}", f"paths.normalized={data_dir}",
-               f"tracking.uri={store}", f"hydra.sweep.dir={tmp}/sweep", *launcher, *overrides]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pipeline.train",
+            "-m",
+            f"seed={seeds}",
+            f"paths.normalized={data_dir}",
+            f"tracking.uri={store}",
+            f"hydra.sweep.dir={tmp}/sweep",
+            *launcher,
+            *overrides,
+        ]
         start = time.perf_counter()
         done = subprocess.run(cmd, env=env, capture_output=True, text=True)
         seconds = time.perf_counter() - start
@@ -64,8 +78,11 @@ def main(argv: list[str] | None = None) -> None:
     if any(name not in VARIANTS for name in names):
         sys.exit(f"error: --variants {args.variants}: expected some of: {','.join(VARIANTS)}")
     times: dict[str, list[float]] = {name: [] for name in names}
-    print(f"parallel_sweep: {args.jobs} jobs, {' '.join(args.overrides)}, OMP_NUM_THREADS="
-          f"{env.get('OMP_NUM_THREADS', 'unset')}, {os.cpu_count()} CPUs", flush=True)
+    print(
+        f"parallel_sweep: {args.jobs} jobs, {' '.join(args.overrides)}, OMP_NUM_THREADS="
+        f"{env.get('OMP_NUM_THREADS', 'unset')}, {os.cpu_count()} CPUs",
+        flush=True,
+    )
     for _ in range(args.repeats):
         for name in names:
             times[name].append(multirun_seconds(args.jobs, args.data.resolve(), VARIANTS[name], args.overrides, env))

@@ -42,8 +42,13 @@ def command_s(args: list[str], repeats: int, expect: int) -> float:
     for _ in range(repeats):
         with tempfile.TemporaryDirectory() as cwd:
             start = time.perf_counter()
-            done = subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True,
-                                  env={**env, "PYTHONPATH": str(Path.cwd())})
+            done = subprocess.run(
+                [sys.executable, *args],
+                cwd=cwd,
+                capture_output=True,
+                text=True,
+                env={**env, "PYTHONPATH": str(Path.cwd())},
+            )
             times.append(time.perf_counter() - start)
             assert done.returncode == expect, done.stderr[-2000:]
     return statistics.median(times)
@@ -67,8 +72,15 @@ def main(argv: list[str] | None = None) -> None:
     print(f"data: {data} ({identity.counts['train']:,} + {identity.counts['valid']:,} images of {identity.digits})")
 
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = validate(compose([f"paths.normalized={data}", f"tracking.uri=sqlite:///{tmp}/mlflow.db",
-                                f"data.digits=[{identity.digits[0]},{identity.digits[1]}]"]))
+        cfg = validate(
+            compose(
+                [
+                    f"paths.normalized={data}",
+                    f"tracking.uri=sqlite:///{tmp}/mlflow.db",
+                    f"data.digits=[{identity.digits[0]},{identity.digits[1]}]",
+                ]
+            )
+        )
         closed = f"http://127.0.0.1:{free_port()}"
         rows = {
             "hardware (trainer.accelerator, devices)": lambda: preflight.check_hardware(cfg.trainer),
@@ -82,11 +94,12 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{name:<55} {median_ms(call, args.repeats):8.1f} ms")
 
     start_up = command_s(["-c", "import pipeline.train"], args.repeats, 0)
-    command = command_s(["-m", "pipeline.train", f"paths.normalized={data}", f"tracking.uri={closed}"],
-                        args.repeats, 1)
+    command = command_s(["-m", "pipeline.train", f"paths.normalized={data}", f"tracking.uri={closed}"], args.repeats, 1)
     print(f"{'python -c import pipeline.train (start-up)':<55} {start_up:8.2f} s")
-    print(f"{'python -m pipeline.train tracking.uri=<closed port>':<55} {command:8.2f} s "
-          f"(refusal: +{command - start_up:.2f} s over the start-up)")
+    print(
+        f"{'python -m pipeline.train tracking.uri=<closed port>':<55} {command:8.2f} s "
+        f"(refusal: +{command - start_up:.2f} s over the start-up)"
+    )
 
 
 if __name__ == "__main__":

@@ -46,11 +46,25 @@ def timed(cmd: list[str], **kwargs) -> float:
 def multirun_seconds(jobs: int, data_dir: Path, overrides: list[str], env: dict) -> float:
     with tempfile.TemporaryDirectory(prefix="sweep_overhead-") as tmp:
         store = f"sqlite:///{tmp}/mlflow.db"
-        timed([sys.executable, "-c", "import mlflow, sys; mlflow.MlflowClient(sys.argv[1]).search_experiments()", store],
-              env=env)
+        timed(
+            [sys.executable, "-c", "import mlflow, sys; mlflow.MlflowClient(sys.argv[1]).search_experiments()", store],
+            env=env,
+        )
         seeds = ",".join(str(seed) for seed in range(1, jobs + 1))
-        return timed([sys.executable, "-m", "pipeline.train", "-m", f"seed={seeds}", f"paths.normalized={data_dir}",
-                      f"tracking.uri={store}", f"hydra.sweep.dir={tmp}/sweep", *overrides], env=env)
+        return timed(
+            [
+                sys.executable,
+                "-m",
+                "pipeline.train",
+                "-m",
+                f"seed={seeds}",
+                f"paths.normalized={data_dir}",
+                f"tracking.uri={store}",
+                f"hydra.sweep.dir={tmp}/sweep",
+                *overrides,
+            ],
+            env=env,
+        )
 
 
 def bare_seconds(data, cfg, jobs: int) -> list[float]:
@@ -76,8 +90,12 @@ def job_counts(text: str) -> list[int]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=Path("data/normalized"), help="normalized MNIST directory")
-    parser.add_argument("--runs", type=job_counts, default=[4],
-                        help="N: jobs in the sweep; several, comma-separated (4,8): one line each and the split")
+    parser.add_argument(
+        "--runs",
+        type=job_counts,
+        default=[4],
+        help="N: jobs in the sweep; several, comma-separated (4,8): one line each and the split",
+    )
     parser.add_argument("--repeats", type=int, default=1, help="repeats of every measure (median)")
     parser.add_argument("--threads", type=int, help="torch threads, here and in the jobs (OMP_NUM_THREADS)")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every job, e.g. optim.epochs=20")
@@ -106,20 +124,28 @@ def main(argv: list[str] | None = None) -> None:
     bare_s = {n: statistics.median(v) for n, v in bares.items()}
 
     o = cfg.optim
-    print(f"sweep_overhead: {o.epochs} epochs, batch {o.batch_size}, torch threads {torch.get_num_threads()}, "
-          f"{args.repeats} repeat(s) (median), load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    print(f"  one interpreter start (python -c 'import pipeline.train'): {start_s:.2f} s  "
-          f"(runs: {' '.join(f'{s:.2f}' for s in starts)})")
+    print(
+        f"sweep_overhead: {o.epochs} epochs, batch {o.batch_size}, torch threads {torch.get_num_threads()}, "
+        f"{args.repeats} repeat(s) (median), load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
+    print(
+        f"  one interpreter start (python -c 'import pipeline.train'): {start_s:.2f} s  "
+        f"(runs: {' '.join(f'{s:.2f}' for s in starts)})"
+    )
     print("     N  multirun (s)  N bare (s)  (multirun - start) / bare  goal: multirun <= 2 x bare + start")
     for n in runs:
         budget = 2 * bare_s[n] + start_s
-        print(f"  {n:>4}  {sweep_s[n]:12.2f}  {bare_s[n]:10.2f}  {(sweep_s[n] - start_s) / bare_s[n]:25.2f}  "
-              f"{budget:6.2f} s: {'met' if sweep_s[n] <= budget else 'NOT met'}")
+        print(
+            f"  {n:>4}  {sweep_s[n]:12.2f}  {bare_s[n]:10.2f}  {(sweep_s[n] - start_s) / bare_s[n]:25.2f}  "
+            f"{budget:6.2f} s: {'met' if sweep_s[n] <= budget else 'NOT met'}"
+        )
     if len(runs) >= 2:
         per_job, fixed = np.polyfit(runs, [sweep_s[n] for n in runs], 1)
         per_bare = np.polyfit(runs, [bare_s[n] for n in runs], 1)[0]
-        print(f"  split: fixed {fixed:.2f} s per sweep (start {start_s:.2f} s + {fixed - start_s:.2f} s), "
-              f"{per_job:.2f} s per job against {per_bare:.2f} s per bare training: {per_job / per_bare:.2f}x")
+        print(
+            f"  split: fixed {fixed:.2f} s per sweep (start {start_s:.2f} s + {fixed - start_s:.2f} s), "
+            f"{per_job:.2f} s per job against {per_bare:.2f} s per bare training: {per_job / per_bare:.2f}x"
+        )
 
 
 if __name__ == "__main__":

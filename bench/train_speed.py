@@ -49,8 +49,13 @@ def per_epoch_ms(ends: list[float]) -> float:
 
 def training_device(cfg) -> torch.device:
     """The device Lightning trains on for this config (accelerator=auto: CUDA when present)."""
-    trainer = pl.Trainer(accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices, logger=False,
-                         enable_progress_bar=False, enable_model_summary=False)
+    trainer = pl.Trainer(
+        accelerator=cfg.trainer.accelerator,
+        devices=cfg.trainer.devices,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     return trainer.strategy.root_device
 
 
@@ -69,8 +74,12 @@ def project_run(cfg, work: Path) -> dict:
         results = train(cfg, out)
     wall = time.perf_counter() - wall
     shutil.rmtree(out)
-    return {"wall_ms": per_epoch_ms([w for w, _ in ends]), "cpu_ms": per_epoch_ms([c for _, c in ends]),
-            "wall_s": wall, "acc": results["acc"]}
+    return {
+        "wall_ms": per_epoch_ms([w for w, _ in ends]),
+        "cpu_ms": per_epoch_ms([c for _, c in ends]),
+        "wall_s": wall,
+        "acc": results["acc"],
+    }
 
 
 def compare(compose_with, data_dir: Path, work: Path, repeats: int, device: torch.device) -> dict:
@@ -96,8 +105,9 @@ def replicated(data_dir: Path, scale: int, dest: Path) -> Path:
     """A normalized directory whose training set is data_dir's repeated `scale` times."""
     dest.mkdir(parents=True, exist_ok=True)
     with np.load(data_dir / "train.npz") as split:
-        np.savez(dest / "train.npz", x=np.tile(split["x"], (scale, 1)), y=np.tile(split["y"], scale),
-                 digits=split["digits"])
+        np.savez(
+            dest / "train.npz", x=np.tile(split["x"], (scale, 1)), y=np.tile(split["y"], scale), digits=split["digits"]
+        )
     shutil.copy(data_dir / "valid.npz", dest / "valid.npz")
     return dest
 
@@ -117,8 +127,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     for name in ("train.npz", "valid.npz"):
         if not (args.data / name).is_file():
-            sys.exit(f"error: {args.data / name}: not found; expected normalized MNIST "
-                     "(`dvc repro normalize`, or pass --data DIR)")
+            sys.exit(
+                f"error: {args.data / name}: not found; expected normalized MNIST "
+                "(`dvc repro normalize`, or pass --data DIR)"
+            )
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -126,38 +138,52 @@ def main(argv: list[str] | None = None) -> None:
         work = Path(tmp)
 
         def config_for(data_dir: Path, extra: list[str] = ()):
-            base = [f"tracking.uri=sqlite:///{work}/mlflow.db", "tracking.experiment=train_speed",
-                    f"paths.normalized={data_dir.resolve()}"]
+            base = [
+                f"tracking.uri=sqlite:///{work}/mlflow.db",
+                "tracking.experiment=train_speed",
+                f"paths.normalized={data_dir.resolve()}",
+            ]
             return lambda more: validate(compose(base + args.overrides + list(extra) + list(more)))
 
         cfg = config_for(args.data)([])
         device, o = training_device(cfg), cfg.optim
-        print(f"train_speed: {args.data}, {o.epochs} epochs, batch {o.batch_size}, model {cfg.model.name}, "
-              f"device {device}, torch threads {torch.get_num_threads()}, {args.repeats} repeats (median), "
-              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        print(
+            f"train_speed: {args.data}, {o.epochs} epochs, batch {o.batch_size}, model {cfg.model.name}, "
+            f"device {device}, torch threads {torch.get_num_threads()}, {args.repeats} repeats (median), "
+            f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+        )
         project_run(config_for(args.data)(["optim.epochs=2"]), work)  # warm-up: creates the sqlite store
 
         r = compare(config_for(args.data), args.data, work, args.repeats, device)
         print("                                   wall ms/epoch   CPU ms/epoch")
         print(f"  (a) bare PyTorch loop            {r['bare_wall']:13.1f}   {r['bare_cpu']:12.1f}")
         print(f"  (b) project: Lightning + MLflow  {r['wall']:13.1f}   {r['cpu']:12.1f}")
-        print(f"  ratio (b)/(a)                    {r['wall'] / r['bare_wall']:13.2f}   {r['cpu'] / r['bare_cpu']:12.2f}")
+        print(
+            f"  ratio (b)/(a)                    {r['wall'] / r['bare_wall']:13.2f}   {r['cpu'] / r['bare_cpu']:12.2f}"
+        )
         print(f"  runs, wall: (a) {show(r['runs']['bare_wall'])}  (b) {show(r['runs']['wall'])}")
         print(f"  runs, CPU:  (a) {show(r['runs']['bare_cpu'])}  (b) {show(r['runs']['cpu'])}")
         print(f"  (b) whole train(): {r['wall_s']:.2f} s wall, of which fixed per-run cost {r['fixed_s']:.2f} s")
-        print(f"  validation accuracy: (a) {r['bare_acc']:.4f}, (b) {r['project_acc']:.4f}; "
-              f"load average now {os.getloadavg()[0]:.1f}")
+        print(
+            f"  validation accuracy: (a) {r['bare_acc']:.4f}, (b) {r['project_acc']:.4f}; "
+            f"load average now {os.getloadavg()[0]:.1f}"
+        )
 
         if args.scales != [1]:
             print(f"scaling: the training set repeated, {args.scale_epochs} epochs per run")
-            print("  scale  train rows  (a) wall ms/epoch  (b) wall ms/epoch  (a) CPU  (b) CPU  CPU ratio  (b) CPU us/row")
+            print(
+                "  scale  train rows  (a) wall ms/epoch  (b) wall ms/epoch  (a) CPU  (b) CPU  CPU ratio  (b) CPU us/row"
+            )
             for scale in args.scales:
                 data_dir = args.data if scale == 1 else replicated(args.data, scale, work / f"x{scale}")
-                s = compare(config_for(data_dir, [f"optim.epochs={args.scale_epochs}"]), data_dir, work,
-                            args.repeats, device)
-                print(f"  {scale:>4}x  {s['n_train']:>10}  {s['bare_wall']:17.1f}  {s['wall']:17.1f}  "
-                      f"{s['bare_cpu']:7.1f}  {s['cpu']:7.1f}  {s['cpu'] / s['bare_cpu']:9.2f}  "
-                      f"{s['cpu'] * 1000 / s['n_train']:14.2f}")
+                s = compare(
+                    config_for(data_dir, [f"optim.epochs={args.scale_epochs}"]), data_dir, work, args.repeats, device
+                )
+                print(
+                    f"  {scale:>4}x  {s['n_train']:>10}  {s['bare_wall']:17.1f}  {s['wall']:17.1f}  "
+                    f"{s['bare_cpu']:7.1f}  {s['cpu']:7.1f}  {s['cpu'] / s['bare_cpu']:9.2f}  "
+                    f"{s['cpu'] * 1000 / s['n_train']:14.2f}"
+                )
 
 
 if __name__ == "__main__":

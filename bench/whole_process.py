@@ -41,12 +41,30 @@ def timed(cmd: list[str], env: dict, cwd: Path | None = None) -> tuple[float, fl
 
 
 def commands(data: Path, work: Path, epochs: int, tricks: list[str]) -> dict[str, list[str]]:
-    project = ["-m", "pipeline.train", f"paths.normalized={data.resolve()}", f"optim.epochs={epochs}",
-               f"tracking.uri=sqlite:///{work}/mlflow.db", f"hydra.run.dir={work}/run", "hydra.output_subdir=null",
-               "hydra/job_logging=stdout"]
-    runs = {"bare": [sys.executable, "-m", "bench.bare_loop", "--data", str(data), "--out", str(work / "bare"),
-                     "--epochs", str(epochs)],
-            "project": [sys.executable, *project]}
+    project = [
+        "-m",
+        "pipeline.train",
+        f"paths.normalized={data.resolve()}",
+        f"optim.epochs={epochs}",
+        f"tracking.uri=sqlite:///{work}/mlflow.db",
+        f"hydra.run.dir={work}/run",
+        "hydra.output_subdir=null",
+        "hydra/job_logging=stdout",
+    ]
+    runs = {
+        "bare": [
+            sys.executable,
+            "-m",
+            "bench.bare_loop",
+            "--data",
+            str(data),
+            "--out",
+            str(work / "bare"),
+            "--epochs",
+            str(epochs),
+        ],
+        "project": [sys.executable, *project],
+    }
     for trick in tricks:
         runs[f"project+{trick}"] = [sys.executable, "-m", "bench.tricks", trick, *project[2:]]
     return runs
@@ -69,26 +87,33 @@ def main(argv: list[str] | None = None) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     with tempfile.TemporaryDirectory(prefix="whole_process-") as tmp:
         runs = commands(args.data, Path(tmp), args.epochs, args.trick)
-        where = {name: ROOT for name in runs}
+        where = dict.fromkeys(runs, ROOT)
         if args.checkout:
-            runs["checkout"], where["checkout"] = runs["project"][:-4] + [f"tracking.uri=sqlite:///{tmp}/other.db",
-                                                                          f"hydra.run.dir={tmp}/other", *runs["project"][-2:]], args.checkout.resolve()
+            runs["checkout"], where["checkout"] = (
+                runs["project"][:-4]
+                + [f"tracking.uri=sqlite:///{tmp}/other.db", f"hydra.run.dir={tmp}/other", *runs["project"][-2:]],
+                args.checkout.resolve(),
+            )
             timed(runs["checkout"], env, where["checkout"])  # its store, created once too
         timed(runs["project"], env)  # warm-up: creates the sqlite store (a one-time cost)
         times: dict[str, list[tuple[float, float]]] = {name: [] for name in runs}
         for _ in range(args.runs):
             for name, cmd in runs.items():
                 times[name].append(timed(cmd, env, where[name]))
-    print(f"whole_process: {args.data}, {args.epochs} epochs, {args.runs} runs each (median), "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(
+        f"whole_process: {args.data}, {args.epochs} epochs, {args.runs} runs each (median), "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
     bare_wall = statistics.median(w for w, _ in times["bare"])
     bare_cpu = statistics.median(c for _, c in times["bare"])
     project_wall = statistics.median(w for w, _ in times["project"])
     print("  command                       wall s  CPU s  wall/bare  CPU/bare  wall vs project")
     for name, values in times.items():
         wall, cpu = statistics.median(w for w, _ in values), statistics.median(c for _, c in values)
-        print(f"  {name:<28} {wall:6.2f}  {cpu:5.2f}  {wall / bare_wall:9.2f}  {cpu / bare_cpu:8.2f}  "
-              f"{100 * (wall - project_wall) / project_wall:+14.1f}%")
+        print(
+            f"  {name:<28} {wall:6.2f}  {cpu:5.2f}  {wall / bare_wall:9.2f}  {cpu / bare_cpu:8.2f}  "
+            f"{100 * (wall - project_wall) / project_wall:+14.1f}%"
+        )
 
 
 if __name__ == "__main__":

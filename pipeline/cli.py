@@ -25,7 +25,9 @@ def refuse_config(message: object) -> NoReturn:
     """`fail` for a refused configuration. Under a DVC stage (DVC sets DVC_STAGE for its commands),
     params.yaml holds the refused value: `dvc exp run -S` composed it and does not restore it."""
     if "DVC_STAGE" in os.environ:
-        message = f"{message} (params.yaml keeps it; `git checkout params.yaml && dvc checkout` restores the last commit)"
+        message = (
+            f"{message} (params.yaml keeps it; `git checkout params.yaml && dvc checkout` restores the last commit)"
+        )
     fail(message)
 
 
@@ -38,8 +40,9 @@ class ArgumentParser(argparse.ArgumentParser):
 
 def no_arguments(prog: str, doc: str, argv: list[str] | None = None) -> None:
     """A stage that reads only params.yaml: `--help` prints its usage, anything else is refused."""
-    ArgumentParser(prog=prog, description=doc.split("\n\n")[0],
-                   epilog="Reads params.yaml (`make params`; `dvc repro` runs it)").parse_args(argv)
+    ArgumentParser(
+        prog=prog, description=doc.split("\n\n")[0], epilog="Reads params.yaml (`make params`; `dvc repro` runs it)"
+    ).parse_args(argv)
 
 
 def one_line(err: Exception) -> str:

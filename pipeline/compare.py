@@ -50,25 +50,37 @@ def find_parent(client: MlflowClient, experiments: dict[str, str], sweep: str):
         except MlflowException:
             raise PipelineError(f"sweep '{sweep}': no such run in the store") from None
         if "sweep.dir" not in run.data.tags:
-            raise PipelineError(f"run {sweep} in experiment '{experiments[run.info.experiment_id]}' is not a "
-                                "sweep's parent run")
+            raise PipelineError(
+                f"run {sweep} in experiment '{experiments[run.info.experiment_id]}' is not a sweep's parent run"
+            )
         return run
     name = "" if sweep == "latest" else f" AND attributes.run_name = '{sweep}'"
-    runs = client.search_runs(list(experiments), filter_string=IS_SWEEP + name,
-                              order_by=["attributes.start_time DESC"], max_results=1)
+    runs = client.search_runs(
+        list(experiments), filter_string=IS_SWEEP + name, order_by=["attributes.start_time DESC"], max_results=1
+    )
     if not runs:
         searched = ", ".join(f"'{n}'" for n in sorted(experiments.values())) or "none"
-        raise PipelineError(f"sweep '{sweep}': no such sweep (parent run) in the experiments of the store "
-                            f"({searched}); expected a parent run id, a sweep name, or 'latest'")
+        raise PipelineError(
+            f"sweep '{sweep}': no such sweep (parent run) in the experiments of the store "
+            f"({searched}); expected a parent run id, a sweep name, or 'latest'"
+        )
     return runs[0]
 
 
 def as_table(runs: list) -> pd.DataFrame:
     """Runs as rows: run_id, status, params.*, metrics.final_val_acc (in the order given)."""
-    return pd.DataFrame([{"run_id": run.info.run_id, "status": run.info.status,
-                          DVC_EXP_TAG: run.data.tags.get(DVC_EXP_TAG),
-                          **{f"params.{k}": v for k, v in run.data.params.items()},
-                          ACCURACY: run.data.metrics.get(METRIC, float("nan"))} for run in runs])
+    return pd.DataFrame(
+        [
+            {
+                "run_id": run.info.run_id,
+                "status": run.info.status,
+                DVC_EXP_TAG: run.data.tags.get(DVC_EXP_TAG),
+                **{f"params.{k}": v for k, v in run.data.params.items()},
+                ACCURACY: run.data.metrics.get(METRIC, float("nan")),
+            }
+            for run in runs
+        ]
+    )
 
 
 def varying_params(runs: pd.DataFrame) -> list[str]:
@@ -85,14 +97,20 @@ def swept_params(parent, runs: pd.DataFrame) -> list[str]:
 def dvc_experiment_runs(client: MlflowClient, experiments: dict[str, str], names: list[str]) -> list:
     """The latest run of each DVC experiment (of `names`, or all), best first, ties by start time."""
     latest = {}
-    for run in client.search_runs(list(experiments), filter_string=f"tags.`{DVC_EXP_TAG}` LIKE '%'",
-                                  order_by=["attributes.start_time DESC"], max_results=10_000):
+    for run in client.search_runs(
+        list(experiments),
+        filter_string=f"tags.`{DVC_EXP_TAG}` LIKE '%'",
+        order_by=["attributes.start_time DESC"],
+        max_results=10_000,
+    ):
         latest.setdefault(run.data.tags[DVC_EXP_TAG], run)
     missing = [name for name in names if name not in latest]
     if missing or not latest:
-        raise PipelineError(f"DVC experiment(s) {', '.join(missing) or '(any)'}: no run tagged {DVC_EXP_TAG} in the "
-                            f"experiments of the store ({', '.join(repr(n) for n in sorted(experiments.values()))}); "
-                            f"runs with that tag: {', '.join(sorted(latest)) or 'none'}")
+        raise PipelineError(
+            f"DVC experiment(s) {', '.join(missing) or '(any)'}: no run tagged {DVC_EXP_TAG} in the "
+            f"experiments of the store ({', '.join(repr(n) for n in sorted(experiments.values()))}); "
+            f"runs with that tag: {', '.join(sorted(latest)) or 'none'}"
+        )
     runs = [latest[name] for name in names] if names else list(latest.values())
     return sorted(runs, key=lambda r: (-r.data.metrics.get(METRIC, float("-inf")), r.info.start_time))
 
@@ -112,8 +130,7 @@ def as_numbers(values: pd.Series) -> pd.Series | None:
 def plot(runs: pd.DataFrame, params: list[str], title: str, path: Path) -> Path:
     """One panel per swept parameter: accuracy of every finished run against its value; best in red."""
     finished = runs.dropna(subset=[ACCURACY])
-    fig, axes = subplots(1, max(len(params), 1), figsize=(4 * max(len(params), 1), 3.5), squeeze=False,
-                         sharey=True)
+    fig, axes = subplots(1, max(len(params), 1), figsize=(4 * max(len(params), 1), 3.5), squeeze=False, sharey=True)
     for ax, column in zip(axes[0], params):
         numbers = as_numbers(finished[column])
         x = numbers if numbers is not None else finished[column].astype(str)
@@ -131,13 +148,24 @@ def plot(runs: pd.DataFrame, params: list[str], title: str, path: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = ArgumentParser(prog="python -m pipeline.compare", description=__doc__.split("\n\n")[0],
-                            epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(
+        prog="python -m pipeline.compare",
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("sweep", nargs="?", help="the sweep's parent run id, its name (its directory's), or 'latest'")
-    parser.add_argument("--dvc-exps", nargs="*", metavar="NAME",
-                        help="compare the runs of these DVC experiments (none named: all) instead of a sweep")
-    parser.add_argument("--tracking-uri", help="the MLflow store; default: tracking.uri from conf/, else "
-                                               "$MLFLOW_TRACKING_URI, else the project's sqlite:///mlflow.db")
+    parser.add_argument(
+        "--dvc-exps",
+        nargs="*",
+        metavar="NAME",
+        help="compare the runs of these DVC experiments (none named: all) instead of a sweep",
+    )
+    parser.add_argument(
+        "--tracking-uri",
+        help="the MLflow store; default: tracking.uri from conf/, else "
+        "$MLFLOW_TRACKING_URI, else the project's sqlite:///mlflow.db",
+    )
     parser.add_argument("--png", type=Path, metavar="FILE", help="also write a PNG of accuracy against each column")
     args = parser.parse_args(argv)
     if (args.sweep is None) == (args.dvc_exps is None):
@@ -156,12 +184,15 @@ def main(argv: list[str] | None = None) -> None:
         found = children(client, parent)
         inputs.check_recorded_data(found)  # no run shown for data it did not train on
         if not found:
-            raise PipelineError(f"sweep '{parent.info.run_name}' ({parent.info.run_id}) in experiment "
-                                f"'{experiment}': no child runs")
+            raise PipelineError(
+                f"sweep '{parent.info.run_name}' ({parent.info.run_id}) in experiment '{experiment}': no child runs"
+            )
         runs = as_table(found)
         params, first, title = swept_params(parent, runs), [], f"sweep {parent.info.run_name}"
-        print(f"sweep {parent.info.run_name} in experiment '{experiment}' (parent run {parent.info.run_id}, "
-              f"{parent.info.status}): {len(runs)} runs, overrides: {parent.data.tags.get('sweep.overrides', '')}")
+        print(
+            f"sweep {parent.info.run_name} in experiment '{experiment}' (parent run {parent.info.run_id}, "
+            f"{parent.info.status}): {len(runs)} runs, overrides: {parent.data.tags.get('sweep.overrides', '')}"
+        )
     print(table(runs, first, params))
     if args.png:
         print(f"plot: {plot(runs, params, title, args.png)}")

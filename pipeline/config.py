@@ -109,7 +109,9 @@ class TrackingConfig:
     run_name: Optional[str] = MISSING
     log_model: bool = MISSING
     register: bool = MISSING  # register the run's model in the Model Registry and gate its alias
-    registered_model: Optional[str] = MISSING  # null: threes-sevens-<digits[0]>-<digits[1]> (pipeline/tracking/registry.py)
+    registered_model: Optional[str] = (
+        MISSING  # null: threes-sevens-<digits[0]>-<digits[1]> (pipeline/tracking/registry.py)
+    )
     run_file: Optional[str] = MISSING  # null: none; else a JSON file naming the run (dvc.yaml's train stage)
     connect_timeout_s: float = MISSING  # the store must answer the check before a run within this
     outage_s: float = MISSING  # during a run, an http store may be away this long without failing it
@@ -128,6 +130,7 @@ class Config:
 
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
 
 def resolve_paths(cfg: Config) -> Config:
     """cfg with its paths (paths.*, tracking.run_file) resolved against the project directory
@@ -223,11 +226,19 @@ def main(argv: list[str]) -> None:
     """Print conf/ composed (with Hydra overrides from argv) and validated: `make params`."""
     from pipeline.cli import ArgumentParser
 
-    parser = ArgumentParser(prog="python -m pipeline.config", description="Print conf/ composed by Hydra and "
-                            "validated, as YAML: what params.yaml holds (`make params` writes it).")
+    parser = ArgumentParser(
+        prog="python -m pipeline.config",
+        description="Print conf/ composed by Hydra and "
+        "validated, as YAML: what params.yaml holds (`make params` writes it).",
+    )
     parser.add_argument("overrides", nargs="*", metavar="OVERRIDE", help="Hydra overrides, e.g. optim.lr=0.5 model=mlp")
-    parser.add_argument("--out", type=Path, metavar="FILE", help="write FILE (e.g. params.yaml) instead of printing: "
-                        "whole, and only when the configuration is valid (a shell redirect would empty it first)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="FILE",
+        help="write FILE (e.g. params.yaml) instead of printing: "
+        "whole, and only when the configuration is valid (a shell redirect would empty it first)",
+    )
     args = parser.parse_args(argv)
     cfg = compose(args.overrides)
     validate(cfg)

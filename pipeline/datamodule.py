@@ -24,8 +24,16 @@ class TensorBatches:
     batches one process would, and DDP's averaged gradient is that batch's gradient.
     """
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool, seed: int,
-                 shard: int = 0, shards: int = 1):
+    def __init__(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        batch_size: int,
+        shuffle: bool,
+        seed: int,
+        shard: int = 0,
+        shards: int = 1,
+    ):
         self.x, self.y, self.batch_size, self.shuffle, self.seed = x, y, batch_size, shuffle, seed
         self.shard, self.shards = shard, shards
         self.epoch = 0
@@ -42,7 +50,9 @@ class TensorBatches:
         for start in range(0, len(self.y), self.batch_size):
             stop = min(start + self.batch_size, len(self.y))
             mine = slice(start + self.shard, stop, self.shards)
-            if start + self.shard >= stop:  # a last batch smaller than `shards`: repeat a sample, as DistributedSampler pads
+            if (
+                start + self.shard >= stop
+            ):  # a last batch smaller than `shards`: repeat a sample, as DistributedSampler pads
                 mine = slice(start, start + 1)
             if order is None:
                 yield self.x[mine], self.y[mine]

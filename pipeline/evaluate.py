@@ -20,7 +20,7 @@ with long_lived_imports():  # what it saves: pipeline/startup.py
     from pipeline.cli import no_arguments, run_stage
     from pipeline.config import Config, load_params
     from pipeline.metrics import score
-    from pipeline.model import CHECKPOINT, DigitClassifier
+    from pipeline.model import CHECKPOINT
     from pipeline.writable import check_writable
 
 

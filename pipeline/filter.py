@@ -44,14 +44,21 @@ def filter_digits(cfg: Config) -> dict[str, int]:
         idx.check_pair(images, labels, str(raw / images_name), str(raw / labels_name))
         for digit in digits:
             if not (labels == digit).any():
-                raise idx.IdxError(f"{raw / labels_name}: no image of digit {digit}, expected some (data.digits={digits})")
+                raise idx.IdxError(
+                    f"{raw / labels_name}: no image of digit {digit}, expected some (data.digits={digits})"
+                )
         outputs[OUTPUT_OF_SPLIT[split]] = select_pair(images, labels, digits)
 
     source = np.str_(raw_sha256(raw))
     with atomic_directory(cfg.paths.filtered) as out:
         for name, (kept_images, kept_labels) in outputs.items():
-            np.savez(out / name, images=kept_images, labels=kept_labels, digits=np.asarray(digits, np.uint8),
-                     raw_sha256=source)
+            np.savez(
+                out / name,
+                images=kept_images,
+                labels=kept_labels,
+                digits=np.asarray(digits, np.uint8),
+                raw_sha256=source,
+            )
     return {name: len(kept_labels) for name, (_, kept_labels) in outputs.items()}
 
 

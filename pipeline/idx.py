@@ -48,9 +48,7 @@ def decode(data: bytes, name: str = "<bytes>") -> np.ndarray:
     dtype = DTYPE_CODES[code]
     expected = header_len + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if len(data) != expected:
-        raise IdxError(
-            f"{name}: header declares shape {shape} ({expected} bytes), file has {len(data)} bytes"
-        )
+        raise IdxError(f"{name}: header declares shape {shape} ({expected} bytes), file has {len(data)} bytes")
     return np.frombuffer(data, dtype, offset=header_len).reshape(shape).astype(dtype.newbyteorder("="))
 
 

@@ -55,15 +55,20 @@ def read_split(directory: str | Path, name: str) -> tuple[np.ndarray, np.ndarray
         with np.load(path) as split:
             missing = [name for name in ("x", "y", "digits") if name not in split.files]
             if missing:
-                raise unreadable(path, f"no {', '.join(missing)} in it, expected x, y and digits (written by normalize)")
+                raise unreadable(
+                    path, f"no {', '.join(missing)} in it, expected x, y and digits (written by normalize)"
+                )
             x, y, digits = split["x"], split["y"], [int(d) for d in split["digits"]]
     except (zipfile.BadZipFile, EOFError) as err:
         raise unreadable(path, f"truncated or corrupt ({err})") from None
     except (OSError, ValueError) as err:
         raise unreadable(path, f"not a NumPy .npz file ({str(err).splitlines()[0]})") from None
     if x.dtype != np.float32 or x.ndim != 2 or x.shape[1] != N_PIXELS or y.shape != (len(x),) or len(digits) != 2:
-        raise unreadable(path, f"x {x.dtype}{list(x.shape)}, y {list(y.shape)}, digits {digits}; expected float32 "
-                               f"x [N, {N_PIXELS}], y [N] and two digits")
+        raise unreadable(
+            path,
+            f"x {x.dtype}{list(x.shape)}, y {list(y.shape)}, digits {digits}; expected float32 "
+            f"x [N, {N_PIXELS}], y [N] and two digits",
+        )
     return x, y, digits
 
 
@@ -102,8 +107,11 @@ def read_identity(directory: str | Path) -> DataIdentity:
         path = directory / f"{split}.npz"
         _, y, digits = read_split(directory, path.name)
         if digits != stats["digits"] or len(y) != stats[split]["count"]:
-            raise unreadable(path, f"holds {len(y)} images of digits {digits}, but stats.json says "
-                                   f"{stats[split]['count']} of {stats['digits']}: the directory mixes two versions")
+            raise unreadable(
+                path,
+                f"holds {len(y)} images of digits {digits}, but stats.json says "
+                f"{stats[split]['count']} of {stats['digits']}: the directory mixes two versions",
+            )
     return DataIdentity(directory, list(stats["digits"]), {s: stats[s]["count"] for s in SPLITS}, stats["raw_sha256"])
 
 
@@ -113,8 +121,10 @@ def check_identity(cfg: Config) -> DataIdentity:
     wanted = list(cfg.data.digits)
     if identity.digits != wanted:
         held = ",".join(map(str, identity.digits))
-        raise InputError(f"{cfg.paths.normalized} holds digits {identity.digits}; the configuration asks for "
-                         f"{wanted}: run dvc repro (or dvc exp apply / dvc checkout), or pass data.digits=[{held}]")
+        raise InputError(
+            f"{cfg.paths.normalized} holds digits {identity.digits}; the configuration asks for "
+            f"{wanted}: run dvc repro (or dvc exp apply / dvc checkout), or pass data.digits=[{held}]"
+        )
     return identity
 
 
@@ -147,6 +157,8 @@ def check_recorded_data(runs) -> None:
         names = [i.dataset.name for i in run.inputs.dataset_inputs] if run.inputs else []
         used = {f"[{m[1]}, {m[2]}]" for m in map(DATASET_DIGITS.match, names) if m}
         if claimed and used and used != {claimed}:
-            raise InputError(f"MLflow run {run.info.run_id} ({run.info.run_name}) says data.digits={claimed} but "
-                             f"trained on {', '.join(sorted(names))}: its metrics are not of {claimed}; delete it "
-                             f"(mlflow runs delete --run-id {run.info.run_id}) and train again")
+            raise InputError(
+                f"MLflow run {run.info.run_id} ({run.info.run_name}) says data.digits={claimed} but "
+                f"trained on {', '.join(sorted(names))}: its metrics are not of {claimed}; delete it "
+                f"(mlflow runs delete --run-id {run.info.run_id}) and train again"
+            )

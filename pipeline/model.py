@@ -76,8 +76,9 @@ class DigitClassifier(pl.LightningModule):
         self.log("train_loss", self.loss_sum / max(self.seen, 1), sync_dist=True)
         if self.bias() is not None:
             self.log("bias", self.bias(), sync_dist=True)
-        self.history.append({"epoch": self.current_epoch,
-                             **{k: float(v) for k, v in self.trainer.callback_metrics.items()}})
+        self.history.append(
+            {"epoch": self.current_epoch, **{k: float(v) for k, v in self.trainer.callback_metrics.items()}}
+        )
 
     def validation_step(self, batch, batch_idx):
         loss, logits, y = self.model_step(batch)
@@ -90,8 +91,9 @@ class DigitClassifier(pl.LightningModule):
         if not self.automatic_optimization:
             return []  # pixel_similarity: nothing to optimise (None would make Lightning warn)
         if cfg["name"] == OptimizerName.sgd.value:
-            return torch.optim.SGD(self.parameters(), lr=cfg["lr"], momentum=cfg["momentum"],
-                                   weight_decay=cfg["weight_decay"])
+            return torch.optim.SGD(
+                self.parameters(), lr=cfg["lr"], momentum=cfg["momentum"], weight_decay=cfg["weight_decay"]
+            )
         return torch.optim.Adam(self.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
 
     def pixel_weights(self) -> np.ndarray | None:
@@ -122,5 +124,7 @@ class StopOnNonFiniteLoss(EarlyStopping):
 
     def raise_if_stopped(self) -> None:
         if self.stopping_reason is EarlyStoppingReason.NON_FINITE_METRIC:
-            raise Diverged(f"diverged at epoch {self.stopped_epoch}: {self.stopping_reason_message.split('.')[0]}"
-                           " (try a smaller optim.lr); no model written")
+            raise Diverged(
+                f"diverged at epoch {self.stopped_epoch}: {self.stopping_reason_message.split('.')[0]}"
+                " (try a smaller optim.lr); no model written"
+            )

@@ -95,11 +95,14 @@ def check_hardware(trainer: TrainerConfig) -> None:
     accelerator = trainer.accelerator.lower()
     cuda = CUDAAccelerator.auto_device_count() if CUDAAccelerator.is_available() else 0
     if accelerator in ("gpu", "cuda") and not cuda and not (accelerator == "gpu" and MPSAccelerator.is_available()):
-        raise PipelineError(f"trainer.accelerator={trainer.accelerator}: no CUDA device on this machine; "
-                            "use trainer.accelerator=auto or cpu")
+        raise PipelineError(
+            f"trainer.accelerator={trainer.accelerator}: no CUDA device on this machine; "
+            "use trainer.accelerator=auto or cpu"
+        )
     if accelerator == "mps" and not MPSAccelerator.is_available():
-        raise PipelineError("trainer.accelerator=mps: no Apple MPS device on this machine; "
-                            "use trainer.accelerator=auto or cpu")
+        raise PipelineError(
+            "trainer.accelerator=mps: no Apple MPS device on this machine; use trainer.accelerator=auto or cpu"
+        )
     if accelerator not in ("gpu", "cuda", "auto") or not cuda:
         return  # CPU processes, MPS (one device), or left to Lightning
     try:
@@ -107,8 +110,10 @@ def check_hardware(trainer: TrainerConfig) -> None:
     except ValueError:
         return  # a form Lightning parses itself
     if (count or 0) > cuda or any(i >= cuda for i in ids):
-        raise PipelineError(f"trainer.devices={trainer.devices}: this machine has {cuda} CUDA device(s) "
-                            f"(0..{cuda - 1}); ask for {cuda} or fewer")
+        raise PipelineError(
+            f"trainer.devices={trainer.devices}: this machine has {cuda} CUDA device(s) "
+            f"(0..{cuda - 1}); ask for {cuda} or fewer"
+        )
 
 
 def tracking_store(cfg: Config) -> tuple[str, str]:
@@ -121,7 +126,9 @@ def tracking_store(cfg: Config) -> tuple[str, str]:
     return uri, f"the default tracking store {uri}"
 
 
-def check_before_run(cfg: Config, output_dir: str | None = None, output_key: str = "hydra.run.dir") -> inputs.DataIdentity:
+def check_before_run(
+    cfg: Config, output_dir: str | None = None, output_key: str = "hydra.run.dir"
+) -> inputs.DataIdentity:
     """What a training needs outside its configuration; PipelineError (one line) for the first
     thing missing. Returns what the normalized data is (for the run's params)."""
     check_hardware(cfg.trainer)
@@ -164,8 +171,14 @@ class ValidateFirst(Callback):
                     refuse(f"{one_line(err)} ({job}); no job was started")
         checked = set()
         for job, job_cfg in jobs.items():  # the world once per distinct need: usually once for the whole sweep
-            need = (job_cfg.trainer.accelerator, str(job_cfg.trainer.devices), job_cfg.paths.normalized,
-                    tuple(job_cfg.data.digits), store.tracking_uri(job_cfg), job_cfg.tracking.connect_timeout_s)
+            need = (
+                job_cfg.trainer.accelerator,
+                str(job_cfg.trainer.devices),
+                job_cfg.paths.normalized,
+                tuple(job_cfg.data.digits),
+                store.tracking_uri(job_cfg),
+                job_cfg.tracking.connect_timeout_s,
+            )
             if need in checked:
                 continue
             checked.add(need)

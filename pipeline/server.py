@@ -21,9 +21,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from pipeline.cli import ArgumentParser
 from pipeline.errors import PipelineError
@@ -38,9 +38,15 @@ def default_allowed_hosts(host: str, port: int) -> list[str]:
     return sorted(f"{name}:{port}" for name in names) + sorted(names)
 
 
-def server_command(backend_store_uri: str, artifacts: str | Path, port: int, host: str = LOOPBACK,
-                   allowed_hosts: list[str] | None = None, workers: int = 1,
-                   serve_artifacts: bool = True) -> list[str]:
+def server_command(
+    backend_store_uri: str,
+    artifacts: str | Path,
+    port: int,
+    host: str = LOOPBACK,
+    allowed_hosts: list[str] | None = None,
+    workers: int = 1,
+    serve_artifacts: bool = True,
+) -> list[str]:
     """`mlflow server` on host:port. serve_artifacts: the server stores artifacts in `artifacts`
     and proxies them; otherwise clients write them to the local path `artifacts` themselves
     (what a direct SQLite client does, so the store reads the same with or without the server)."""
@@ -49,13 +55,21 @@ def server_command(backend_store_uri: str, artifacts: str | Path, port: int, hos
     else:
         artifact_options = ["--default-artifact-root", str(Path(artifacts).resolve()), "--no-serve-artifacts"]
     return [
-        sys.executable, "-m", "mlflow", "server",
-        "--backend-store-uri", backend_store_uri,
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        backend_store_uri,
         *artifact_options,
-        "--host", host,
-        "--port", str(port),
-        "--allowed-hosts", ",".join(allowed_hosts or default_allowed_hosts(host, port)),
-        "--workers", str(workers),
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--allowed-hosts",
+        ",".join(allowed_hosts or default_allowed_hosts(host, port)),
+        "--workers",
+        str(workers),
     ]
 
 
@@ -88,8 +102,13 @@ class TrackingServer:
     """A server process on a free loopback port: `start()` returns its URL once it answers,
     `stop()` ends it with its workers. Its output goes to `log_path` (or this process's)."""
 
-    def __init__(self, backend_store_uri: str, artifacts: str | Path, log_path: str | Path | None = None,
-                 serve_artifacts: bool = True):
+    def __init__(
+        self,
+        backend_store_uri: str,
+        artifacts: str | Path,
+        log_path: str | Path | None = None,
+        serve_artifacts: bool = True,
+    ):
         self.backend_store_uri, self.artifacts, self.serve_artifacts = backend_store_uri, artifacts, serve_artifacts
         self.log_path = Path(log_path) if log_path else None
         self.process: subprocess.Popen | None = None
@@ -102,20 +121,27 @@ class TrackingServer:
         log = None
         if self.log_path:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
-            log = open(self.log_path, "ab")
+            log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the server process, closed below
         # Its own process group (`mlflow server` runs uvicorn as a child, and both must stop; a Ctrl+C
         # meant for the sweep's jobs does not reach it), ending when this process ends.
-        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT if log else None,
-                                        stdin=subprocess.DEVNULL, start_new_session=True, env=tracking_only_env(),
-                                        preexec_fn=end_with_parent)
+        self.process = subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT if log else None,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=tracking_only_env(),
+            preexec_fn=end_with_parent,
+        )
         if log:
             log.close()
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 where = f"; see {self.log_path}" if self.log_path else ""
-                raise PipelineError(f"mlflow server for {self.backend_store_uri} exited "
-                                    f"with status {self.process.returncode}{where}")
+                raise PipelineError(
+                    f"mlflow server for {self.backend_store_uri} exited with status {self.process.returncode}{where}"
+                )
             try:
                 with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:
                     if response.status == 200:
@@ -123,8 +149,9 @@ class TrackingServer:
             except OSError:
                 time.sleep(0.5)
         self.stop()
-        raise PipelineError(f"mlflow server for {self.backend_store_uri} not answering on {self.url} "
-                            f"after {timeout_s:.0f} s")
+        raise PipelineError(
+            f"mlflow server for {self.backend_store_uri} not answering on {self.url} after {timeout_s:.0f} s"
+        )
 
     def stop(self) -> None:
         if self.process is None:
@@ -148,8 +175,7 @@ class TrackingServer:
 
 
 @contextmanager
-def running_server(backend_store_uri: str, artifacts_destination: str | Path,
-                   timeout_s: float = 120) -> Iterator[str]:
+def running_server(backend_store_uri: str, artifacts_destination: str | Path, timeout_s: float = 120) -> Iterator[str]:
     """A server with proxied artifacts for the duration of the block; yields its URL."""
     server = TrackingServer(backend_store_uri, artifacts_destination)
     try:

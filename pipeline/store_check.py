@@ -52,11 +52,14 @@ def check_sqlite(database: Path, shown_as: str) -> None:
             with open(database, "r+b") as f:  # opened for writing, nothing written
                 header = f.read(len(SQLITE_HEADER))
         except OSError as err:
-            raise StoreUnavailable(f"{shown_as}: {database} cannot be written ({err.strerror}); fix its "
-                                   f"permissions, or {elsewhere}") from None
+            raise StoreUnavailable(
+                f"{shown_as}: {database} cannot be written ({err.strerror}); fix its permissions, or {elsewhere}"
+            ) from None
         if header and header != SQLITE_HEADER:
-            raise StoreUnavailable(f"{shown_as}: {database} is not an SQLite database; point tracking.uri at "
-                                   f"an MLflow database, or {elsewhere}")
+            raise StoreUnavailable(
+                f"{shown_as}: {database} is not an SQLite database; point tracking.uri at "
+                f"an MLflow database, or {elsewhere}"
+            )
     try:
         check_writable(database.parent, shown_as, elsewhere)  # MLflow's journal and our lock file go beside it
     except NotWritable as err:
@@ -80,37 +83,56 @@ def probe(uri: str, timeout_s: float) -> str | None:
     from mlflow.utils.rest_utils import http_request
 
     try:
-        response = http_request(get_default_host_creds(uri), PROBE, "GET", max_retries=0, backoff_factor=0,
-                                timeout=timeout_s, params={"max_results": 1})
+        response = http_request(
+            get_default_host_creds(uri),
+            PROBE,
+            "GET",
+            max_retries=0,
+            backoff_factor=0,
+            timeout=timeout_s,
+            params={"max_results": 1},
+        )
     except Exception as err:  # MLflow wraps what requests raised: the cause says what happened
         return connection_problem(uri, err, timeout_s)
     if response.status_code in (401, 403):
-        return (f"the server refused this client (HTTP {response.status_code}); set MLFLOW_TRACKING_USERNAME "
-                "and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) to an account it knows")
+        return (
+            f"the server refused this client (HTTP {response.status_code}); set MLFLOW_TRACKING_USERNAME "
+            "and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) to an account it knows"
+        )
     if response.status_code != 200:
-        return (f"answered HTTP {response.status_code} to GET {PROBE}: not an MLflow tracking server, or a "
-                f"failing one; check the URI, or {DEFAULT_STORE}")
+        return (
+            f"answered HTTP {response.status_code} to GET {PROBE}: not an MLflow tracking server, or a "
+            f"failing one; check the URI, or {DEFAULT_STORE}"
+        )
     return None
 
 
 def connection_problem(uri: str, err: BaseException, timeout_s: float) -> str:
     host, port = urlsplit(uri).hostname, urlsplit(uri).port
-    start = f"start it (python -m pipeline.server --port {port}), or {DEFAULT_STORE}" if port else f"start it, or {DEFAULT_STORE}"
+    start = (
+        f"start it (python -m pipeline.server --port {port}), or {DEFAULT_STORE}"
+        if port
+        else f"start it, or {DEFAULT_STORE}"
+    )
     chain = list(causes(err))
 
     def seen(*kinds) -> BaseException | None:
         return next((e for e in chain if isinstance(e, kinds)), None)
 
     if seen(requests.exceptions.SSLError):
-        return (f"TLS error ({redact(str(chain[-1]))}); check the server's certificate "
-                "(MLFLOW_TRACKING_SERVER_CERT_PATH), or use http:// for a server without TLS")
+        return (
+            f"TLS error ({redact(str(chain[-1]))}); check the server's certificate "
+            "(MLFLOW_TRACKING_SERVER_CERT_PATH), or use http:// for a server without TLS"
+        )
     if seen(socket.gaierror):
         return f"unknown host '{host}'; check the URI, or {DEFAULT_STORE}"
     if seen(ConnectionRefusedError):
         return f"connection refused: no MLflow server there; {start}"
     if seen(requests.exceptions.Timeout, TimeoutError):
-        return (f"no answer within {timeout_s:g} s (tracking.connect_timeout_s); check that the server is up "
-                "and reachable, or raise tracking.connect_timeout_s")
+        return (
+            f"no answer within {timeout_s:g} s (tracking.connect_timeout_s); check that the server is up "
+            "and reachable, or raise tracking.connect_timeout_s"
+        )
     return f"cannot connect ({redact(str(chain[-1]))}); {start}"
 
 

@@ -16,9 +16,9 @@ import json
 import logging
 import os
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from pipeline.startup import long_lived_imports
 
@@ -37,8 +37,8 @@ with long_lived_imports():  # what it saves: pipeline/startup.py
     from pipeline.cli import fail, run_hydra_app
     from pipeline.config import Config, as_dict, validate
     from pipeline.datamodule import NormalizedMNIST
-    from pipeline.metrics import score
     from pipeline.errors import PipelineError
+    from pipeline.metrics import score
     from pipeline.model import CHECKPOINT, DigitClassifier, StopOnNonFiniteLoss
     from pipeline.predict import served_model
     from pipeline.report.explain import write_explainers
@@ -54,7 +54,8 @@ def quiet_lightning() -> None:
     Called where the Trainer is made: a joblib worker trains without importing this module's caller."""
     warnings.filterwarnings("ignore", r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning)
     logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(
-        lambda record: not record.getMessage().startswith("💡 Tip: For seamless cloud logging"))
+        lambda record: not record.getMessage().startswith("💡 Tip: For seamless cloud logging")
+    )
 
 
 def make_trainer(cfg: Config, logger) -> pl.Trainer:
@@ -116,15 +117,24 @@ def write_run_file(path: str, run, decision: dict | None) -> None:
         record = {"mlflow_run_id": run.info.run_id, "mlflow_experiment_id": run.info.experiment_id}
         if decision:  # the registry gate: which version, which alias, and the figures it compared
             before = decision["champion_before"] or {}
-            record["registry"] = {"model": decision["model"], "version": decision["version"],
-                                  "alias": decision["alias"], "promoted": decision["promoted"],
-                                  "val_acc": float(decision["new"]["val_acc"]),
-                                  "champion_val_acc": float(before["val_acc"]) if before else None}
+            record["registry"] = {
+                "model": decision["model"],
+                "version": decision["version"],
+                "alias": decision["alias"],
+                "promoted": decision["promoted"],
+                "val_acc": float(decision["new"]["val_acc"]),
+                "champion_val_acc": float(before["val_acc"]) if before else None,
+            }
         scratch.write_text(json.dumps(record, indent=2) + "\n")
 
 
-def train(cfg: Config, out_dir: Path, run_name: str | None = None, parent_run_id: str | None = None,
-          identity: inputs.DataIdentity | None = None) -> dict:
+def train(
+    cfg: Config,
+    out_dir: Path,
+    run_name: str | None = None,
+    parent_run_id: str | None = None,
+    identity: inputs.DataIdentity | None = None,
+) -> dict:
     """Train, save the model to out_dir, record everything in one MLflow run; return validation metrics."""
     identity = identity or inputs.check_identity(cfg)  # unreadable or other data: one line, before any run
     store_check.tolerate_outages(cfg.tracking.outage_s)  # a tracking server restart does not fail the run
@@ -139,7 +149,9 @@ def train(cfg: Config, out_dir: Path, run_name: str | None = None, parent_run_id
 
     with recorded_run(cfg, run_name or cfg.tracking.run_name, parent_run_id) as run:
         lineage.log_data_lineage(cfg)
-        mlflow.log_params({**store.logged_params(cfg), **identity.as_params()})  # the data used, beside the data asked for
+        mlflow.log_params(
+            {**store.logged_params(cfg), **identity.as_params()}
+        )  # the data used, beside the data asked for
         trainer = make_trainer(cfg, ActiveRunLogger())
         trainer.fit(module, datamodule=data)
         trainer.callbacks[0].raise_if_stopped()  # StopOnNonFiniteLoss: a NaN loss saves no model
@@ -152,8 +164,9 @@ def train(cfg: Config, out_dir: Path, run_name: str | None = None, parent_run_id
             for path in saved:
                 mlflow.log_artifact(str(path))
         if cfg.tracking.log_model:
-            model_uri = served_model.log(module.net.cpu(), as_dict(cfg.model), data.digits,
-                                         data.valid_x[:4].cpu().numpy(), name="model")
+            model_uri = served_model.log(
+                module.net.cpu(), as_dict(cfg.model), data.digits, data.valid_x[:4].cpu().numpy(), name="model"
+            )
             if parent_run_id is not None:  # a sweep registers its best child, at the end
                 mlflow.set_tag(registry.MODEL_URI_TAG, model_uri)
             elif cfg.tracking.register:

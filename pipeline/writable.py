@@ -23,5 +23,4 @@ def check_writable(directory: str | Path, shown_as: str, elsewhere: str = "write
     if not existing.is_dir():
         raise NotWritable(f"{shown_as}: {existing} is a file, not a directory; move it away, or {elsewhere}")
     if not os.access(existing, os.W_OK | os.X_OK):  # also false on a read-only file system, even for root
-        raise NotWritable(f"{shown_as}: {existing} is not writable by this user; fix its permissions, "
-                          f"or {elsewhere}")
+        raise NotWritable(f"{shown_as}: {existing} is not writable by this user; fix its permissions, or {elsewhere}")

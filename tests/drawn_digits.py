@@ -34,8 +34,13 @@ def draw(digit: int, rng: np.random.Generator, size: int = 96) -> Image.Image:
     else:
         raise ValueError(f"digit {digit}: only 3 and 7 are drawn")
     shear = rng.uniform(-0.25, 0.25)
-    image = image.transform(image.size, Image.Transform.AFFINE, (1, shear, -shear * size / 2, 0, 1, 0),
-                            resample=Image.Resampling.BILINEAR, fillcolor=255)
+    image = image.transform(
+        image.size,
+        Image.Transform.AFFINE,
+        (1, shear, -shear * size / 2, 0, 1, 0),
+        resample=Image.Resampling.BILINEAR,
+        fillcolor=255,
+    )
     return image.rotate(rng.uniform(-10, 10), resample=Image.Resampling.BILINEAR, fillcolor=255)
 
 

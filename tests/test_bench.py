@@ -10,8 +10,21 @@ from bench import sweep_overhead, train_speed, whole_process
 
 @pytest.mark.slow
 def test_train_speed_compares_the_bare_loop_with_the_real_training_path(normalized, capsys):
-    train_speed.main(["--data", normalized.paths.normalized, "--repeats", "1", "--scales", "1", "2",
-                      "--scale-epochs", "3", "optim.epochs=4", "optim.batch_size=16"])
+    train_speed.main(
+        [
+            "--data",
+            normalized.paths.normalized,
+            "--repeats",
+            "1",
+            "--scales",
+            "1",
+            "2",
+            "--scale-epochs",
+            "3",
+            "optim.epochs=4",
+            "optim.batch_size=16",
+        ]
+    )
     out = capsys.readouterr().out
     ratio = re.search(r"ratio \(b\)/\(a\)\s+([\d.]+)\s+([\d.]+)", out)
     assert ratio and float(ratio.group(1)) > 0 and float(ratio.group(2)) > 0
@@ -28,13 +41,16 @@ def test_sweep_overhead_times_multiruns_against_bare_trainings_and_splits_the_co
     for jobs in (1, 2):
         assert re.search(rf"^\s+{jobs}\s+[\d.]+\s+[\d.]+\s+-?[\d.]+\s+[\d.]+ s: (met|NOT met)$", out, re.M)
     # on tiny jobs the fit can come out negative: the shape is checked, never the timings
-    assert re.search(r"split: fixed -?[\d.]+ s per sweep .* -?[\d.]+ s per job against -?[\d.]+ s per bare training", out)
+    assert re.search(
+        r"split: fixed -?[\d.]+ s per sweep .* -?[\d.]+ s per job against -?[\d.]+ s per bare training", out
+    )
 
 
 @pytest.mark.slow
 def test_whole_process_times_the_command_against_a_bare_process_with_and_without_a_trick(normalized, capsys):
-    whole_process.main(["--data", normalized.paths.normalized, "--runs", "1", "--epochs", "1",
-                        "--trick", "async_logging"])
+    whole_process.main(
+        ["--data", normalized.paths.normalized, "--runs", "1", "--epochs", "1", "--trick", "async_logging"]
+    )
     out = capsys.readouterr().out
     for name in ("bare", "project", "project+async_logging"):
         assert re.search(rf"^\s+{re.escape(name)}\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[+-][\d.]+%$", out, re.M), name

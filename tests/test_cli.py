@@ -22,8 +22,9 @@ def test_help_prints_the_usage_and_a_bad_option_is_one_line(name, capsys):
     assert capsys.readouterr().out.startswith(f"usage: python -m pipeline.{name.removesuffix('.build')} ")
     assert ended(lambda: run_stage(main, ["--no-such-option"])) == 1
     err = capsys.readouterr().err.splitlines()
-    assert err == [f"error: unrecognized arguments: --no-such-option (see python -m "
-                   f"pipeline.{name.removesuffix('.build')} --help)"]
+    assert err == [
+        f"error: unrecognized arguments: --no-such-option (see python -m pipeline.{name.removesuffix('.build')} --help)"
+    ]
 
 
 def test_config_refuses_a_missing_config_group_option_with_one_line(capsys):
@@ -31,7 +32,8 @@ def test_config_refuses_a_missing_config_group_option_with_one_line(capsys):
 
     assert ended(lambda: run_stage(main, ["model=resnet"])) == 1
     assert capsys.readouterr().err.splitlines() == [
-        "error: In 'config': Could not find 'model/resnet'; available: linear, mlp, pixel_similarity"]
+        "error: In 'config': Could not find 'model/resnet'; available: linear, mlp, pixel_similarity"
+    ]
 
 
 def test_a_refused_value_under_dvc_says_how_to_restore_params_yaml(capsys, monkeypatch):
@@ -41,7 +43,8 @@ def test_a_refused_value_under_dvc_says_how_to_restore_params_yaml(capsys, monke
     assert ended(lambda: run_stage(main, ["optim.lr=0"])) == 1
     assert capsys.readouterr().err.splitlines() == [
         "error: optim.lr=0.0: expected a number > 0 (params.yaml keeps it; `git checkout params.yaml && dvc checkout` "
-        "restores the last commit)"]
+        "restores the last commit)"
+    ]
 
 
 def test_config_out_writes_the_file_only_when_the_configuration_is_valid(tmp_path, capsys):

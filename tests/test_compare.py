@@ -23,12 +23,26 @@ def record_run(client, experiment_id, name, params, acc, tags=None):
 
 def record_sweep(client, experiment_id, name, results):
     """A parent run like pipeline.tracking.sweep's, with one finished child per (lr, bias) -> accuracy."""
-    parent = client.create_run(experiment_id, run_name=name,
-                               tags={"sweep.dir": f"outputs/sweeps/{name}", "sweep.swept_keys": "optim.lr,model.bias",
-                                     "sweep.overrides": "optim.lr=0.1,1.0 model.bias=true,false"})
-    ids = [record_run(client, experiment_id, f"optim.lr={lr},model.bias={bias}",
-                      {"optim.lr": lr, "model.bias": bias, "optim.epochs": 40, "seed": 42}, acc,
-                      {PARENT_TAG: parent.info.run_id}) for (lr, bias), acc in results.items()]
+    parent = client.create_run(
+        experiment_id,
+        run_name=name,
+        tags={
+            "sweep.dir": f"outputs/sweeps/{name}",
+            "sweep.swept_keys": "optim.lr,model.bias",
+            "sweep.overrides": "optim.lr=0.1,1.0 model.bias=true,false",
+        },
+    )
+    ids = [
+        record_run(
+            client,
+            experiment_id,
+            f"optim.lr={lr},model.bias={bias}",
+            {"optim.lr": lr, "model.bias": bias, "optim.epochs": 40, "seed": 42},
+            acc,
+            {PARENT_TAG: parent.info.run_id},
+        )
+        for (lr, bias), acc in results.items()
+    ]
     client.set_terminated(parent.info.run_id)
     return parent.info.run_id, ids
 
@@ -40,8 +54,9 @@ def store(tmp_path):
     default = client.create_experiment("threes-sevens")
     learner = client.create_experiment("learner")
     old, _ = record_sweep(client, default, "old", {(0.5, True): 0.9})
-    new, ids = record_sweep(client, learner, "new", {(0.1, True): 0.95, (1.0, True): 0.98, (0.1, False): 0.97,
-                                                     (1.0, False): 0.98})
+    new, ids = record_sweep(
+        client, learner, "new", {(0.1, True): 0.95, (1.0, True): 0.98, (0.1, False): 0.97, (1.0, False): 0.98}
+    )
     for name, lr, acc in (("lr-half", 0.5, 0.97), ("no-bias", 1.0, 0.96), ("lr-half", 0.25, 0.5)):
         record_run(client, default, name, {"optim.lr": lr, "optim.epochs": 40}, acc, {DVC_EXP_TAG: name})
     return uri, old, new, ids
@@ -55,8 +70,11 @@ def test_compare_prints_the_swept_keys_once_in_the_sweeps_order_best_first_ties_
         assert out[0].startswith(f"sweep new in experiment 'learner' (parent run {new}, FINISHED): 4 runs")
         assert out[1].split() == ["run_id", "status", "optim.lr", "model.bias", "final_val_acc"]
         assert [row.split() for row in out[2:6]] == [
-            [ids[1][:8], "FINISHED", "1.0", "True", "0.9800"], [ids[3][:8], "FINISHED", "1.0", "False", "0.9800"],
-            [ids[2][:8], "FINISHED", "0.1", "False", "0.9700"], [ids[0][:8], "FINISHED", "0.1", "True", "0.9500"]]
+            [ids[1][:8], "FINISHED", "1.0", "True", "0.9800"],
+            [ids[3][:8], "FINISHED", "1.0", "False", "0.9800"],
+            [ids[2][:8], "FINISHED", "0.1", "False", "0.9700"],
+            [ids[0][:8], "FINISHED", "0.1", "True", "0.9500"],
+        ]
     assert not list(tmp_path.rglob("*.png"))  # no PNG unless asked
 
 
@@ -72,7 +90,9 @@ def test_compare_finds_sweeps_by_id_and_latest_in_any_experiment_and_writes_a_pn
 
 def test_compare_unknown_sweep_is_one_line_naming_the_experiments(store):
     uri, _, _, ids = store
-    with pytest.raises(PipelineError, match="sweep 'nope': no such sweep .* \\('Default', 'learner', 'threes-sevens'\\)"):
+    with pytest.raises(
+        PipelineError, match="sweep 'nope': no such sweep .* \\('Default', 'learner', 'threes-sevens'\\)"
+    ):
         main(["nope", "--tracking-uri", uri])
     with pytest.raises(PipelineError, match=f"run {ids[0]} in experiment 'learner' is not a sweep's parent run"):
         main([ids[0], "--tracking-uri", uri])

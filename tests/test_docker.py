@@ -20,13 +20,17 @@ def tool(name: str) -> str:
 
 
 def hadolint(dockerfile: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([tool("hadolint"), "--no-color", "--config", DOCKER / ".hadolint.yaml", dockerfile],
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [tool("hadolint"), "--no-color", "--config", DOCKER / ".hadolint.yaml", dockerfile],
+        capture_output=True,
+        text=True,
+    )
 
 
 def check_compose(*files: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", *files],
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", *files], capture_output=True, text=True
+    )
 
 
 def test_dockerfile_passes_hadolint():

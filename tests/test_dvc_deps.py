@@ -62,6 +62,11 @@ def test_every_stage_depends_on_every_module_it_imports():
 
 
 def test_the_closure_follows_imports_through_other_modules():
-    assert {"pipeline/train.py", "pipeline/model.py", "pipeline/nets.py", "pipeline/config.py",
-            "pipeline/tracking/store.py"} <= closure("pipeline.train")
+    assert {
+        "pipeline/train.py",
+        "pipeline/model.py",
+        "pipeline/nets.py",
+        "pipeline/config.py",
+        "pipeline/tracking/store.py",
+    } <= closure("pipeline.train")
     assert "pipeline/idx.py" in closure("pipeline.filter") and "torch" not in str(closure("pipeline.filter"))

@@ -13,8 +13,9 @@ pytestmark = pytest.mark.slow
 
 
 def exp_run(repo, name, *overrides):
-    sets = [arg for override in ("optim.epochs=2", f"fetch.cache_dir={WHEEL_CACHE}", *overrides)
-            for arg in ("-S", override)]
+    sets = [
+        arg for override in ("optim.epochs=2", f"fetch.cache_dir={WHEEL_CACHE}", *overrides) for arg in ("-S", override)
+    ]
     return run(repo, "dvc", "exp", "run", "-n", name, *sets)
 
 
@@ -24,7 +25,9 @@ def test_dvc_experiments_from_conf(tmp_path):
     assert "Running stage 'train'" in out
     out = exp_run(repo, "lr-quarter", "optim.lr=0.25", "model.bias=false")
     assert [s for s in ("fetch", "filter", "normalize", "train", "evaluate") if f"Running stage '{s}'" in out] == [
-        "train", "evaluate"]  # the data stages are unchanged
+        "train",
+        "evaluate",
+    ]  # the data stages are unchanged
 
     rows = json.loads(run(repo, "dvc", "exp", "show", "--json"))
     experiments = {exp["name"]: exp["revs"][0]["data"] for row in rows for exp in row.get("experiments") or []}

@@ -13,8 +13,15 @@ SHARED = ["data/raw/manifest.json", "data/normalized/train.npz", "data/normalize
 def test_push_then_pull_in_a_fresh_clone_restores_every_stage_output(tmp_path):
     repo = project_copy(tmp_path / "repo")
     write_idx_dir(tmp_path / "idx")
-    compose_params(repo, "fetch=local", f"fetch.local_dir={tmp_path}/idx", "fetch.verify_canonical=false",
-                   "optim.epochs=2", "trainer.accelerator=cpu", "tracking.log_model=false")
+    compose_params(
+        repo,
+        "fetch=local",
+        f"fetch.local_dir={tmp_path}/idx",
+        "fetch.verify_canonical=false",
+        "optim.epochs=2",
+        "trainer.accelerator=cpu",
+        "tracking.log_model=false",
+    )
     run(repo, "dvc", "repro")
     run(repo, "dvc", "remote", "add", "--default", "shared", str(tmp_path / "remote"))
     git(repo, "add", "-A")

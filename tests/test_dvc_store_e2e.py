@@ -35,8 +35,14 @@ def repo(tmp_path_factory):
 
 def small(repo) -> list[str]:
     """The synthetic data beside the copy, few epochs: what params.yaml and every experiment set."""
-    return ["fetch=local", f"fetch.local_dir={repo.parent / 'idx'}", "fetch.verify_canonical=false",
-            "optim.epochs=3", "trainer.accelerator=cpu", "tracking.log_model=false"]
+    return [
+        "fetch=local",
+        f"fetch.local_dir={repo.parent / 'idx'}",
+        "fetch.verify_canonical=false",
+        "optim.epochs=3",
+        "trainer.accelerator=cpu",
+        "tracking.log_model=false",
+    ]
 
 
 def dvc_env() -> dict:
@@ -64,9 +70,9 @@ def experiments(repo) -> dict:
 
 
 def baseline_run(repo):
-    [repro] = MlflowClient(f"sqlite:///{repo}/mlflow.db").search_runs(["1"], "tags.`dvc.exp_name` IS NULL",
-                                                                        order_by=["attributes.start_time ASC"],
-                                                                        max_results=1)
+    [repro] = MlflowClient(f"sqlite:///{repo}/mlflow.db").search_runs(
+        ["1"], "tags.`dvc.exp_name` IS NULL", order_by=["attributes.start_time ASC"], max_results=1
+    )
     return repro
 
 
@@ -75,8 +81,14 @@ def test_queued_experiments_run_in_parallel_record_their_runs_in_the_project_sto
     for name, lr in QUEUED.items():
         exp_run(repo, "--queue", "-n", name, lr=lr)
     try:  # its workers outlive it holding its stdout: no pipe to wait on
-        subprocess.run(["dvc", "queue", "start", "-j", "2"], cwd=repo, env=dvc_env(), stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, check=True)
+        subprocess.run(
+            ["dvc", "queue", "start", "-j", "2"],
+            cwd=repo,
+            env=dvc_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=True,
+        )
         deadline = time.monotonic() + 1500
         status = run(repo, "dvc", "queue", "status")
         while "Queued" in status or "Running" in status:
@@ -119,9 +131,13 @@ def test_training_from_a_subdirectory_uses_the_project_store_and_writes_nothing_
 
     def train_in_plots(*overrides):
         env = {**dvc_env(), "PYTHONPATH": str(repo)}  # the copy's pipeline/, as an editable install would give
-        return subprocess.run([sys.executable, "-m", "pipeline.train", "trainer.accelerator=cpu",
-                               "tracking.log_model=false", *overrides], cwd=repo / "plots", env=env,
-                              capture_output=True, text=True)
+        return subprocess.run(
+            [sys.executable, "-m", "pipeline.train", "trainer.accelerator=cpu", "tracking.log_model=false", *overrides],
+            cwd=repo / "plots",
+            env=env,
+            capture_output=True,
+            text=True,
+        )
 
     client = MlflowClient(f"sqlite:///{repo}/mlflow.db")
     before_runs = {r.info.run_id for r in client.search_runs(["1"])}
@@ -136,4 +152,7 @@ def test_training_from_a_subdirectory_uses_the_project_store_and_writes_nothing_
 
     done = train_in_plots("paths.normalized=nowhere")  # a missing input: its path and what makes it, no traceback
     assert done.returncode == 1 and "Traceback" not in done.stderr
-    assert done.stderr.strip().splitlines()[-1] == f"error: {repo}/nowhere/train.npz: not found; run `dvc repro` to make it"
+    assert (
+        done.stderr.strip().splitlines()[-1]
+        == f"error: {repo}/nowhere/train.npz: not found; run `dvc repro` to make it"
+    )

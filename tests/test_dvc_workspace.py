@@ -17,8 +17,11 @@ pytestmark = pytest.mark.slow
 
 
 def tree_digest(path: Path) -> dict[str, str]:
-    return {str(f.relative_to(path)): hashlib.md5(f.read_bytes()).hexdigest() for f in sorted(path.rglob("*"))
-            if f.is_file()}
+    return {
+        str(f.relative_to(path)): hashlib.md5(f.read_bytes()).hexdigest()
+        for f in sorted(path.rglob("*"))
+        if f.is_file()
+    }
 
 
 def dvc(repo, *args, columns=None):
@@ -36,8 +39,13 @@ def reproduced(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ws")
     write_idx_dir(tmp / "idx")
     repo = project_copy(tmp / "repo")
-    base = ["fetch=local", f"fetch.local_dir={tmp}/idx", "fetch.verify_canonical=false", "optim.epochs=2",
-            "trainer.accelerator=cpu"]
+    base = [
+        "fetch=local",
+        f"fetch.local_dir={tmp}/idx",
+        "fetch.verify_canonical=false",
+        "optim.epochs=2",
+        "trainer.accelerator=cpu",
+    ]
     (repo / "params.yaml").write_text(run(repo, sys.executable, "-m", "pipeline.config", *base))
     run(repo, "dvc", "repro")
     git(repo, "add", "-A")

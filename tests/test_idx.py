@@ -47,7 +47,12 @@ def test_truncated_gzip_is_an_idx_error(tmp_path):
     "images, labels, message, file_at_fault",
     [
         (np.zeros((3, 28, 28), np.uint8), np.zeros(2, np.uint8), "3 images but lab: 2 labels", "img"),
-        (np.zeros((3, 28, 28), np.uint8), np.array([1, 12, 3], np.uint8), "label 12 found, expected labels in 0..9", "lab"),
+        (
+            np.zeros((3, 28, 28), np.uint8),
+            np.array([1, 12, 3], np.uint8),
+            "label 12 found, expected labels in 0..9",
+            "lab",
+        ),
         (np.zeros((3, 27, 28), np.uint8), np.zeros(3, np.uint8), r"expected uint8 \(N, 28, 28\)", "img"),
         (np.zeros(3, np.uint8), np.zeros(3, np.uint8), r"images uint8 \(3,\), expected", "img"),
         (np.zeros((3, 28, 28), np.float32), np.zeros(3, np.uint8), "images float32", "img"),

@@ -85,8 +85,9 @@ def test_16_bit_and_large_pictures_are_read(tmp_path, picture):
     assert np.corrcoef(mnist_pixels(tmp_path / "large.png"), prepare(picture))[0, 1] > 0.9  # blurred by the zoom
 
 
-@pytest.mark.parametrize("grey", [np.ones((30, 40)), np.zeros((30, 40)), np.full((30, 40), 0.5)],
-                         ids=["white", "black", "grey"])
+@pytest.mark.parametrize(
+    "grey", [np.ones((30, 40)), np.zeros((30, 40)), np.full((30, 40), 0.5)], ids=["white", "black", "grey"]
+)
 def test_a_blank_picture_has_no_ink(grey):
     with pytest.raises(ImageError, match="blank.png: no ink found"):
         prepare(grey, "blank.png")
@@ -99,8 +100,10 @@ def test_a_faint_smudge_is_not_ink():
         prepare(paper)
 
 
-@pytest.mark.parametrize(("content", "reason"), [(b"", "empty file"), (b"%PDF-1.7\n", "not a readable"),
-                                                  (b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", "not a readable")])
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [(b"", "empty file"), (b"%PDF-1.7\n", "not a readable"), (b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", "not a readable")],
+)
 def test_a_file_that_is_not_a_picture_is_named_in_the_error(tmp_path, content, reason):
     path = tmp_path / "digit.png"
     path.write_bytes(content)

@@ -28,12 +28,15 @@ def test_a_normalized_split_is_read_with_its_digits(normalized):
     assert x.shape == (80, 784) and x.dtype == np.float32 and y.shape == (80,) and digits == [3, 7]
 
 
-@pytest.mark.parametrize("damage, what", [
-    (lambda path: path.unlink(), "missing"),
-    (lambda path: path.write_bytes(path.read_bytes()[:10_000]), "truncated or corrupt (File is not a zip file)"),
-    (lambda path: path.write_bytes(b""), "truncated or corrupt (No data left in file)"),
-    (lambda path: path.write_text("x,y\n1,2\n"), "not a NumPy .npz file"),
-])
+@pytest.mark.parametrize(
+    "damage, what",
+    [
+        (lambda path: path.unlink(), "missing"),
+        (lambda path: path.write_bytes(path.read_bytes()[:10_000]), "truncated or corrupt (File is not a zip file)"),
+        (lambda path: path.write_bytes(b""), "truncated or corrupt (No data left in file)"),
+        (lambda path: path.write_text("x,y\n1,2\n"), "not a NumPy .npz file"),
+    ],
+)
 def test_a_damaged_split_is_named_with_the_command_that_remakes_it(normalized, damage, what):
     directory = Path(normalized.paths.normalized)
     damage(directory / "train.npz")
@@ -47,7 +50,9 @@ def test_a_flipped_byte_inside_the_pixels_is_found_by_the_zip_checksum(normalize
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF  # the middle of x: the zip's directory at the end is intact
     path.write_bytes(bytes(data))
-    assert "truncated or corrupt (Bad CRC-32 for file 'x.npy')" in refusal(lambda: inputs.read_split(path.parent, path.name))
+    assert "truncated or corrupt (Bad CRC-32 for file 'x.npy')" in refusal(
+        lambda: inputs.read_split(path.parent, path.name)
+    )
 
 
 def test_an_npz_without_the_normalized_arrays_is_refused(tmp_path):
@@ -62,15 +67,19 @@ def test_the_identity_says_what_normalize_made(normalized):
     stats = json.loads((Path(normalized.paths.normalized) / "stats.json").read_text())
     assert identity.digits == [3, 7] and identity.counts == {"train": 80, "valid": 40}
     assert identity.raw_sha256 == stats["raw_sha256"] and len(identity.raw_sha256) == 64
-    assert identity.as_params() == {"data.raw_sha256": stats["raw_sha256"], "data.count.train": 80,
-                                    "data.count.valid": 40}
+    assert identity.as_params() == {
+        "data.raw_sha256": stats["raw_sha256"],
+        "data.count.train": 80,
+        "data.count.valid": 40,
+    }
 
 
 def test_data_of_another_digit_pair_is_refused_with_the_ways_out(normalized):
     asked = replace(normalized, data=replace(normalized.data, digits=[4, 9]))
     assert refusal(lambda: inputs.check_identity(asked)) == (
         f"{normalized.paths.normalized} holds digits [3, 7]; the configuration asks for [4, 9]: run dvc repro "
-        "(or dvc exp apply / dvc checkout), or pass data.digits=[3,7]")
+        "(or dvc exp apply / dvc checkout), or pass data.digits=[3,7]"
+    )
 
 
 def test_the_raw_hash_changes_with_the_raw_data(tmp_path):
@@ -88,13 +97,18 @@ def test_the_raw_hash_changes_with_the_raw_data(tmp_path):
     assert hashes[0] != hashes[1]
 
 
-@pytest.mark.parametrize("edit, what", [
-    (lambda stats: "{not json", "stats.json: not valid JSON"),
-    (lambda stats: json.dumps({k: v for k, v in stats.items() if k != "digits"}), "stats.json: no digits in it"),
-    (lambda stats: json.dumps({**stats, "digits": [4, 9]}), "train.npz: holds 80 images of digits [3, 7], but "
-                                                             "stats.json says 80 of [4, 9]"),
-    (lambda stats: json.dumps({**stats, "valid": {**stats["valid"], "count": 41}}), "valid.npz: holds 40 images"),
-])
+@pytest.mark.parametrize(
+    "edit, what",
+    [
+        (lambda stats: "{not json", "stats.json: not valid JSON"),
+        (lambda stats: json.dumps({k: v for k, v in stats.items() if k != "digits"}), "stats.json: no digits in it"),
+        (
+            lambda stats: json.dumps({**stats, "digits": [4, 9]}),
+            "train.npz: holds 80 images of digits [3, 7], but stats.json says 80 of [4, 9]",
+        ),
+        (lambda stats: json.dumps({**stats, "valid": {**stats["valid"], "count": 41}}), "valid.npz: holds 40 images"),
+    ],
+)
 def test_stats_json_that_does_not_describe_the_splits_is_refused(normalized, edit, what):
     path = Path(normalized.paths.normalized) / "stats.json"
     path.write_text(edit(json.loads(path.read_text())))
@@ -119,9 +133,11 @@ def test_a_missing_or_damaged_checkpoint_is_named(normalized, tmp_path):
 
 def recorded_run(claimed: str, trained_on: list[str]):
     datasets = [SimpleNamespace(dataset=SimpleNamespace(name=name)) for name in trained_on]
-    return SimpleNamespace(data=SimpleNamespace(params={"data.digits": claimed}),
-                           inputs=SimpleNamespace(dataset_inputs=datasets),
-                           info=SimpleNamespace(run_id="abc123", run_name="capable-auk-759"))
+    return SimpleNamespace(
+        data=SimpleNamespace(params={"data.digits": claimed}),
+        inputs=SimpleNamespace(dataset_inputs=datasets),
+        info=SimpleNamespace(run_id="abc123", run_name="capable-auk-759"),
+    )
 
 
 def test_a_run_whose_datasets_contradict_its_digits_is_refused():
@@ -131,4 +147,5 @@ def test_a_run_whose_datasets_contradict_its_digits_is_refused():
     assert refusal(lambda: inputs.check_recorded_data([honest, liar])) == (
         "MLflow run abc123 (capable-auk-759) says data.digits=[3, 7] but trained on mnist-4-vs-9-train, "
         "mnist-4-vs-9-valid: its metrics are not of [3, 7]; delete it (mlflow runs delete --run-id abc123) "
-        "and train again")
+        "and train again"
+    )

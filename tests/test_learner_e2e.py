@@ -20,8 +20,16 @@ def command(*args: str) -> subprocess.CompletedProcess:
 
 def test_learner_sweep_then_report(normalized, tmp_path):
     shared = [f"tracking.uri={normalized.tracking.uri}", "optim.epochs=2"]
-    command("pipeline.train", "-m", "+experiment=learner", *shared, f"paths.normalized={normalized.paths.normalized}",
-            "tracking.log_model=false", "trainer.accelerator=cpu", f"hydra.sweep.dir={tmp_path}/sweep")
+    command(
+        "pipeline.train",
+        "-m",
+        "+experiment=learner",
+        *shared,
+        f"paths.normalized={normalized.paths.normalized}",
+        "tracking.log_model=false",
+        "trainer.accelerator=cpu",
+        f"hydra.sweep.dir={tmp_path}/sweep",
+    )
     client = MlflowClient(normalized.tracking.uri)
     experiment = client.get_experiment_by_name("learner")
     runs = [r for r in client.search_runs([experiment.experiment_id]) if "final_val_acc" in r.data.metrics]

@@ -8,13 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import mlflow
 import pytest
 import yaml
 from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
-
-import mlflow
 from mlflow.entities import DatasetInput, InputTag
+from mlflow.exceptions import MlflowException
 
 from pipeline.tracking import lineage
 from pipeline.tracking.store import experiment_id
@@ -37,8 +36,15 @@ def dataset_inputs(client, run_id) -> dict:
 
 
 def write_lock(tmp_path, md5):
-    lock = {"schema": "2.0", "stages": {"normalize": {"cmd": "python -m pipeline.normalize",
-                                                      "outs": [{"path": "data/normalized", "hash": "md5", "md5": md5}]}}}
+    lock = {
+        "schema": "2.0",
+        "stages": {
+            "normalize": {
+                "cmd": "python -m pipeline.normalize",
+                "outs": [{"path": "data/normalized", "hash": "md5", "md5": md5}],
+            }
+        },
+    }
     (tmp_path / "dvc.lock").write_text(yaml.safe_dump(lock))
 
 
@@ -97,9 +103,13 @@ def test_lineage_survives_losing_the_dataset_insert_race_to_a_concurrent_run(nor
     def lose_the_race(dataset, context=None, **kwargs):
         calls.append(mlflow.active_run().info.run_id)
         if len(calls) == 1:  # the winner inserts the same dataset first; this insert collides
-            client.log_inputs(winner, [DatasetInput(dataset._to_mlflow_entity(), [InputTag("mlflow.data.context", context)])])
-            raise MlflowException("(sqlite3.IntegrityError) UNIQUE constraint failed: datasets.experiment_id, "
-                                  "datasets.name, datasets.digest")
+            client.log_inputs(
+                winner, [DatasetInput(dataset._to_mlflow_entity(), [InputTag("mlflow.data.context", context)])]
+            )
+            raise MlflowException(
+                "(sqlite3.IntegrityError) UNIQUE constraint failed: datasets.experiment_id, "
+                "datasets.name, datasets.digest"
+            )
         real_log_input(dataset, context=context, **kwargs)
 
     monkeypatch.setattr(mlflow, "log_input", lose_the_race)
@@ -144,8 +154,10 @@ def test_parallel_jobs_logging_the_same_splits_all_record_them(normalized):
     experiments = [experiment_id(client, f"race-{i}") for i in range(8)]
     spawn = multiprocessing.get_context("spawn")
     barrier, failures = spawn.Barrier(jobs), spawn.Queue()
-    workers = [spawn.Process(target=log_lineage_in_step, args=(normalized, experiments, barrier, failures))
-               for _ in range(jobs)]
+    workers = [
+        spawn.Process(target=log_lineage_in_step, args=(normalized, experiments, barrier, failures))
+        for _ in range(jobs)
+    ]
     for worker in workers:
         worker.start()
     for worker in workers:

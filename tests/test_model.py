@@ -46,12 +46,17 @@ def test_training_lowers_the_loss_one_step_per_batch(overrides):
     x = torch.rand(64, 784)
     y = (x[:, :392].sum(1) > x[:, 392:].sum(1)).float()
     before = float(module.model_step((x, y))[0].detach())
-    trainer = pl.Trainer(max_epochs=20, accelerator="cpu", logger=False, enable_progress_bar=False,
-                         enable_model_summary=False, enable_checkpointing=False)
+    trainer = pl.Trainer(
+        max_epochs=20,
+        accelerator="cpu",
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+    )
     trainer.fit(module, train_dataloaders=TensorBatches(x, y, batch_size=64, shuffle=True, seed=0))
     assert trainer.global_step == 20  # one optimizer step per batch (one batch per epoch)
     assert float(module.model_step((x, y))[0].detach()) < before
-
 
 
 def test_a_value_for_an_argument_the_network_does_not_take_is_refused():

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from pipeline.errors import PipelineError
-from pipeline.filter import filter_digits
 from pipeline.fetch import fetch
+from pipeline.filter import filter_digits
 from pipeline.normalize import load_split, normalize, scale
 
 
@@ -25,7 +25,7 @@ def test_normalize_writes_arrays_and_stats(cfg, tmp_path):
     filter_digits(cfg)
     stats = normalize(cfg)
     x, y, digits = load_split(tmp_path / "data/normalized", "train.npz")
-    assert x.shape == (80, 784) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1
+    assert x.shape == (80, 784) and x.dtype == np.float32 and x.min() >= 0 and x.max() <= 1
     assert digits == [3, 7] and y.sum() == 40
     assert json.loads((tmp_path / "data/normalized/stats.json").read_text()) == stats
     assert stats["valid"]["count"] == 40 and stats["train"]["count_3"] == 40
@@ -38,8 +38,12 @@ def test_bad_input_leaves_the_previous_output_intact(normalized, tmp_path, damag
     filtered = tmp_path / "data/filtered"
     if damage == "float_images":
         with np.load(filtered / "valid.npz") as split:
-            np.savez(filtered / "valid.npz", images=split["images"].astype(np.float32), labels=split["labels"],
-                     digits=split["digits"])
+            np.savez(
+                filtered / "valid.npz",
+                images=split["images"].astype(np.float32),
+                labels=split["labels"],
+                digits=split["digits"],
+            )
     else:
         (filtered / "valid.npz").unlink()
     with pytest.raises((PipelineError, FileNotFoundError)):

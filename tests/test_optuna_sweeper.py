@@ -15,10 +15,20 @@ from pipeline.config import compose as pipeline_compose
 
 
 def test_search_space_from_hydra_sweep_syntax():
-    params = {"optim.lr": "tag(log, interval(0.1, 10.0))", "optim.batch_size": "choice(128, 256)",
-              "optim.momentum": "interval(0.0, 0.9)"}
-    space, fixed = search_space(params, ["optim.epochs=5", "optim.momentum=0.0,0.5", "model.hidden=tag(int, interval(8, 64))",
-                                         "optim.weight_decay=range(0, 3)"])
+    params = {
+        "optim.lr": "tag(log, interval(0.1, 10.0))",
+        "optim.batch_size": "choice(128, 256)",
+        "optim.momentum": "interval(0.0, 0.9)",
+    }
+    space, fixed = search_space(
+        params,
+        [
+            "optim.epochs=5",
+            "optim.momentum=0.0,0.5",
+            "model.hidden=tag(int, interval(8, 64))",
+            "optim.weight_decay=range(0, 3)",
+        ],
+    )
     assert space["optim.lr"] == FloatDistribution(0.1, 10.0, log=True)
     assert space["optim.batch_size"] == CategoricalDistribution([128, 256])
     assert space["optim.momentum"] == CategoricalDistribution([0.0, 0.5])  # the command line wins
@@ -42,13 +52,16 @@ class ScoringLauncher:
             if values["fail"] == "True":
                 returns.append(JobReturn(status=JobStatus.FAILED, _return_value=RuntimeError("diverged")))
             else:
-                returns.append(JobReturn(status=JobStatus.COMPLETED, _return_value=-math.log10(float(values["lr"])) ** 2))
+                returns.append(
+                    JobReturn(status=JobStatus.COMPLETED, _return_value=-(math.log10(float(values["lr"])) ** 2))
+                )
         return returns
 
 
 def make_sweeper(tmp_path, n_trials, params):
-    sweeper = OptunaSweeper(direction="maximize", n_trials=n_trials, n_jobs=3, seed=0, storage=None, study_name=None,
-                            params=params)
+    sweeper = OptunaSweeper(
+        direction="maximize", n_trials=n_trials, n_jobs=3, seed=0, storage=None, study_name=None, params=params
+    )
     sweeper.config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}})
     sweeper.launcher = ScoringLauncher()
     sweeper.validate_batch_is_legal = lambda batch: None  # needs Hydra's config loader; the launcher checks here
@@ -61,7 +74,7 @@ def test_sweep_asks_launches_in_batches_and_tells(tmp_path):
     assert sweeper.launcher.calls == [(3, 0), (3, 3), (3, 6), (3, 9), (2, 12)]
     results = OmegaConf.load(tmp_path / "optimization_results.yaml")
     assert results.n_trials == 14 and 0 < results.n_complete < 14  # failed trials are recorded as failed
-    assert results.best_value == best.value == pytest.approx(-math.log10(best.params["lr"]) ** 2)
+    assert results.best_value == best.value == pytest.approx(-(math.log10(best.params["lr"]) ** 2))
     assert best.params["fail"] is False
     assert best.value > -0.5  # TPE got within a factor ~5 of lr = 1 in 14 trials
 

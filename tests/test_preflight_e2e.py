@@ -50,8 +50,9 @@ def env() -> dict[str, str]:
 def start(cwd: Path, module: str, *args: str) -> subprocess.Popen:
     cwd.mkdir(parents=True, exist_ok=True)
     with open(cwd / "err.txt", "w") as err:
-        return subprocess.Popen([sys.executable, "-m", module, *args], cwd=cwd, env=env(),
-                                stdout=subprocess.DEVNULL, stderr=err)
+        return subprocess.Popen(
+            [sys.executable, "-m", module, *args], cwd=cwd, env=env(), stdout=subprocess.DEVNULL, stderr=err
+        )
 
 
 def finish(proc: subprocess.Popen, timeout: float = 600) -> int:
@@ -67,30 +68,41 @@ def cases(data: dict[str, Path], tmp: Path) -> dict[str, tuple[list[str], str]]:
     port = free_port()
     (tmp / "a-file").write_text("")
     found = {
-        "no server": ([f"tracking.uri=http://127.0.0.1:{port}"],
-                      f"error: tracking.uri=http://127.0.0.1:{port}: connection refused: no MLflow server there; "
-                      f"start it (python -m pipeline.server --port {port}), or leave tracking.uri unset for the "
-                      "default store sqlite:///mlflow.db"),
-        "truncated data": ([f"paths.normalized={data['truncated']}"],
-                           f"error: {data['truncated']}/train.npz: truncated or corrupt (File is not a zip file); "
-                           + REMAKE.format(data["truncated"])),
-        "other digits": ([f"paths.normalized={data['4-9']}", "+experiment=fastbook"],
-                         f"error: {data['4-9']} holds digits [4, 9]; the configuration asks for [3, 7]: run dvc "
-                         "repro (or dvc exp apply / dvc checkout), or pass data.digits=[4,9]"),
-        "run dir under a file": ([f"hydra.run.dir={tmp}/a-file/run"],
-                                 f"error: hydra.run.dir={tmp}/a-file/run: {tmp}/a-file is a file, not a directory; "
-                                 "move it away, or set hydra.run.dir to another directory"),
-        "store under a file": ([f"tracking.uri=sqlite:///{tmp}/a-file/mlflow.db"],
-                               f"error: tracking.uri=sqlite:///{tmp}/a-file/mlflow.db: {tmp}/a-file is a file, not a "
-                               "directory; move it away, or leave tracking.uri unset for the default store "
-                               "sqlite:///mlflow.db"),
+        "no server": (
+            [f"tracking.uri=http://127.0.0.1:{port}"],
+            f"error: tracking.uri=http://127.0.0.1:{port}: connection refused: no MLflow server there; "
+            f"start it (python -m pipeline.server --port {port}), or leave tracking.uri unset for the "
+            "default store sqlite:///mlflow.db",
+        ),
+        "truncated data": (
+            [f"paths.normalized={data['truncated']}"],
+            f"error: {data['truncated']}/train.npz: truncated or corrupt (File is not a zip file); "
+            + REMAKE.format(data["truncated"]),
+        ),
+        "other digits": (
+            [f"paths.normalized={data['4-9']}", "+experiment=fastbook"],
+            f"error: {data['4-9']} holds digits [4, 9]; the configuration asks for [3, 7]: run dvc "
+            "repro (or dvc exp apply / dvc checkout), or pass data.digits=[4,9]",
+        ),
+        "run dir under a file": (
+            [f"hydra.run.dir={tmp}/a-file/run"],
+            f"error: hydra.run.dir={tmp}/a-file/run: {tmp}/a-file is a file, not a directory; "
+            "move it away, or set hydra.run.dir to another directory",
+        ),
+        "store under a file": (
+            [f"tracking.uri=sqlite:///{tmp}/a-file/mlflow.db"],
+            f"error: tracking.uri=sqlite:///{tmp}/a-file/mlflow.db: {tmp}/a-file is a file, not a "
+            "directory; move it away, or leave tracking.uri unset for the default store "
+            "sqlite:///mlflow.db",
+        ),
     }
     import torch
 
     if not torch.cuda.is_available():  # where there is a GPU, asking for one is no fault
-        found["gpu"] = (["trainer.accelerator=gpu"],
-                        "error: trainer.accelerator=gpu: no CUDA device on this machine; use trainer.accelerator=auto "
-                        "or cpu")
+        found["gpu"] = (
+            ["trainer.accelerator=gpu"],
+            "error: trainer.accelerator=gpu: no CUDA device on this machine; use trainer.accelerator=auto or cpu",
+        )
     return found
 
 
@@ -110,8 +122,15 @@ def test_faults_outside_the_configuration_are_one_line_exit_1_and_leave_nothing(
 
 def test_data_of_the_asked_digits_trains_and_the_run_records_what_it_used(tmp_path, data):
     """The way out the refusal names (`data.digits=[4,9]`) works, and the run describes the data it used."""
-    proc = start(tmp_path, "pipeline.train", f"paths.normalized={data['4-9']}", "+experiment=fastbook",
-                 "data.digits=[4,9]", "optim.epochs=2", f"hydra.run.dir={tmp_path}/out")
+    proc = start(
+        tmp_path,
+        "pipeline.train",
+        f"paths.normalized={data['4-9']}",
+        "+experiment=fastbook",
+        "data.digits=[4,9]",
+        "optim.epochs=2",
+        f"hydra.run.dir={tmp_path}/out",
+    )
     assert finish(proc) == 0, (tmp_path / "err.txt").read_text()[-3000:]
     [run] = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").search_runs(["1"])
     stats = json.loads((data["4-9"] / "stats.json").read_text())
@@ -129,8 +148,14 @@ def test_evaluate_names_a_truncated_model_and_writes_nothing(tmp_path, data):
     checkpoint = Path(cfg.paths.model) / "model.ckpt"
     checkpoint.write_bytes(checkpoint.read_bytes()[:1000])
     (tmp_path / "params.yaml").write_text(OmegaConf.to_yaml(OmegaConf.structured(cfg)))
-    done = subprocess.run([sys.executable, "-m", "pipeline.evaluate"], cwd=tmp_path, env=env(), capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.evaluate"],
+        cwd=tmp_path,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 1
     [line] = done.stderr.splitlines()
     assert line.startswith(f"error: {checkpoint}: not a readable model checkpoint (")

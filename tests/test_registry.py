@@ -47,8 +47,15 @@ def name(request) -> str:
 def gate(store, name, model, digest=DIGEST, **figures):
     client = MlflowClient(store["uri"])
     m = store[model] if isinstance(model, str) else model
-    return registry.register_and_gate(client, m["run_id"], m["model_uri"], name, digest,
-                                      figures.get("val_acc", m["val_acc"]), figures.get("val_loss", m["val_loss"]))
+    return registry.register_and_gate(
+        client,
+        m["run_id"],
+        m["model_uri"],
+        name,
+        digest,
+        figures.get("val_acc", m["val_acc"]),
+        figures.get("val_loss", m["val_loss"]),
+    )
 
 
 def champion_version(store, name) -> int:
@@ -133,24 +140,26 @@ def test_a_training_run_registers_a_champion_that_answers_as_evaluate(normalized
 
     from pipeline.metrics import score
     from pipeline.model import CHECKPOINT, DigitClassifier
-    from pipeline.predict import served_model
     from pipeline.normalize import load_split
+    from pipeline.predict import served_model
     from pipeline.tracking.lineage import file_md5
     from pipeline.train import train
 
     cfg = normalized
     cfg.tracking.log_model = False
     results = train(cfg, tmp_path / "models")
-    module = DigitClassifier.load_from_checkpoint(tmp_path / "models" / CHECKPOINT, map_location="cpu",
-                                                  weights_only=True)
+    module = DigitClassifier.load_from_checkpoint(
+        tmp_path / "models" / CHECKPOINT, map_location="cpu", weights_only=True
+    )
     x, y, digits = load_split(cfg.paths.normalized, "valid.npz")
     mlflow.set_tracking_uri(cfg.tracking.uri)
     with mlflow.start_run(run_id=results["run_id"]):
         model_uri = served_model.log(module.net, module.hparams["model"], digits, x[:2])
     client = MlflowClient(cfg.tracking.uri)
     digest = file_md5(tmp_path / "data" / "normalized" / "valid.npz")
-    decision = registry.register_and_gate(client, results["run_id"], model_uri, registry.model_name(cfg), digest,
-                                          results["acc"], results["loss"])
+    decision = registry.register_and_gate(
+        client, results["run_id"], model_uri, registry.model_name(cfg), digest, results["acc"], results["loss"]
+    )
     assert decision["alias"] == "champion" and decision["new"]["val_acc"] == results["acc"]
 
     _, evaluated = score(module, torch.tensor(x), torch.tensor(y), digits)

@@ -55,13 +55,22 @@ def test_report_answers_from_the_runs(learner_runs, tmp_path):
     assert "12.35%" not in page and runs["failed"].info.run_id not in page
     linear = runs["linear"].data.metrics
     assert f"{linear['bias']:+.3f}" in page  # the final bias, from the run
-    for question in ("Why multiply each pixel by a weight?", "What is the bias for?",
-                     "Why not score abs(pixel - weight)?", "Is 95% the best there is?"):
+    for question in (
+        "Why multiply each pixel by a weight?",
+        "What is the bias for?",
+        "Why not score abs(pixel - weight)?",
+        "Is 95% the best there is?",
+    ):
         assert question in page
     assert "97.85%" in page and "reference" in page  # fastbook's own figure, labelled
     pictures = re.findall(r'<img src="([^"]+)"', page)
-    assert {"linear_weights.png", "linear_contributions.png", "pixel_similarity_templates.png",
-            "bias.png", "accuracy.png"} <= set(pictures)
+    assert {
+        "linear_weights.png",
+        "linear_contributions.png",
+        "pixel_similarity_templates.png",
+        "bias.png",
+        "accuracy.png",
+    } <= set(pictures)
     for name in pictures:
         assert (tmp_path / "report" / name).read_bytes()[:4] == b"\x89PNG", name
 

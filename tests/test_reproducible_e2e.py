@@ -12,8 +12,14 @@ OUTPUTS = ("dvc.lock", "metrics.json", "models/history.csv", "models/weights.npy
 
 def small_project(dest, idx):
     repo = project_copy(dest)
-    compose_params(repo, "fetch=local", f"fetch.local_dir={idx}", "fetch.verify_canonical=false",
-                   "optim.epochs=3", "trainer.accelerator=cpu")
+    compose_params(
+        repo,
+        "fetch=local",
+        f"fetch.local_dir={idx}",
+        "fetch.verify_canonical=false",
+        "optim.epochs=3",
+        "trainer.accelerator=cpu",
+    )
     git(repo, "commit", "-qam", "small run")
     return repo
 

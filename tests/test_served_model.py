@@ -98,6 +98,7 @@ def test_bad_input_is_refused_with_what_was_expected(served, pixels, message):
 
 # --- the real scoring server -----------------------------------------------------------------
 
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -105,8 +106,9 @@ def free_port() -> int:
 
 
 def post(port: int, body: bytes) -> tuple[int, bytes]:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body,
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/invocations", data=body, headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             return response.status, response.read()
@@ -130,12 +132,29 @@ def wait_until_serving(server: subprocess.Popen, port: int, log, limit_s: float 
 @pytest.mark.slow
 def test_mlflow_models_serve_answers_images_and_refuses_bad_requests(served, tmp_path):
     port, log = free_port(), tmp_path / "serve.log"
-    command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{NAME}@champion",
-               "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "models",
+        "serve",
+        "-m",
+        f"models:/{NAME}@champion",
+        "--env-manager",
+        "local",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+    ]
     # PATH: MLflow starts `uvicorn` from the environment's bin/, as in an activated venv.
     # PYTHONPATH: the server imports this checkout's pipeline (the served model's code).
-    env = {**os.environ, "MLFLOW_TRACKING_URI": served["uri"], "PYTHONPATH": str(REPO),
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": served["uri"],
+        "PYTHONPATH": str(REPO),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
     with open(log, "w") as out:
         server = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:

@@ -35,6 +35,10 @@ def test_nested_blocks_leave_collection_to_the_outer_one():
 
 
 def test_the_training_app_starts_with_its_imports_frozen_and_collection_on():
-    out = subprocess.run([sys.executable, "-c", "import gc, pipeline.train; print(gc.isenabled(), gc.get_freeze_count())"],
-                         capture_output=True, text=True, check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", "import gc, pipeline.train; print(gc.isenabled(), gc.get_freeze_count())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     assert out[0] == "True" and int(out[1]) > 100_000  # torch, Lightning, MLflow, Hydra: ~600k objects

@@ -52,13 +52,16 @@ def http_server(status: int):
 def test_a_closed_port_is_refused_at_once_naming_the_uri_and_the_server_command():
     port = free_port()  # bound, then released: nothing listens there
     uri = f"http://127.0.0.1:{port}"
-    assert refusal(uri) == (f"tracking.uri={uri}: connection refused: no MLflow server there; start it "
-                            f"(python -m pipeline.server --port {port}), {DEFAULT}")
+    assert refusal(uri) == (
+        f"tracking.uri={uri}: connection refused: no MLflow server there; start it "
+        f"(python -m pipeline.server --port {port}), {DEFAULT}"
+    )
 
 
 def test_an_unknown_host_is_named():
     assert refusal("http://no-such-host.invalid:5000") == (
-        f"tracking.uri=http://no-such-host.invalid:5000: unknown host 'no-such-host.invalid'; check the URI, {DEFAULT}")
+        f"tracking.uri=http://no-such-host.invalid:5000: unknown host 'no-such-host.invalid'; check the URI, {DEFAULT}"
+    )
 
 
 def test_a_server_that_never_answers_is_given_up_after_the_timeout():
@@ -85,13 +88,15 @@ def test_a_server_refusing_the_client_asks_for_credentials(status):
     with http_server(status) as port:
         assert refusal(f"http://127.0.0.1:{port}") == (
             f"tracking.uri=http://127.0.0.1:{port}: the server refused this client (HTTP {status}); set "
-            "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) to an account it knows")
+            "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) to an account it knows"
+        )
 
 
 def test_a_server_that_is_not_mlflow_is_named():
     with http_server(404) as port:
-        assert "answered HTTP 404 to GET /api/2.0/mlflow/experiments/search: not an MLflow tracking server" in \
-            refusal(f"http://127.0.0.1:{port}")
+        assert "answered HTTP 404 to GET /api/2.0/mlflow/experiments/search: not an MLflow tracking server" in refusal(
+            f"http://127.0.0.1:{port}"
+        )
 
 
 def test_a_server_that_answers_passes():
@@ -109,8 +114,7 @@ def test_credentials_in_the_uri_stay_out_of_the_message():
 def test_a_sqlite_store_under_a_file_is_refused(tmp_path):
     (tmp_path / "runs").write_text("")
     uri = f"sqlite:///{tmp_path}/runs/mlflow.db"
-    assert refusal(uri) == (f"tracking.uri={uri}: {tmp_path}/runs is a file, not a directory; move it away, "
-                            f"{DEFAULT}")
+    assert refusal(uri) == (f"tracking.uri={uri}: {tmp_path}/runs is a file, not a directory; move it away, {DEFAULT}")
     assert not (tmp_path / "runs.lock").exists()
 
 
@@ -122,8 +126,10 @@ def test_a_sqlite_store_that_is_a_directory_or_not_a_database_is_refused(tmp_pat
     assert (tmp_path / "n.db").read_text() == "not sqlite at all"  # opened for writing, nothing written
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through chmod 555 (CI runs as root); "
-                                                "the path-is-a-file test covers this code path")
+@pytest.mark.skipif(
+    os.geteuid() == 0,
+    reason="root writes through chmod 555 (CI runs as root); the path-is-a-file test covers this code path",
+)
 def test_a_sqlite_store_in_a_read_only_directory_is_refused(tmp_path):
     (tmp_path / "ro").mkdir(mode=0o555)
     assert f"{tmp_path}/ro is not writable by this user" in refusal(f"sqlite:///{tmp_path}/ro/mlflow.db")
@@ -148,10 +154,15 @@ def test_retries_span_the_outage_with_the_fewest_retries(retry_settings):
     assert retry_span_s(6, 1) == 2 + 4 + 8 + 16 + 32 >= 60 > retry_span_s(5, 1)
     for outage_s in (0, 1, 10, 300, 600, 1000):
         settings = tolerate_outages(outage_s)
-        retries, factor = int(settings["MLFLOW_HTTP_REQUEST_MAX_RETRIES"]), int(settings["MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"])
+        retries, factor = (
+            int(settings["MLFLOW_HTTP_REQUEST_MAX_RETRIES"]),
+            int(settings["MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"]),
+        )
         assert retry_span_s(retries, factor) >= outage_s and retries <= store_check.MAX_RETRIES
-    assert tolerate_outages(10**6) == {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "10",
-                                       "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "120"}  # MLflow's most
+    assert tolerate_outages(10**6) == {
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "10",
+        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "120",
+    }  # MLflow's most
 
 
 def test_mlflow_accepts_the_settings_and_waits_as_computed(monkeypatch, retry_settings):

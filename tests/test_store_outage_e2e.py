@@ -27,11 +27,26 @@ def env() -> dict[str, str]:
 def start_server(port: int, store: Path, log: Path) -> subprocess.Popen:
     """`python -m pipeline.server` as a user starts it, in its own process group (mlflow runs uvicorn
     as a child); a tracking-only server: no job-execution workers."""
-    command = [sys.executable, "-m", "pipeline.server", "--port", str(port), "--backend-store-uri",
-               f"sqlite:///{store}", "--artifacts-destination", str(store.parent / "artifacts")]
+    command = [
+        sys.executable,
+        "-m",
+        "pipeline.server",
+        "--port",
+        str(port),
+        "--backend-store-uri",
+        f"sqlite:///{store}",
+        "--artifacts-destination",
+        str(store.parent / "artifacts"),
+    ]
     with open(log, "ab") as out:
-        server = subprocess.Popen(command, cwd=store.parent, stdout=out, stderr=subprocess.STDOUT,
-                                  start_new_session=True, env={**env(), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
+        server = subprocess.Popen(
+            command,
+            cwd=store.parent,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**env(), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+        )
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         assert server.poll() is None, log.read_text()[-2000:]
@@ -86,10 +101,20 @@ def test_a_server_restarted_during_training_loses_no_metric_point_or_artifact(tm
     server = start_server(port, store, log)
     uri = f"http://127.0.0.1:{port}"
     err = tmp_path / "train-err.txt"
-    command = [sys.executable, "-m", "pipeline.train", f"paths.normalized={data}", f"tracking.uri={uri}",
-               f"optim.epochs={EPOCHS}", "optim.batch_size=1", "trainer.batches_per_step=1", "trainer.accelerator=cpu",
-               # the server's start-up on a loaded test machine can take most of a minute: retry for longer
-               "tracking.outage_s=300", f"hydra.run.dir={tmp_path}/out"]
+    command = [
+        sys.executable,
+        "-m",
+        "pipeline.train",
+        f"paths.normalized={data}",
+        f"tracking.uri={uri}",
+        f"optim.epochs={EPOCHS}",
+        "optim.batch_size=1",
+        "trainer.batches_per_step=1",
+        "trainer.accelerator=cpu",
+        # the server's start-up on a loaded test machine can take most of a minute: retry for longer
+        "tracking.outage_s=300",
+        f"hydra.run.dir={tmp_path}/out",
+    ]
     with open(err, "w") as stderr:
         training = subprocess.Popen(command, cwd=tmp_path, env=env(), stdout=subprocess.DEVNULL, stderr=stderr)
     try:

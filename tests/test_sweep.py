@@ -12,16 +12,23 @@ import pytest
 from mlflow import MlflowClient
 from omegaconf import OmegaConf
 
-from pipeline.tracking.sweep import PARENT_TAG, SWEEP_FILE
 from pipeline.server import TrackingServer
+from pipeline.tracking.sweep import PARENT_TAG, SWEEP_FILE
 from tests import system_deps
 from tests.conftest import REPO, make_config, write_idx_dir
 
 pytestmark = pytest.mark.slow
 EPOCHS = 2
 GRID = {"optim.lr": ["0.25", "0.5", "1.0"], "model.bias": ["true", "false"]}  # 6 jobs
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def synthetic_normalized(root: Path) -> Path:
@@ -42,16 +49,27 @@ def multirun(cwd: Path, *overrides: str) -> str:
     """`python -m pipeline.train -m ...` as a user runs it, with this repository's code."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     env["PYTHONPATH"] = str(REPO)
-    done = subprocess.run([sys.executable, "-m", "pipeline.train", "-m", *overrides], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.train", "-m", *overrides],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-5000:]
     return out
 
 
 def common_overrides(root: Path, normalized: Path, sweep_dir: str) -> list[str]:
-    return [f"paths.normalized={normalized}", f"tracking.uri=sqlite:///{root}/mlflow.db",
-            f"optim.epochs={EPOCHS}", "trainer.accelerator=cpu", f"hydra.sweep.dir={root}/{sweep_dir}"]
+    return [
+        f"paths.normalized={normalized}",
+        f"tracking.uri=sqlite:///{root}/mlflow.db",
+        f"optim.epochs={EPOCHS}",
+        "trainer.accelerator=cpu",
+        f"hydra.sweep.dir={root}/{sweep_dir}",
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +78,9 @@ def grid_sweep(tmp_path_factory):
     root = tmp_path_factory.mktemp("sweep")
     normalized = synthetic_normalized(root)
     grid = [f"{key}={','.join(values)}" for key, values in GRID.items()]
-    out = multirun(root, *grid, "hydra/launcher=joblib", "hydra.launcher.n_jobs=6",
-                   *common_overrides(root, normalized, "grid"))
+    out = multirun(
+        root, *grid, "hydra/launcher=joblib", "hydra.launcher.n_jobs=6", *common_overrides(root, normalized, "grid")
+    )
     return root, out
 
 
@@ -82,7 +101,9 @@ def test_parallel_sweep_records_every_job_as_a_complete_child_of_one_parent(grid
     children = [run for run in runs if run.data.tags.get(PARENT_TAG) == parent.info.run_id]
     assert len(children) == 6 == len(runs) - 1
 
-    expected_names = {f"optim.lr={lr},model.bias={bias}".lower() for lr in GRID["optim.lr"] for bias in GRID["model.bias"]}
+    expected_names = {
+        f"optim.lr={lr},model.bias={bias}".lower() for lr in GRID["optim.lr"] for bias in GRID["model.bias"]
+    }
     assert {child.info.run_name.lower() for child in children} == expected_names
     for child in children:
         assert child.info.status == "FINISHED"
@@ -106,7 +127,10 @@ def test_parallel_sweep_records_every_job_as_a_complete_child_of_one_parent(grid
     assert parent.data.tags["sweep.children_finished"] == "6"
     best = max(children, key=lambda run: run.data.metrics["final_val_acc"])
     assert parent.data.metrics["best_final_val_acc"] == best.data.metrics["final_val_acc"]
-    assert client.get_run(parent.data.tags["best_run_id"]).data.metrics["final_val_acc"] == best.data.metrics["final_val_acc"]
+    assert (
+        client.get_run(parent.data.tags["best_run_id"]).data.metrics["final_val_acc"]
+        == best.data.metrics["final_val_acc"]
+    )
     parent_artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"config.yaml", "sweep.yaml"} <= parent_artifacts
 
@@ -115,9 +139,23 @@ def test_compare_prints_the_sweep_and_plots_accuracy_against_swept_parameters(gr
     root, _ = grid_sweep
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     env["PYTHONPATH"] = str(REPO)
-    done = subprocess.run([sys.executable, "-m", "pipeline.compare", "grid", "--tracking-uri",
-                           f"sqlite:///{root}/mlflow.db", "--png", str(root / "grid.png")],
-                          cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline.compare",
+            "grid",
+            "--tracking-uri",
+            f"sqlite:///{root}/mlflow.db",
+            "--png",
+            str(root / "grid.png"),
+        ],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stdout.splitlines()
     header = next(line for line in lines if "final_val_acc" in line)
@@ -142,7 +180,10 @@ def test_mlflow_ui_shows_the_sweep_in_headless_chromium(grid_sweep, tmp_path):
     children = MlflowClient(uri).search_runs([experiment], f"tags.`{PARENT_TAG}` = '{parent_id}'")
     screenshots = Path(os.environ.get("SCREENSHOT_DIR", tmp_path))
 
-    with TrackingServer(uri, root / "mlruns", tmp_path / "server.log", serve_artifacts=False) as url, sync_playwright() as playwright:
+    with (
+        TrackingServer(uri, root / "mlruns", tmp_path / "server.log", serve_artifacts=False) as url,
+        sync_playwright() as playwright,
+    ):
         browser = playwright.chromium.launch(executable_path=system_deps.chromium(), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
@@ -181,9 +222,15 @@ def test_mlflow_ui_shows_the_sweep_in_headless_chromium(grid_sweep, tmp_path):
 
 def test_optuna_sweep_through_hydra_is_one_parent_with_a_child_per_trial(tmp_path):
     normalized = synthetic_normalized(tmp_path)
-    multirun(tmp_path, "hparams_search=linear_optuna", "hydra.sweeper.n_trials=3", "optim.epochs=1",
-             *common_overrides(tmp_path, normalized, "optuna")[:-2], "trainer.accelerator=cpu",
-             f"hydra.sweep.dir={tmp_path}/optuna")
+    multirun(
+        tmp_path,
+        "hparams_search=linear_optuna",
+        "hydra.sweeper.n_trials=3",
+        "optim.epochs=1",
+        *common_overrides(tmp_path, normalized, "optuna")[:-2],
+        "trainer.accelerator=cpu",
+        f"hydra.sweep.dir={tmp_path}/optuna",
+    )
     results = OmegaConf.load(tmp_path / "optuna/optimization_results.yaml")
     assert results.n_trials == 3 == results.n_complete
     published = json.loads((tmp_path / "optuna" / SWEEP_FILE).read_text())
@@ -197,7 +244,8 @@ def test_optuna_sweep_through_hydra_is_one_parent_with_a_child_per_trial(tmp_pat
     best = client.get_run(parent.data.tags["best_run_id"])
     assert best.data.metrics["final_val_acc"] == pytest.approx(results.best_value)
     assert {key: best.data.params[key] for key in results.best_params} == {  # one best, also on a tie
-        key: str(value) for key, value in results.best_params.items()}
+        key: str(value) for key, value in results.best_params.items()
+    }
     sampled = [{key: child.data.params[key] for key in results.best_params} for child in children]
     assert {key: str(value) for key, value in results.best_params.items()} in sampled  # Optuna's best is a child
     for child in children:  # each trial's name is its sampled values

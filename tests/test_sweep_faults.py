@@ -33,9 +33,19 @@ def start_sweep(root: Path, data: Path, *launcher: str) -> subprocess.Popen:
     """`python -m pipeline.train -m seed=1,2,3,4 ...` of endless jobs into root/mlflow.db."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     env["PYTHONPATH"] = str(REPO)
-    cmd = [sys.executable, "-m", "pipeline.train", "-m", "seed=1,2,3,4", *launcher, ENDLESS,
-           f"paths.normalized={data}", "trainer.accelerator=cpu", f"tracking.uri=sqlite:///{root}/mlflow.db",
-           f"hydra.sweep.dir={root}/sweep"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pipeline.train",
+        "-m",
+        "seed=1,2,3,4",
+        *launcher,
+        ENDLESS,
+        f"paths.normalized={data}",
+        "trainer.accelerator=cpu",
+        f"tracking.uri=sqlite:///{root}/mlflow.db",
+        f"hydra.sweep.dir={root}/sweep",
+    ]
     with open(root / "out.txt", "w") as out:
         # its own session: a test that fails still finds (and ends) whatever the sweep started
         return subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -85,7 +95,9 @@ def server_is_down(root: Path) -> bool:
 
 
 @pytest.mark.parametrize("name, signum", [("SIGTERM", signal.SIGTERM), ("SIGINT", signal.SIGINT)])
-@pytest.mark.parametrize("launcher", [[], ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]], ids=["basic", "joblib"])
+@pytest.mark.parametrize(
+    "launcher", [[], ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]], ids=["basic", "joblib"]
+)
 def test_a_signal_ends_the_sweep_its_running_jobs_and_its_server(tmp_path, data, launcher, name, signum):
     proc = start_sweep(tmp_path, data, *launcher)
     try:
@@ -122,8 +134,14 @@ def test_kill_9_of_a_joblib_sweep_leaves_no_process_and_mark_orphans_ends_its_ru
     assert parent.info.status == "RUNNING"  # nothing runs on SIGKILL: the runs wait for mark-orphans
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    done = subprocess.run([sys.executable, "-m", "pipeline.tracking", "mark-orphans", f"sqlite:///{tmp_path}/mlflow.db"],
-                          cwd=tmp_path, env={**env, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.tracking", "mark-orphans", f"sqlite:///{tmp_path}/mlflow.db"],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     parent, children = runs_of(tmp_path)
     assert f"mark-orphans: {1 + len(children)} run(s) marked KILLED" in done.stdout
@@ -136,13 +154,18 @@ def test_kill_9_of_a_joblib_sweep_leaves_no_process_and_mark_orphans_ends_its_ru
 def test_the_sweep_server_tracks_only_and_ends_when_the_process_that_started_it_is_killed(tmp_path):
     """Two processes (`mlflow server` and uvicorn, one worker), no job-execution workers (huey),
     gone within seconds of `kill -9` of the process that started them."""
-    starter = ("import sys, time; from pipeline.server import TrackingServer; "
-               "server = TrackingServer(sys.argv[1], sys.argv[2], sys.argv[3], serve_artifacts=False); "
-               "print(server.start(), flush=True); time.sleep(600)")
+    starter = (
+        "import sys, time; from pipeline.server import TrackingServer; "
+        "server = TrackingServer(sys.argv[1], sys.argv[2], sys.argv[3], serve_artifacts=False); "
+        "print(server.start(), flush=True); time.sleep(600)"
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    proc = subprocess.Popen([sys.executable, "-c", starter, f"sqlite:///{tmp_path}/m.db", tmp_path / "mlruns",
-                             tmp_path / "server.log"], env={**env, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", starter, f"sqlite:///{tmp_path}/m.db", tmp_path / "mlruns", tmp_path / "server.log"],
+        env={**env, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         url = proc.stdout.readline().strip()
         assert url.startswith("http://127.0.0.1:"), (tmp_path / "server.log").read_text()[-2000:]

@@ -43,14 +43,23 @@ def postgres():
         shutil.chown(directory, "postgres")
         as_owner = ["runuser", "-u", "postgres", "--"]
     data, port = directory / "data", free_port()
-    subprocess.run([*as_owner, postgres_bin("initdb"), "-D", data, "-U", "postgres", "--auth=trust", "--no-sync"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [*as_owner, postgres_bin("initdb"), "-D", data, "-U", "postgres", "--auth=trust", "--no-sync"],
+        check=True,
+        capture_output=True,
+    )
     server_options = f"-c listen_addresses=127.0.0.1 -p {port} -k {directory} -c fsync=off"
-    subprocess.run([*as_owner, postgres_bin("pg_ctl"), "-D", data, "-l", directory / "log", "-w", "-o", server_options,
-                    "start"], check=True, capture_output=True)
+    subprocess.run(
+        [*as_owner, postgres_bin("pg_ctl"), "-D", data, "-l", directory / "log", "-w", "-o", server_options, "start"],
+        check=True,
+        capture_output=True,
+    )
     try:
-        subprocess.run([postgres_bin("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "mlflow"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [postgres_bin("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "mlflow"],
+            check=True,
+            capture_output=True,
+        )
         yield port
     finally:
         subprocess.run([*as_owner, postgres_bin("pg_ctl"), "-D", data, "-m", "fast", "-w", "stop"], capture_output=True)
@@ -61,12 +70,27 @@ def postgres():
 def mlflow_server(postgres, tmp_path):
     """`mlflow server` on 127.0.0.1 with PostgreSQL behind it and artifacts served from a directory."""
     port = free_port()
-    log = open(tmp_path / "mlflow-server.log", "w")
+    log = open(tmp_path / "mlflow-server.log", "w")  # noqa: SIM115 - the server writes it until the test ends
     server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "2",
-         "--backend-store-uri", f"postgresql+psycopg2://postgres@127.0.0.1:{postgres}/mlflow",
-         "--artifacts-destination", str(tmp_path / "artifacts")],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,  # its workers in one process group
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+            "--backend-store-uri",
+            f"postgresql+psycopg2://postgres@127.0.0.1:{postgres}/mlflow",
+            "--artifacts-destination",
+            str(tmp_path / "artifacts"),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its workers in one process group
         env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
     )
     try:
@@ -90,16 +114,33 @@ def mlflow_server(postgres, tmp_path):
         log.close()
 
 
-def test_parallel_sweep_records_every_run_on_a_postgresql_tracking_server(normalized, mlflow_server, postgres, tmp_path):
+def test_parallel_sweep_records_every_run_on_a_postgresql_tracking_server(
+    normalized, mlflow_server, postgres, tmp_path
+):
     cfg = normalized
     epochs = 2
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     done = subprocess.run(
-        [sys.executable, "-m", "pipeline.train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=4",
-         f"optim.lr={','.join(LEARNING_RATES)}", f"optim.epochs={epochs}", "trainer.accelerator=cpu",
-         f"paths.normalized={cfg.paths.normalized}", f"tracking.uri={mlflow_server}", "tracking.log_model=false",
-         f"hydra.sweep.dir={tmp_path}/sweep"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "pipeline.train",
+            "-m",
+            "hydra/launcher=joblib",
+            "hydra.launcher.n_jobs=4",
+            f"optim.lr={','.join(LEARNING_RATES)}",
+            f"optim.epochs={epochs}",
+            "trainer.accelerator=cpu",
+            f"paths.normalized={cfg.paths.normalized}",
+            f"tracking.uri={mlflow_server}",
+            "tracking.log_model=false",
+            f"hydra.sweep.dir={tmp_path}/sweep",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
@@ -119,8 +160,10 @@ def test_parallel_sweep_records_every_run_on_a_postgresql_tracking_server(normal
         assert Path(client.download_artifacts(run.info.run_id, "weights.npy", str(tmp_path))).stat().st_size > 784 * 4
 
     # The records really sit in PostgreSQL, and the files in the artifact store.
-    with psycopg2.connect(host="127.0.0.1", port=postgres, user="postgres", dbname="mlflow") as db:
-        with db.cursor() as cursor:
-            cursor.execute("SELECT run_uuid FROM runs WHERE status = 'FINISHED'")
-            assert {run.info.run_id for run in jobs} <= {row[0] for row in cursor.fetchall()}
+    with (
+        psycopg2.connect(host="127.0.0.1", port=postgres, user="postgres", dbname="mlflow") as db,
+        db.cursor() as cursor,
+    ):
+        cursor.execute("SELECT run_uuid FROM runs WHERE status = 'FINISHED'")
+        assert {run.info.run_id for run in jobs} <= {row[0] for row in cursor.fetchall()}
     assert len(list((tmp_path / "artifacts").rglob("weights.npy"))) == len(LEARNING_RATES)

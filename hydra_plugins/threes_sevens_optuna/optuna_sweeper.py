@@ -86,7 +86,7 @@ def job_error(job: JobReturn) -> BaseException:
     """A failed job's exception. Hydra 1.3's public `JobReturn.return_value` re-raises it (after
     printing "Error executing job ..."): catching it is the public way to get it."""
     try:
-        job.return_value
+        job.return_value  # noqa: B018 - the property re-raises the job's exception
     except Exception as err:
         return err
     raise AssertionError(f"job {job.overrides} did not fail")
@@ -101,8 +101,16 @@ def first_best(completed: List[FrozenTrial], direction: str) -> FrozenTrial:
 
 
 class OptunaSweeper(Sweeper):
-    def __init__(self, direction: str, n_trials: int, n_jobs: int, seed: Optional[int], storage: Optional[str],
-                 study_name: Optional[str], params: Dict[str, str]) -> None:
+    def __init__(
+        self,
+        direction: str,
+        n_trials: int,
+        n_jobs: int,
+        seed: Optional[int],
+        storage: Optional[str],
+        study_name: Optional[str],
+        params: Dict[str, str],
+    ) -> None:
         self.direction = direction
         self.n_trials = n_trials
         self.n_jobs = n_jobs
@@ -115,14 +123,20 @@ class OptunaSweeper(Sweeper):
         self.config = config
         self.hydra_context = hydra_context  # validate_batch_is_legal needs it
         self.launcher = Plugins.instance().instantiate_launcher(
-            hydra_context=hydra_context, task_function=task_function, config=config)
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
 
     def sweep(self, arguments: List[str]) -> optuna.trial.FrozenTrial:
         space, fixed = search_space(self.params, arguments)
         if not space:
             raise ValueError("optuna sweeper: nothing to search; set hydra.sweeper.params or give key=interval(...)")
-        study = optuna.create_study(direction=self.direction, sampler=optuna.samplers.TPESampler(seed=self.seed),
-                                    storage=self.storage, study_name=self.study_name, load_if_exists=True)
+        study = optuna.create_study(
+            direction=self.direction,
+            sampler=optuna.samplers.TPESampler(seed=self.seed),
+            storage=self.storage,
+            study_name=self.study_name,
+            load_if_exists=True,
+        )
         launched = 0
         while launched < self.n_trials:
             trials = [study.ask(space) for _ in range(min(self.n_jobs, self.n_trials - launched))]
@@ -140,8 +154,13 @@ class OptunaSweeper(Sweeper):
         if not completed:
             raise RuntimeError(f"optuna sweeper: all {launched} trials failed")
         best = first_best(completed, self.direction)
-        results = {"direction": self.direction, "best_value": best.value, "best_params": best.params,
-                   "n_trials": launched, "n_complete": len(completed)}
+        results = {
+            "direction": self.direction,
+            "best_value": best.value,
+            "best_params": best.params,
+            "n_trials": launched,
+            "n_complete": len(completed),
+        }
         OmegaConf.save(OmegaConf.create(results), Path(self.config.hydra.sweep.dir) / "optimization_results.yaml")
         log.info(f"Best trial {best.number}: value {best.value} with {best.params}")
         return best

@@ -37,8 +37,10 @@ def model_and_tracking_uri(model_uri: str | None) -> tuple[str, str]:
     tracking = tracking_uri(cfg) if cfg else os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
     database = sqlite_path(tracking)
     if database is not None and not database.is_file():  # MLflow would create an empty one
-        raise PipelineError(f"{database}: no MLflow database (tracking URI {tracking}); train a model first "
-                            "(dvc repro), or set MLFLOW_TRACKING_URI")
+        raise PipelineError(
+            f"{database}: no MLflow database (tracking URI {tracking}); train a model first "
+            "(dvc repro), or set MLFLOW_TRACKING_URI"
+        )
     return uri, tracking
 
 
@@ -64,12 +66,14 @@ def load(model_uri: str | None):
         return mlflow.pyfunc.load_model(uri), label
     except (MlflowException, OSError) as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise PipelineError(f"{uri}: cannot load the model ({reason}); train and register one first "
-                            "(dvc repro), or pass --model-uri") from None
+        raise PipelineError(
+            f"{uri}: cannot load the model ({reason}); train and register one first (dvc repro), or pass --model-uri"
+        ) from None
 
 
-def explain_figure(names: list[str], images: np.ndarray, weights: np.ndarray, bias: float,
-                   digits: list[int], path: Path) -> None:
+def explain_figure(
+    names: list[str], images: np.ndarray, weights: np.ndarray, bias: float, digits: list[int], path: Path
+) -> None:
     """Per picture: the 28x28 image the model saw (top) and weight x pixel (bottom; red pushes
     towards digits[0], blue towards digits[1]); logit = the bottom map's sum + bias."""
     from matplotlib.figure import Figure  # no pyplot: no display backend involved
@@ -124,14 +128,20 @@ def predict(images: list[str], model_uri: str | None = None, explain: Path | Non
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.predict", description=__doc__.split("\n\n")[0])
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="PNG or JPEG files, one digit each")
-    parser.add_argument("--model-uri", help="any MLflow model URI of a model logged by pipeline/predict/served_model.py "
-                        "(default: models:/<registered model>@champion, from params.yaml)")
-    parser.add_argument("--explain", type=Path, metavar="OUT.png",
-                        help="also write each image as the model saw it and its weight x pixel map (linear models)")
+    parser.add_argument(
+        "--model-uri",
+        help="any MLflow model URI of a model logged by pipeline/predict/served_model.py "
+        "(default: models:/<registered model>@champion, from params.yaml)",
+    )
+    parser.add_argument(
+        "--explain",
+        type=Path,
+        metavar="OUT.png",
+        help="also write each image as the model saw it and its weight x pixel map (linear models)",
+    )
     args = parser.parse_args(argv)
     try:
         return predict(args.images, args.model_uri, args.explain)
     except PipelineError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-

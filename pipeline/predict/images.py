@@ -57,8 +57,9 @@ def read_grey(path: str | Path) -> np.ndarray:
 def touching(mask: np.ndarray) -> np.ndarray:
     """The pixels of `mask` and their 8 neighbours."""
     padded, (height, width) = np.pad(mask, 1), mask.shape
-    return np.any([padded[1 + dy : 1 + dy + height, 1 + dx : 1 + dx + width]
-                   for dy in (-1, 0, 1) for dx in (-1, 0, 1)], axis=0)
+    return np.any(
+        [padded[1 + dy : 1 + dy + height, 1 + dx : 1 + dx + width] for dy in (-1, 0, 1) for dx in (-1, 0, 1)], axis=0
+    )
 
 
 def ink_on_dark(grey: np.ndarray, path: str | Path = "image") -> np.ndarray:

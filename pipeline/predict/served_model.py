@@ -45,8 +45,10 @@ def signature(digits: list[int]) -> ModelSignature:
 
 
 def refuse(message: str) -> MlflowException:
-    return MlflowException.invalid_parameter_value(f"{message}. Expected pixels in 0..1 as rows of {N_PIXELS} "
-                                                   f"numbers, shape (n, {N_PIXELS}), or as (n, {SIDE}, {SIDE})")
+    return MlflowException.invalid_parameter_value(
+        f"{message}. Expected pixels in 0..1 as rows of {N_PIXELS} "
+        f"numbers, shape (n, {N_PIXELS}), or as (n, {SIDE}, {SIDE})"
+    )
 
 
 def check_pixels(data) -> np.ndarray:
@@ -108,10 +110,12 @@ class DigitModel(mlflow.pyfunc.PythonModel):
         """model_input: usually an array; a DataFrame or nested lists are checked the same way."""
         logits = self.logits(check_pixels(model_input))
         first, second = self.digits
-        return pd.DataFrame({
-            "digit": np.where(logits > 0, first, second).astype(np.int64),
-            probability_column(self.digits): 1.0 / (1.0 + np.exp(-logits)),
-        })
+        return pd.DataFrame(
+            {
+                "digit": np.where(logits > 0, first, second).astype(np.int64),
+                probability_column(self.digits): 1.0 / (1.0 + np.exp(-logits)),
+            }
+        )
 
 
 def log(net, model: dict, digits: list[int], input_example: np.ndarray, name: str = "served_model") -> str:

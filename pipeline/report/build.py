@@ -79,13 +79,17 @@ def find_runs(overrides: list[str]) -> tuple[list[Measured], str, str]:
     expected = {v: expected_params(v, overrides) for v in variants}
     cfg = expected[variants[0]][0]
     uri, experiment = store.tracking_uri(cfg), cfg.tracking.experiment
-    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).is_file():  # do not create it
+    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///") :]).is_file():  # do not create it
         raise ReportError(f"{uri}: no such MLflow database; run `{SWEEP_COMMAND}` first")
     mlflow.set_tracking_uri(uri)
     if MlflowClient(uri).get_experiment_by_name(experiment) is None:
         raise ReportError(f"{uri}: no MLflow experiment '{experiment}'; run `{SWEEP_COMMAND}` first")
-    runs = mlflow.search_runs(experiment_names=[experiment], filter_string="attributes.status = 'FINISHED'",
-                              order_by=["attributes.start_time DESC"], output_format="list")
+    runs = mlflow.search_runs(
+        experiment_names=[experiment],
+        filter_string="attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"],
+        output_format="list",
+    )
     runs = [run for run in runs if "final_val_acc" in run.data.metrics]  # not a parent run
     found, missing = [], []
     for variant, (_, params) in expected.items():
@@ -95,8 +99,10 @@ def find_runs(overrides: list[str]) -> tuple[list[Measured], str, str]:
         else:
             found.append(Measured(variant, match))
     if missing:
-        raise ReportError(f"{uri}: experiment '{experiment}' has no finished run of "
-                          f"{', '.join(missing)} (with these settings); run `{SWEEP_COMMAND}` first")
+        raise ReportError(
+            f"{uri}: experiment '{experiment}' has no finished run of "
+            f"{', '.join(missing)} (with these settings); run `{SWEEP_COMMAND}` first"
+        )
     inputs.check_recorded_data(m.run for m in found)  # each trained on the data its params say
     return found, uri, experiment
 
@@ -106,11 +112,16 @@ def build(out: Path, overrides: list[str]) -> Path:
     measured, uri, experiment = find_runs(overrides)
     client = MlflowClient(uri)
     with atomic_directory(out) as scratch:
-        html = page.render(measured, client, scratch, source={
-            "tracking URI": uri,
-            "experiment": experiment,
-            "generated": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        })
+        html = page.render(
+            measured,
+            client,
+            scratch,
+            source={
+                "tracking URI": uri,
+                "experiment": experiment,
+                "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            },
+        )
         (scratch / "index.html").write_text(html)
     return out / "index.html"
 

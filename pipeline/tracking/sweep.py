@@ -60,8 +60,9 @@ def join(cfg: Config) -> tuple[Config, str | None]:
         return cfg, None
     sweep_file = Path(hydra_cfg.sweep.dir) / SWEEP_FILE
     if not sweep_file.is_file():  # Hydra turns a callback's exception into a warning: stop here instead
-        raise PipelineError(f"{sweep_file}: not found; the MlflowSweep callback failed to start the sweep "
-                            "(see its warning above)")
+        raise PipelineError(
+            f"{sweep_file}: not found; the MlflowSweep callback failed to start the sweep (see its warning above)"
+        )
     sweep = json.loads(sweep_file.read_text())
     if sweep["pid"] != os.getpid() and sweep["pid"] not in _watched:  # a job in another process
         _watched.add(sweep["pid"])
@@ -127,8 +128,9 @@ class MlflowSweep(Callback):
         # SQLite file directly. Every other launcher runs them in other processes, possibly at once.
         in_process = config.hydra.launcher._target_ == IN_PROCESS_LAUNCHER
         if uri.startswith("sqlite:") and not in_process and self.use_server:
-            self.server = TrackingServer(uri, store.artifact_root(uri), sweep_dir / "mlflow-server.log",
-                                         serve_artifacts=False)
+            self.server = TrackingServer(
+                uri, store.artifact_root(uri), sweep_dir / "mlflow-server.log", serve_artifacts=False
+            )
             uri = self.server.start()
             # MLflow prints "🏃 View run … at: <URL>" as each run ends on a tracking server; this one stops
             # with the sweep, so the links would be dead: MLflow's own switch turns the line off, here
@@ -137,7 +139,9 @@ class MlflowSweep(Callback):
             os.environ[MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT.name] = "true"
         atexit.register(self._abort)  # a sweep that crashes still ends its runs and server
         if threading.current_thread() is threading.main_thread():  # only it may set handlers
-            self.previous_handlers = {signum: signal.signal(signum, self._interrupt) for signum in lifecycle.STOP_SIGNALS}
+            self.previous_handlers = {
+                signum: signal.signal(signum, self._interrupt) for signum in lifecycle.STOP_SIGNALS
+            }
         self.client = store.open_client(uri)  # a new sqlite store is created under its lock
         overrides = run_names.untracked(config.hydra.overrides.task)  # no URI (it may carry credentials)
         tags = {
@@ -157,9 +161,14 @@ class MlflowSweep(Callback):
         sweep_spec = {"overrides": overrides, "sweeper": OmegaConf.to_container(config.hydra.sweeper, resolve=True)}
         self.client.log_dict(self.parent_id, sweep_spec, "sweep.yaml")
         self.client.log_text(self.parent_id, OmegaConf.to_yaml(base, resolve=True), "config.yaml")
-        published = {"tracking_uri": uri, "parent_run_id": self.parent_id, "experiment_id": experiment_id,
-                     "swept_keys": swept_keys(config), "pid": os.getpid(),
-                     "started": float(tags[lifecycle.STARTED_TAG])}
+        published = {
+            "tracking_uri": uri,
+            "parent_run_id": self.parent_id,
+            "experiment_id": experiment_id,
+            "swept_keys": swept_keys(config),
+            "pid": os.getpid(),
+            "started": float(tags[lifecycle.STARTED_TAG]),
+        }
         with atomic_file(sweep_dir / SWEEP_FILE) as scratch:  # jobs never read half a file
             scratch.write_text(json.dumps(published, indent=2))
 
@@ -175,11 +184,17 @@ class MlflowSweep(Callback):
             self.client.log_metric(self.parent_id, f"best_{FINAL_VAL_ACC}", best.data.metrics[FINAL_VAL_ACC])
             self.client.set_tag(self.parent_id, "best_run_id", best.info.run_id)
             self.client.set_tag(self.parent_id, "best_run_name", best.info.run_name)
-            print(f"sweep: parent run {self.parent_id}: best {best.info.run_name} "
-                  f"({FINAL_VAL_ACC} {best.data.metrics[FINAL_VAL_ACC]:.4f}) of {len(runs)} runs")
+            print(
+                f"sweep: parent run {self.parent_id}: best {best.info.run_name} "
+                f"({FINAL_VAL_ACC} {best.data.metrics[FINAL_VAL_ACC]:.4f}) of {len(runs)} runs"
+            )
             if self.cfg.tracking.register and registry.MODEL_URI_TAG in best.data.tags:  # only the best, once
-                registry.gate_run(self.cfg, best.info.run_id, best.data.tags[registry.MODEL_URI_TAG],
-                                  {"acc": best.data.metrics[FINAL_VAL_ACC], "loss": best.data.metrics[FINAL_VAL_LOSS]})
+                registry.gate_run(
+                    self.cfg,
+                    best.info.run_id,
+                    best.data.tags[registry.MODEL_URI_TAG],
+                    {"acc": best.data.metrics[FINAL_VAL_ACC], "loss": best.data.metrics[FINAL_VAL_LOSS]},
+                )
         self._end("FINISHED" if finished else "FAILED")
 
     def _interrupt(self, signum: int, _frame) -> None:
@@ -195,8 +210,9 @@ class MlflowSweep(Callback):
         raise SystemExit(128 + signum)
 
     def _running_children(self) -> list:
-        return [run for run in children(self.client, self.client.get_run(self.parent_id))
-                if run.info.status == "RUNNING"]
+        return [
+            run for run in children(self.client, self.client.get_run(self.parent_id)) if run.info.status == "RUNNING"
+        ]
 
     def _abort(self) -> None:
         """The sweep ends early (a signal, an error): each job still running is stopped and its run
@@ -209,8 +225,12 @@ class MlflowSweep(Callback):
         lifecycle.stop_writers(self.client, running)
         for run in running:
             if self.client.get_run(run.info.run_id).info.status == "RUNNING":  # not ended by its own process
-                lifecycle.end(self.client, run.info.run_id, "KILLED",
-                              f"sweep interrupted by {name}" if name else "the sweep stopped before this job ended")
+                lifecycle.end(
+                    self.client,
+                    run.info.run_id,
+                    "KILLED",
+                    f"sweep interrupted by {name}" if name else "the sweep stopped before this job ended",
+                )
         if name:
             self._end("KILLED", f"interrupted by {name}")
         else:
