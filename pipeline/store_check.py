@@ -21,12 +21,12 @@ from urllib.parse import urlsplit
 import requests
 
 from pipeline.errors import PipelineError
-from pipeline.tracking import DEFAULT_URI, redact, sqlite_path
+from pipeline.tracking.store import default_uri, redact, sqlite_path
 from pipeline.writable import NotWritable, check_writable
 
 PROBE = "/api/2.0/mlflow/experiments/search"  # read-only, and behind a server's authentication
 SQLITE_HEADER = b"SQLite format 3\x00"
-DEFAULT_STORE = f"leave tracking.uri unset for the default store {DEFAULT_URI}"
+DEFAULT_STORE = "leave tracking.uri unset for the default store (mlflow.db in the project directory)"
 
 
 class StoreUnavailable(PipelineError):
@@ -44,7 +44,7 @@ def check_store(uri: str, shown_as: str, timeout_s: float) -> None:
 
 
 def check_sqlite(database: Path, shown_as: str) -> None:
-    elsewhere = "set tracking.uri to a writable place" if database == sqlite_path(DEFAULT_URI) else DEFAULT_STORE
+    elsewhere = "set tracking.uri to a writable place" if database == sqlite_path(default_uri()) else DEFAULT_STORE
     if database.is_dir():
         raise StoreUnavailable(f"{shown_as}: {database} is a directory, expected an MLflow database file")
     if database.is_file():

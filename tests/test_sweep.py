@@ -188,6 +188,7 @@ def test_mlflow_ui_shows_the_sweep_in_headless_chromium(grid_sweep, tmp_path):
         try:
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
             page.set_default_timeout(60_000)
+            expect.set_options(timeout=60_000)  # expect() has its own 5 s default; a busy machine needs longer
             page.goto(f"{url}/#/experiments/{experiment}/runs?workflowType=machine_learning", wait_until="load")
             parent_cell = page.get_by_role("gridcell").filter(has_text="grid")
             parent_cell.first.wait_for()

@@ -30,11 +30,11 @@ def model_and_tracking_uri(model_uri: str | None) -> tuple[str, str]:
     (params.yaml's tracking.uri, else $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)."""
     from pipeline.config import load_params
     from pipeline.tracking.registry import CHAMPION, model_name
-    from pipeline.tracking.store import DEFAULT_URI, sqlite_path, tracking_uri
+    from pipeline.tracking.store import default_uri, sqlite_path, tracking_uri
 
     cfg = load_params(PARAMS) if model_uri is None or PARAMS.is_file() else None
     uri = model_uri or f"models:/{model_name(cfg)}@{CHAMPION}"
-    tracking = tracking_uri(cfg) if cfg else os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+    tracking = tracking_uri(cfg) if cfg else os.environ.get("MLFLOW_TRACKING_URI") or default_uri()
     database = sqlite_path(tracking)
     if database is not None and not database.is_file():  # MLflow would create an empty one
         raise PipelineError(
