@@ -36,22 +36,18 @@ def median_ms(call, repeats: int) -> float:
     return 1000 * statistics.median(times)
 
 
-def command_s(args: list[str], repeats: int, expect: int) -> float:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    times = []
+def commands_s(commands: dict[str, tuple[list[str], int]], repeats: int) -> dict[str, float]:
+    """Median wall time of each command (args, expected exit status), run alternately (load drifts)."""
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}, "PYTHONPATH": str(Path.cwd())}
+    times: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(repeats):
-        with tempfile.TemporaryDirectory() as cwd:
-            start = time.perf_counter()
-            done = subprocess.run(
-                [sys.executable, *args],
-                cwd=cwd,
-                capture_output=True,
-                text=True,
-                env={**env, "PYTHONPATH": str(Path.cwd())},
-            )
-            times.append(time.perf_counter() - start)
+        for name, (args, expect) in commands.items():
+            with tempfile.TemporaryDirectory() as cwd:
+                start = time.perf_counter()
+                done = subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, env=env)
+                times[name].append(time.perf_counter() - start)
             assert done.returncode == expect, done.stderr[-2000:]
-    return statistics.median(times)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def refused_store(uri: str) -> None:
@@ -93,8 +89,13 @@ def main(argv: list[str] | None = None) -> None:
         for name, call in rows.items():
             print(f"{name:<55} {median_ms(call, args.repeats):8.1f} ms")
 
-    start_up = command_s(["-c", "import pipeline.train"], args.repeats, 0)
-    command = command_s(["-m", "pipeline.train", f"paths.normalized={data}", f"tracking.uri={closed}"], args.repeats, 1)
+    start_up, command = commands_s(
+        {
+            "start-up": (["-c", "import pipeline.train"], 0),
+            "refused": (["-m", "pipeline.train", f"paths.normalized={data}", f"tracking.uri={closed}"], 1),
+        },
+        args.repeats,
+    ).values()
     print(f"{'python -c import pipeline.train (start-up)':<55} {start_up:8.2f} s")
     print(
         f"{'python -m pipeline.train tracking.uri=<closed port>':<55} {command:8.2f} s "

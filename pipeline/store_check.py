@@ -26,11 +26,14 @@ from pipeline.writable import NotWritable, check_writable
 
 PROBE = "/api/2.0/mlflow/experiments/search"  # read-only, and behind a server's authentication
 SQLITE_HEADER = b"SQLite format 3\x00"
-DEFAULT_STORE = "leave tracking.uri unset for the default store (mlflow.db in the project directory)"
 
 
 class StoreUnavailable(PipelineError):
     """The tracking store cannot take a run."""
+
+
+def default_store() -> str:
+    return f"leave tracking.uri unset for the default store {default_uri()}"
 
 
 def check_store(uri: str, shown_as: str, timeout_s: float) -> None:
@@ -44,7 +47,7 @@ def check_store(uri: str, shown_as: str, timeout_s: float) -> None:
 
 
 def check_sqlite(database: Path, shown_as: str) -> None:
-    elsewhere = "set tracking.uri to a writable place" if database == sqlite_path(default_uri()) else DEFAULT_STORE
+    elsewhere = "set tracking.uri to a writable place" if database == sqlite_path(default_uri()) else default_store()
     if database.is_dir():
         raise StoreUnavailable(f"{shown_as}: {database} is a directory, expected an MLflow database file")
     if database.is_file():
@@ -102,7 +105,7 @@ def probe(uri: str, timeout_s: float) -> str | None:
     if response.status_code != 200:
         return (
             f"answered HTTP {response.status_code} to GET {PROBE}: not an MLflow tracking server, or a "
-            f"failing one; check the URI, or {DEFAULT_STORE}"
+            f"failing one; check the URI, or {default_store()}"
         )
     return None
 
@@ -110,9 +113,9 @@ def probe(uri: str, timeout_s: float) -> str | None:
 def connection_problem(uri: str, err: BaseException, timeout_s: float) -> str:
     host, port = urlsplit(uri).hostname, urlsplit(uri).port
     start = (
-        f"start it (python -m pipeline.server --port {port}), or {DEFAULT_STORE}"
+        f"start it (python -m pipeline.server --port {port}), or {default_store()}"
         if port
-        else f"start it, or {DEFAULT_STORE}"
+        else f"start it, or {default_store()}"
     )
     chain = list(causes(err))
 
@@ -125,7 +128,7 @@ def connection_problem(uri: str, err: BaseException, timeout_s: float) -> str:
             "(MLFLOW_TRACKING_SERVER_CERT_PATH), or use http:// for a server without TLS"
         )
     if seen(socket.gaierror):
-        return f"unknown host '{host}'; check the URI, or {DEFAULT_STORE}"
+        return f"unknown host '{host}'; check the URI, or {default_store()}"
     if seen(ConnectionRefusedError):
         return f"connection refused: no MLflow server there; {start}"
     if seen(requests.exceptions.Timeout, TimeoutError):

@@ -15,6 +15,7 @@ from pipeline.config import CONF_DIR
 from pipeline.errors import PipelineError
 from pipeline.preflight import GRID_SWEEPER, ValidateFirst, check_hardware, grid_jobs, requested_devices
 from pipeline.server import free_port
+from pipeline.tracking.store import default_uri
 
 
 @pytest.fixture
@@ -182,10 +183,7 @@ def test_a_tracking_server_that_is_not_there_is_refused(capsys, world):
 
 def test_the_store_is_named_by_where_its_uri_came_from(normalized, monkeypatch):
     default = replace(normalized, tracking=replace(normalized.tracking, uri=None))
-    assert preflight.tracking_store(default) == (
-        "sqlite:///mlflow.db",
-        "the default tracking store sqlite:///mlflow.db",
-    )
+    assert preflight.tracking_store(default) == (default_uri(), f"the default tracking store {default_uri()}")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://bob:pw@127.0.0.1:5000")
     assert preflight.tracking_store(default)[1] == "MLFLOW_TRACKING_URI=http://***@127.0.0.1:5000"
     assert preflight.tracking_store(normalized)[1] == f"tracking.uri={normalized.tracking.uri}"

@@ -13,8 +13,12 @@ import pytest
 from pipeline import store_check
 from pipeline.server import free_port
 from pipeline.store_check import StoreUnavailable, check_store, retry_span_s, tolerate_outages
+from pipeline.tracking.store import default_uri
 
-DEFAULT = "or leave tracking.uri unset for the default store sqlite:///mlflow.db"
+
+def default() -> str:
+    """The way out every refusal offers: the default store (found from the working directory)."""
+    return f"or leave tracking.uri unset for the default store {default_uri()}"
 
 
 def refusal(uri: str, timeout_s: float = 5) -> str:
@@ -54,13 +58,14 @@ def test_a_closed_port_is_refused_at_once_naming_the_uri_and_the_server_command(
     uri = f"http://127.0.0.1:{port}"
     assert refusal(uri) == (
         f"tracking.uri={uri}: connection refused: no MLflow server there; start it "
-        f"(python -m pipeline.server --port {port}), {DEFAULT}"
+        f"(python -m pipeline.server --port {port}), {default()}"
     )
 
 
 def test_an_unknown_host_is_named():
     assert refusal("http://no-such-host.invalid:5000") == (
-        f"tracking.uri=http://no-such-host.invalid:5000: unknown host 'no-such-host.invalid'; check the URI, {DEFAULT}"
+        "tracking.uri=http://no-such-host.invalid:5000: unknown host 'no-such-host.invalid'; check the URI, "
+        + default()
     )
 
 
@@ -114,7 +119,7 @@ def test_credentials_in_the_uri_stay_out_of_the_message():
 def test_a_sqlite_store_under_a_file_is_refused(tmp_path):
     (tmp_path / "runs").write_text("")
     uri = f"sqlite:///{tmp_path}/runs/mlflow.db"
-    assert refusal(uri) == (f"tracking.uri={uri}: {tmp_path}/runs is a file, not a directory; move it away, {DEFAULT}")
+    assert refusal(uri) == f"tracking.uri={uri}: {tmp_path}/runs is a file, not a directory; move it away, " + default()
     assert not (tmp_path / "runs.lock").exists()
 
 

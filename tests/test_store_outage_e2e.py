@@ -16,7 +16,7 @@ from pipeline.server import free_port
 from tests.conftest import REPO, make_config, write_idx_dir
 
 pytestmark = pytest.mark.slow
-EPOCHS = 300  # with batches of one image, a training of ~30 s here: long enough to be cut in two
+EPOCHS = 300  # batches of one image: a training of ~30 s or more here, long enough to be cut in two
 OUTAGE_S = 10
 
 
@@ -109,7 +109,6 @@ def test_a_server_restarted_during_training_loses_no_metric_point_or_artifact(tm
         f"tracking.uri={uri}",
         f"optim.epochs={EPOCHS}",
         "optim.batch_size=1",
-        "trainer.batches_per_step=1",
         "trainer.accelerator=cpu",
         # the server's start-up on a loaded test machine can take most of a minute: retry for longer
         "tracking.outage_s=300",
