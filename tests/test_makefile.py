@@ -33,7 +33,7 @@ def checkout():
     for name in ("Makefile", "pyproject.toml", "requirements.lock"):
         shutil.copy(REPO / name, directory / name)
     fakes, venv, log = directory / "fakes", directory / "venv-template", directory / "calls.log"
-    for name in ("python", "pip"):  # what `python3 -m venv .venv` makes: more recorders
+    for name in ("python", "pip", "ruff"):  # what `python3 -m venv .venv` and the lock install make: recorders
         recorder(venv / "bin" / name, log)
     recorder(fakes / "python3", log, f'[ "$1 $2" = "-m venv" ] && cp -r {venv} "$3"')
     recorder(fakes / "dpkg", log, "exit 1")  # no package installed
@@ -61,10 +61,15 @@ def test_make_test_as_an_ordinary_user_installs_the_lock_and_reaches_pytest_with
     done = make_test(directory, env, unprivileged)
     assert done.returncode == 0, done.stdout + done.stderr
     calls = log.read_text().splitlines()
-    assert [call.split()[0] for call in calls] == ["python3", "pip", "pip", "python", "python"], calls
+    assert [call.split()[0] for call in calls] == ["python3", "pip", "pip", "python", "ruff", "ruff", "python"], calls
     assert calls[0] == "python3 -m venv .venv"
     assert calls[1].endswith("install -r requirements.lock") and calls[2].endswith("install --no-deps -e .")
-    assert calls[3:] == ["python -m tests.system_deps", "python -m pytest"]  # no apt-get, no sudo
+    assert calls[3:] == [
+        "python -m tests.system_deps",
+        "ruff check .",
+        "ruff format --check .",
+        "python -m pytest",
+    ]  # no apt/sudo
 
 
 def test_make_test_as_root_on_debian_installs_the_missing_packages_with_apt(checkout):
