@@ -18,6 +18,7 @@ code) plus the model config it is rebuilt from, so serving needs this project in
 
 from __future__ import annotations
 
+import json
 import tempfile
 from importlib.metadata import version
 from pathlib import Path
@@ -82,12 +83,15 @@ class DigitModel(mlflow.pyfunc.PythonModel):
     """The trained network rebuilt from its config and state dict, answering digit and probability."""
 
     def load_context(self, context) -> None:
+        import json
+
         import torch
 
         from pipeline.nets import build
 
-        self.digits = list(context.model_config["digits"])
-        self.net = build(context.model_config["model"])
+        config = json.loads(Path(context.artifacts["config"]).read_text())
+        self.digits = list(config["digits"])
+        self.net = build(config["model"])
         self.net.load_state_dict(torch.load(context.artifacts["state_dict"], map_location="cpu", weights_only=True))
         self.net.eval()
 
@@ -126,11 +130,13 @@ def log(net, model: dict, digits: list[int], input_example: np.ndarray, name: st
     with tempfile.TemporaryDirectory() as scratch:
         state = Path(scratch) / "state_dict.pt"
         torch.save({k: v.detach().cpu() for k, v in net.state_dict().items()}, state)
+        # The config it is rebuilt from, as an artifact: MLflow would log a model_config as run params.
+        config = Path(scratch) / "config.json"
+        config.write_text(json.dumps({"model": dict(model), "digits": list(digits)}))
         info = mlflow.pyfunc.log_model(
             name=name,
             python_model=ENTRY,  # models from code: nothing pickled
-            artifacts={"state_dict": str(state)},
-            model_config={"model": dict(model), "digits": list(digits)},
+            artifacts={"state_dict": str(state), "config": str(config)},
             signature=signature(digits),
             input_example=np.asarray(input_example, np.float32),
             pip_requirements=[f"{package}=={version(package)}" for package in REQUIREMENTS],
