@@ -75,9 +75,11 @@ def test_a_run_prints_no_lightning_noise(normalized, tmp_path, recwarn, caplog):
 
 
 def test_a_missing_input_stops_with_its_path_and_the_command_that_makes_it(cfg, tmp_path):
-    from pipeline.errors import MissingInput
+    from pipeline.inputs import InputError
 
-    with pytest.raises(MissingInput, match=rf"{tmp_path}/data/normalized/train.npz: not found; run `dvc repro`"):
+    with pytest.raises(
+        InputError, match=rf"{tmp_path}/data/normalized/stats.json: missing; remake it with `dvc repro`"
+    ):
         train(cfg, tmp_path / "models")
     assert not (tmp_path / "mlflow.db").exists()  # stopped before any run was recorded
 
