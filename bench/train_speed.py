@@ -21,6 +21,7 @@ logging) is reported apart.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -109,6 +110,9 @@ def replicated(data_dir: Path, scale: int, dest: Path) -> Path:
             dest / "train.npz", x=np.tile(split["x"], (scale, 1)), y=np.tile(split["y"], scale), digits=split["digits"]
         )
     shutil.copy(data_dir / "valid.npz", dest / "valid.npz")
+    stats = json.loads((data_dir / "stats.json").read_text())  # the identity train checks: its train count too
+    stats["train"]["count"] *= scale
+    (dest / "stats.json").write_text(json.dumps(stats))
     return dest
 
 
@@ -125,7 +129,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scale-epochs", type=int, default=5, help="epochs per run in the scaling table")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of conf/, e.g. optim.epochs=20")
     args = parser.parse_args(argv)
-    for name in ("train.npz", "valid.npz"):
+    for name in ("train.npz", "valid.npz", "stats.json"):
         if not (args.data / name).is_file():
             sys.exit(
                 f"error: {args.data / name}: not found; expected normalized MNIST "

@@ -30,7 +30,7 @@ from pipeline.errors import PipelineError
 from pipeline.metrics import FINAL_VAL_ACC as METRIC
 from pipeline.report.figures import save, subplots
 from pipeline.tracking import store
-from pipeline.tracking.sweep import children
+from pipeline.tracking.sweep_runs import children
 
 ACCURACY = f"metrics.{METRIC}"
 IS_SWEEP = "tags.`sweep.dir` LIKE '%'"  # parent runs carry the sweep's directory

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
-from pipeline.normalize import load_split
+from pipeline.inputs import read_split
 
 
 class TensorBatches:
@@ -68,9 +68,9 @@ class NormalizedMNIST(pl.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         device = self.trainer.strategy.root_device if self.trainer else torch.device("cpu")
-        x, y, self.digits = load_split(self.directory, "train.npz")
+        x, y, self.digits = read_split(self.directory, "train.npz")
         self.train_x, self.train_y = torch.as_tensor(x, device=device), torch.as_tensor(y, device=device)
-        x, y, _ = load_split(self.directory, "valid.npz")
+        x, y, _ = read_split(self.directory, "valid.npz")
         self.valid_x, self.valid_y = torch.as_tensor(x, device=device), torch.as_tensor(y, device=device)
 
     def transfer_batch_to_device(self, batch, device, dataloader_idx):

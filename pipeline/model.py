@@ -16,9 +16,9 @@ from pytorch_lightning.callbacks import EarlyStopping
 from pytorch_lightning.callbacks.early_stopping import EarlyStoppingReason
 from torch.nn import functional as F
 
-from pipeline.config import LossName, OptimizerName
 from pipeline.errors import PipelineError
 from pipeline.nets import Linear, PixelSimilarity, build
+from pipeline.schema import LossName, OptimizerName
 
 
 def mnist_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

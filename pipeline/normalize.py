@@ -15,7 +15,7 @@ import numpy as np
 from pipeline.atomic import atomic_directory
 from pipeline.cli import no_arguments, run_stage
 from pipeline.config import Config, load_params
-from pipeline.errors import MissingInput, PipelineError
+from pipeline.errors import PipelineError
 
 SPLIT_FILES = ("train.npz", "valid.npz")
 
@@ -47,20 +47,6 @@ def normalize(cfg: Config) -> dict:
             }
         (out / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
     return stats
-
-
-def require_split(directory: str | Path, name: str) -> Path:
-    """The path of a normalized split; MissingInput when the stage has not made it."""
-    path = Path(directory) / name
-    if not path.is_file():
-        raise MissingInput(path)
-    return path
-
-
-def load_split(directory: str | Path, name: str) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """(x, y, digits) of one normalized split, as the training stages read it."""
-    with np.load(require_split(directory, name)) as split:
-        return split["x"], split["y"], [int(d) for d in split["digits"]]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -28,11 +28,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from pipeline import inputs, store_check
 from pipeline.cli import one_line, refuse_config
-from pipeline.config import Config, ConfigError, TrainerConfig, validate
+from pipeline.config import Config, ConfigError, validate
 from pipeline.distributed import check_launch
 from pipeline.errors import PipelineError
+from pipeline.schema import TrainerConfig
 from pipeline.tracking import store
-from pipeline.tracking.sweep import swept_keys
+from pipeline.tracking.sweep_runs import swept_keys
 from pipeline.writable import check_writable
 
 GRID_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"

@@ -34,8 +34,8 @@ with long_lived_imports():  # what it saves: pipeline/startup.py
 
     from pipeline import distributed, inputs, preflight, store_check
     from pipeline.atomic import atomic_directory, atomic_file
-    from pipeline.cli import fail, run_hydra_app
-    from pipeline.config import Config, as_dict, validate
+    from pipeline.cli import fail, refuse_config, run_hydra_app
+    from pipeline.config import Config, ConfigError, as_dict, validate
     from pipeline.datamodule import NormalizedMNIST
     from pipeline.errors import PipelineError
     from pipeline.metrics import score
@@ -43,7 +43,7 @@ with long_lived_imports():  # what it saves: pipeline/startup.py
     from pipeline.predict import served_model
     from pipeline.report.explain import write_explainers
     from pipeline.report.figures import weights_heatmap
-    from pipeline.tracking import lineage, registry, run_names, store, sweep
+    from pipeline.tracking import lineage, registry, run_names, store, sweep_runs
     from pipeline.tracking.epoch_logger import ActiveRunLogger
     from pipeline.tracking.lifecycle import StopOnSignal, recorded_run
 
@@ -108,23 +108,14 @@ def replaced_outputs(out_dir: Path) -> Iterator[Path]:
             entry.rename(scratch / entry.name)
 
 
-def write_run_file(path: str, run, decision: dict | None) -> None:
+def write_run_file(path: str, run) -> None:
     """The run's id in a small JSON file that dvc.yaml declares a metrics file (mlflow_run.json), so
     `dvc exp show` and `dvc metrics diff` name each experiment's run. Not in models/ nor in
     metrics.json: stage outputs, whose hashes dvc.lock records, and a run id differs every run,
-    so `dvc repro --force` would no longer reproduce dvc.lock byte for byte."""
+    so `dvc repro --force` would no longer reproduce dvc.lock byte for byte. Only the ids: the
+    registry's decision is on the model version's tags, and `dvc exp show` stays within 120 columns."""
     with atomic_file(path) as scratch:
         record = {"mlflow_run_id": run.info.run_id, "mlflow_experiment_id": run.info.experiment_id}
-        if decision:  # the registry gate: which version, which alias, and the figures it compared
-            before = decision["champion_before"] or {}
-            record["registry"] = {
-                "model": decision["model"],
-                "version": decision["version"],
-                "alias": decision["alias"],
-                "promoted": decision["promoted"],
-                "val_acc": float(decision["new"]["val_acc"]),
-                "champion_val_acc": float(before["val_acc"]) if before else None,
-            }
         scratch.write_text(json.dumps(record, indent=2) + "\n")
 
 
@@ -172,7 +163,7 @@ def train(
             elif cfg.tracking.register:
                 valid["registry"] = registry.gate_run(cfg, run.info.run_id, model_uri, valid)
     if cfg.tracking.run_file:
-        write_run_file(cfg.tracking.run_file, run, valid.get("registry"))
+        write_run_file(cfg.tracking.run_file, run)
     return {"run_id": run.info.run_id, **valid}
 
 
@@ -181,10 +172,12 @@ def main(cfg: DictConfig) -> float | None:
     try:
         config = validate(cfg)
         distributed.check_launch(config.trainer.strategy, HydraConfig.get().mode == RunMode.MULTIRUN)
-        config, parent_run_id = sweep.join(config)  # a multirun job: the sweep's store and parent run
+        config, parent_run_id = sweep_runs.join(config)  # a multirun job: the sweep's store and parent run
         identity = preflight.check_before_run(config)  # hardware, data, store (also where no callback ran: DVC)
+    except ConfigError as err:  # here, not through Hydra (which would print its own line first)
+        refuse_config(err)
     except PipelineError as err:
-        fail(err)  # here, not through Hydra (which would print its own line first)
+        fail(err)
     run_name = run_names.run_name(config, list(HydraConfig.get().overrides.task))
     results = train(config, Path(HydraConfig.get().runtime.output_dir), run_name, parent_run_id, identity)
     if not results:  # a DDP process other than rank 0

@@ -8,7 +8,7 @@ from mlflow import MlflowClient
 
 from pipeline.compare import DVC_EXP_TAG, main
 from pipeline.errors import PipelineError
-from pipeline.tracking.sweep import PARENT_TAG
+from pipeline.tracking.sweep_runs import PARENT_TAG
 
 
 def record_run(client, experiment_id, name, params, acc, tags=None):

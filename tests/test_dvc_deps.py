@@ -61,6 +61,17 @@ def test_every_stage_depends_on_every_module_it_imports():
     assert missing == {}, "add these to the stages' deps in dvc.yaml"
 
 
+def test_no_stage_depends_on_a_module_it_does_not_import():
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    extra = {}
+    for name, stage in stages.items():
+        listed = {dep for dep in stage["deps"] if dep.startswith("pipeline/") and dep.endswith(".py")}
+        stale = listed - closure(stage["cmd"].split()[2])
+        if stale:
+            extra[name] = sorted(stale)
+    assert extra == {}, "remove these from the stages' deps in dvc.yaml: a change to them reruns nothing it uses"
+
+
 def test_the_closure_follows_imports_through_other_modules():
     assert {
         "pipeline/train.py",

@@ -154,5 +154,6 @@ def test_training_from_a_subdirectory_uses_the_project_store_and_writes_nothing_
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert (
         done.stderr.strip().splitlines()[-1]
-        == f"error: {repo}/nowhere/train.npz: not found; run `dvc repro` to make it"
+        == f"error: {repo}/nowhere/stats.json: missing; remake it with `dvc repro`, or restore the committed "
+        f"version with `dvc checkout {repo}/nowhere`"
     )

@@ -2,8 +2,9 @@
 
 import pytest
 
-from pipeline.config import LossName, OptimizerName, compose, validate
+from pipeline.config import compose, validate
 from pipeline.report.build import sweep_variants
+from pipeline.schema import LossName, OptimizerName
 
 
 def test_fastbook_is_the_books_setup():

@@ -3,7 +3,7 @@ import warnings
 import numpy as np
 from mlflow import MlflowClient
 
-from pipeline.normalize import load_split
+from pipeline.inputs import read_split
 from pipeline.report.explain import example_indices
 from pipeline.train import train
 from tests.conftest import make_config
@@ -44,5 +44,5 @@ def test_pixel_similarity_trains_through_lightning_and_logs_its_templates(normal
     assert {"templates.npy", "templates.png"} <= artifacts_of(cfg, results["run_id"])
     assert "weights.npy" not in artifacts_of(cfg, results["run_id"])
     templates = np.load(client.download_artifacts(results["run_id"], "templates.npy", str(tmp_path)))
-    x, y, _ = load_split(cfg.paths.normalized, "train.npz")
+    x, y, _ = read_split(cfg.paths.normalized, "train.npz")
     assert np.allclose(templates, [x[y == 1].mean(0), x[y == 0].mean(0)], atol=1e-6)

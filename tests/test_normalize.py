@@ -6,7 +6,8 @@ import pytest
 from pipeline.errors import PipelineError
 from pipeline.fetch import fetch
 from pipeline.filter import filter_digits
-from pipeline.normalize import load_split, normalize, scale
+from pipeline.inputs import read_split
+from pipeline.normalize import normalize, scale
 
 
 def test_scale_maps_uint8_to_unit_interval():
@@ -24,7 +25,7 @@ def test_normalize_writes_arrays_and_stats(cfg, tmp_path):
     fetch(cfg)
     filter_digits(cfg)
     stats = normalize(cfg)
-    x, y, digits = load_split(tmp_path / "data/normalized", "train.npz")
+    x, y, digits = read_split(tmp_path / "data/normalized", "train.npz")
     assert x.shape == (80, 784) and x.dtype == np.float32 and x.min() >= 0 and x.max() <= 1
     assert digits == [3, 7] and y.sum() == 40
     assert json.loads((tmp_path / "data/normalized/stats.json").read_text()) == stats

@@ -138,9 +138,9 @@ def test_a_training_run_registers_a_champion_that_answers_as_evaluate(normalized
     its run, gate it on its validation figures; the champion then answers as evaluate scores."""
     import torch
 
+    from pipeline.inputs import read_split
     from pipeline.metrics import score
     from pipeline.model import CHECKPOINT, DigitClassifier
-    from pipeline.normalize import load_split
     from pipeline.predict import served_model
     from pipeline.tracking.lineage import file_md5
     from pipeline.train import train
@@ -151,7 +151,7 @@ def test_a_training_run_registers_a_champion_that_answers_as_evaluate(normalized
     module = DigitClassifier.load_from_checkpoint(
         tmp_path / "models" / CHECKPOINT, map_location="cpu", weights_only=True
     )
-    x, y, digits = load_split(cfg.paths.normalized, "valid.npz")
+    x, y, digits = read_split(cfg.paths.normalized, "valid.npz")
     mlflow.set_tracking_uri(cfg.tracking.uri)
     with mlflow.start_run(run_id=results["run_id"]):
         model_uri = served_model.log(module.net, module.hparams["model"], digits, x[:2])

@@ -16,7 +16,7 @@ import pytest
 from mlflow import MlflowClient
 
 from pipeline.tracking import lifecycle
-from pipeline.tracking.sweep import PARENT_TAG, SWEEP_FILE
+from pipeline.tracking.sweep_runs import PARENT_TAG, SWEEP_FILE
 from tests.conftest import REPO
 from tests.test_sweep import synthetic_normalized
 

@@ -14,7 +14,7 @@ import mlflow.data
 from mlflow.exceptions import MlflowException
 
 from pipeline.config import Config
-from pipeline.normalize import load_split
+from pipeline.inputs import read_split
 from pipeline.project import project_dir
 
 SPLIT_CONTEXTS = {"train.npz": "training", "valid.npz": "validation"}
@@ -73,7 +73,7 @@ def log_data_lineage(cfg: Config) -> None:
     """Record on the active run the data it trains on (see the module's docstring)."""
     for name, context in SPLIT_CONTEXTS.items():
         path = (Path(cfg.paths.normalized) / name).resolve()
-        x, y, digits = load_split(path.parent, name)
+        x, y, digits = read_split(path.parent, name)
         with warnings.catch_warnings():  # MLflow registers its local source under two schemes, then warns
             warnings.filterwarnings("ignore", "The specified dataset source can be interpreted in multiple ways")
             dataset = mlflow.data.from_numpy(

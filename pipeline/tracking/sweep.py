@@ -4,7 +4,7 @@
 Before any job starts it creates the experiment and the sweep's parent run, and, when the
 store is a SQLite file and a launcher runs the jobs in other processes (joblib, submitit),
 starts a local tracking server as the store's single writer (pipeline/server.py). It publishes
-both in `<sweep dir>/mlflow_sweep.json`, which every job reads through `join` whatever launcher
+both in `<sweep dir>/mlflow_sweep.json`, which every job reads through `sweep_runs.join` whatever launcher
 runs it (in process, joblib/loky workers, submitit); each job's run is started with MLflow's
 own `parent_run_id`. At the end it records the best child on the parent and ends it.
 
@@ -23,13 +23,9 @@ import os
 import signal
 import sys
 import threading
-from dataclasses import replace
 from pathlib import Path
 
-from hydra.core.hydra_config import HydraConfig
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
-from hydra.types import RunMode
 from mlflow import MlflowClient
 from mlflow.entities import Param
 from mlflow.environment_variables import MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT
@@ -37,62 +33,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from pipeline.atomic import atomic_file
 from pipeline.config import Config, validate
-from pipeline.errors import PipelineError
 from pipeline.metrics import FINAL_VAL_ACC, FINAL_VAL_LOSS
 from pipeline.server import TrackingServer
 from pipeline.tracking import lifecycle, registry, run_names, store
+from pipeline.tracking.sweep_runs import SWEEP_FILE, children, swept_keys
 
-TARGET = "pipeline.tracking.sweep.MlflowSweep"  # as registered under hydra.callbacks
-SWEEP_FILE = "mlflow_sweep.json"
-PARENT_TAG = "mlflow.parentRunId"  # what MLflow's parent_run_id sets on a child
 IN_PROCESS_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
-
-
-_watched: set[int] = set()  # the sweep processes this process watches (a joblib worker runs many jobs)
-
-
-def join(cfg: Config) -> tuple[Config, str | None]:
-    """In a multirun job: cfg pointed at the sweep's tracking URI and named after its swept
-    values, and the parent run's id. Outside a sweep (or without the callback): (cfg, None)."""
-    hydra_cfg = HydraConfig.get()
-    registered = any(cb.get("_target_") == TARGET for cb in (hydra_cfg.callbacks or {}).values())
-    if hydra_cfg.mode != RunMode.MULTIRUN or not registered:
-        return cfg, None
-    sweep_file = Path(hydra_cfg.sweep.dir) / SWEEP_FILE
-    if not sweep_file.is_file():  # Hydra turns a callback's exception into a warning: stop here instead
-        raise PipelineError(
-            f"{sweep_file}: not found; the MlflowSweep callback failed to start the sweep (see its warning above)"
-        )
-    sweep = json.loads(sweep_file.read_text())
-    if sweep["pid"] != os.getpid() and sweep["pid"] not in _watched:  # a job in another process
-        _watched.add(sweep["pid"])
-        lifecycle.exit_when_gone(sweep["pid"], sweep["started"])
-    swept = [o.input_line for o in parse(hydra_cfg.overrides.task) if o.key_or_group in sweep["swept_keys"]]
-    run_name = cfg.tracking.run_name or ",".join(swept) or None
-    tracking_cfg = replace(cfg.tracking, uri=sweep["tracking_uri"], run_name=run_name)
-    return replace(cfg, tracking=tracking_cfg), sweep["parent_run_id"]
-
-
-def parse(overrides) -> list:
-    return OverridesParser.create().parse_overrides(list(overrides))
-
-
-def swept_keys(config: DictConfig) -> list[str]:
-    """The keys a sweep varies: sweep overrides (`optim.lr=0.1,1`) and a sweeper's search space."""
-    keys = [o.key_or_group for o in parse(config.hydra.overrides.task) if o.is_sweep_override()]
-    search_space = OmegaConf.select(config, "hydra.sweeper.params") or {}
-    return keys + [key for key in search_space if key not in keys]
-
-
-def children(client: MlflowClient, parent) -> list:
-    """The parent's child runs, best first; on a tie the one that started first (a sweep's one rule,
-    the Optuna sweeper's too: the first trial in trial order wins)."""
-    return client.search_runs(
-        [parent.info.experiment_id],
-        filter_string=f"tags.`{PARENT_TAG}` = '{parent.info.run_id}'",
-        order_by=[f"metrics.{FINAL_VAL_ACC} DESC", "attributes.start_time ASC"],
-        max_results=10_000,
-    )
 
 
 class MlflowSweep(Callback):
