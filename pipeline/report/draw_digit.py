@@ -58,8 +58,13 @@ def section(weights, bias: float | None, digits: list[int], run: str) -> str:
     bias = 0.0 if bias is None else float(bias)
     first, second = digits
     half = bias_range(weights, bias)
-    data = {"weights": weights.tolist(), "bias": bias, "digits": list(digits), "colormap": colormap(),
-            "limit": colour_limit(weights)}
+    data = {
+        "weights": weights.tolist(),
+        "bias": bias,
+        "digits": list(digits),
+        "colormap": colormap(),
+        "limit": colour_limit(weights),
+    }
     small = 'width="28" height="28" class="draw-small"'
     return f"""{STYLE}
 <p>Draw a {first} or a {second} with the mouse or a finger. Your drawing is scaled and centred as MNIST's
@@ -69,9 +74,12 @@ digits were (uncheck the box to see it as drawn); then every pixel is multiplied
 <figure><canvas id="draw-canvas" width="280" height="280"></canvas><figcaption>
 <button id="draw-clear" type="button">Clear</button>
 <label><input id="draw-centre" type="checkbox" checked> scale and centre like MNIST</label></figcaption></figure>
-<figure><canvas id="draw-pixels" {small}></canvas><figcaption>the 28&times;28 pixels the model sees (0 to 1)</figcaption></figure>
-<figure><canvas id="draw-products" {small}></canvas><figcaption>weight &times; pixel: red says {first}, blue says {second}</figcaption></figure>
-<figure><canvas id="draw-weights" {small}></canvas><figcaption>the 784 weights (same colours; the strongest 2% at the darkest)</figcaption></figure>
+<figure><canvas id="draw-pixels" {small}></canvas>
+<figcaption>the 28&times;28 pixels the model sees (0 to 1)</figcaption></figure>
+<figure><canvas id="draw-products" {small}></canvas>
+<figcaption>weight &times; pixel: red says {first}, blue says {second}</figcaption></figure>
+<figure><canvas id="draw-weights" {small}></canvas>
+<figcaption>the 784 weights (same colours; the strongest 2% at the darkest)</figcaption></figure>
 </div>
 <table><tbody>
 <tr><td>sum of weight &times; pixel</td><td id="draw-sum"></td></tr>

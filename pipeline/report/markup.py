@@ -16,12 +16,16 @@ def spread_text(accuracy: Spread) -> str:
     seeds = len(accuracy.values)
     if seeds == 1:
         return f"{percent(accuracy.mean)} (1 seed)"
-    return (f"{percent(accuracy.mean)} ± {100 * accuracy.std:.2f} "
-            f"({100 * accuracy.low:.2f}–{percent(accuracy.high)}, {seeds} seeds)")
+    return (
+        f"{percent(accuracy.mean)} ± {100 * accuracy.std:.2f} "
+        f"({100 * accuracy.low:.2f}–{percent(accuracy.high)}, {seeds} seeds)"
+    )
 
 
 def figure(name: str, caption: str) -> str:
-    return f'<figure><img src="{escape(name)}" alt="{escape(caption)}"><figcaption>{escape(caption)}</figcaption></figure>'
+    return (
+        f'<figure><img src="{escape(name)}" alt="{escape(caption)}"><figcaption>{escape(caption)}</figcaption></figure>'
+    )
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:

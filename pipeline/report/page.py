@@ -55,7 +55,10 @@ def render(measured: list[Measured], correct: dict, client: MlflowClient, out: P
     first, second = digits
     linear_id = linear.run.info.run_id
     drawing = draw_digit.section(
-        load_array(client, linear_id, "weights.npy"), linear.run.data.metrics.get(BIAS), [int(d) for d in digits], linear_id
+        load_array(client, linear_id, "weights.npy"),
+        linear.run.data.metrics.get(BIAS),
+        [int(d) for d in digits],
+        linear_id,
     )
     sections = [
         ("Why multiply each pixel by a weight?", why_multiply(linear, client, out, digits)),

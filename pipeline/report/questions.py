@@ -13,6 +13,7 @@ from pipeline.report.markup import figure, percent, spread_text, table
 from pipeline.report.runs import Measured, fetch_artifact, history
 from pipeline.report.verdicts import compare, comparison_html
 
+
 def digit_means(m: Measured, digits: list[str]) -> list[str]:
     return [percent(m.spread(final_val_acc_of(d)).mean) for d in digits]
 

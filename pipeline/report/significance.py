@@ -53,8 +53,10 @@ def mcnemar(a_correct, b_correct) -> McNemar:
     """The test on per-image correctness (booleans, same images in the same order) of models A and B."""
     a_correct, b_correct = np.asarray(a_correct, bool), np.asarray(b_correct, bool)
     if a_correct.shape != b_correct.shape or a_correct.ndim != 1:
-        raise ValueError(f"paired predictions must be two 1-d arrays of one length, "
-                         f"got shapes {a_correct.shape} and {b_correct.shape}")
+        raise ValueError(
+            f"paired predictions must be two 1-d arrays of one length, "
+            f"got shapes {a_correct.shape} and {b_correct.shape}"
+        )
     b = int(np.sum(a_correct & ~b_correct))
     c = int(np.sum(~a_correct & b_correct))
     return McNemar(b, c, exact_p_value(b, c))

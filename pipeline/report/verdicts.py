@@ -56,37 +56,59 @@ def compare(a: str, b: str, correct: dict[str, dict[int, np.ndarray]], alpha: fl
     """a vs b from per-image correctness (variant -> seed -> booleans), on the seeds both ran."""
     tests = seed_tests(correct[a], correct[b])
     seeds = list(tests.tests)
-    return Comparison(a, b, len(correct[a][seeds[0]]), spread(correct[a][s].mean() for s in seeds),
-                      spread(correct[b][s].mean() for s in seeds), tests, alpha)
+    return Comparison(
+        a,
+        b,
+        len(correct[a][seeds[0]]),
+        spread(correct[a][s].mean() for s in seeds),
+        spread(correct[b][s].mean() for s in seeds),
+        tests,
+        alpha,
+    )
 
 
 def verdict(c: Comparison) -> str:
     """One sentence: the difference, then the test's verdict and why."""
     seeds = len(c.tests.tests)
     hits = c.tests.significant_seeds(c.alpha)
-    difference = (f"{escape(c.a)} − {escape(c.b)}: <b>{100 * c.difference:+.2f}</b> percentage points "
-                  f"(mean of {seeds} seed{'s' if seeds > 1 else ''})")
-    test = (f"McNemar's exact test on the same {c.images:,} images gives p &lt; {c.alpha:g} "
-            f"on {len(hits)} of {seeds} seed{'s' if seeds > 1 else ''}")
+    difference = (
+        f"{escape(c.a)} − {escape(c.b)}: <b>{100 * c.difference:+.2f}</b> percentage points "
+        f"(mean of {seeds} seed{'s' if seeds > 1 else ''})"
+    )
+    test = (
+        f"McNemar's exact test on the same {c.images:,} images gives p &lt; {c.alpha:g} "
+        f"on {len(hits)} of {seeds} seed{'s' if seeds > 1 else ''}"
+    )
     if c.significant:
-        return (f"{difference}. {test}, {escape(c.ahead)} ahead on each: the difference is "
-                f"<b>{SIGNIFICANT}</b>.")
-    return (f"{difference}. {test}: the difference is <b>{WITHIN_NOISE}</b>; the two disagree on too few "
-            f"images, too evenly, to tell them apart.")
+        return f"{difference}. {test}, {escape(c.ahead)} ahead on each: the difference is <b>{SIGNIFICANT}</b>."
+    return (
+        f"{difference}. {test}: the difference is <b>{WITHIN_NOISE}</b>; the two disagree on too few "
+        f"images, too evenly, to tell them apart."
+    )
 
 
 def seed_table(c: Comparison) -> str:
     """Per seed: both accuracies, the discordant images and the p-value."""
-    rows = [[str(seed), percent(c.accuracy_a.values[i]), percent(c.accuracy_b.values[i]),
-             str(t.b), str(t.c), f"{t.p_value:.3g}" + (" *" if t.significant(c.alpha) else "")]
-            for i, (seed, t) in enumerate(c.tests.tests.items())]
+    rows = [
+        [
+            str(seed),
+            percent(c.accuracy_a.values[i]),
+            percent(c.accuracy_b.values[i]),
+            str(t.b),
+            str(t.c),
+            f"{t.p_value:.3g}" + (" *" if t.significant(c.alpha) else ""),
+        ]
+        for i, (seed, t) in enumerate(c.tests.tests.items())
+    ]
     return table(["seed", c.a, c.b, f"only {c.a} right", f"only {c.b} right", "p (McNemar)"], rows)
 
 
 def comparison_html(c: Comparison) -> str:
     """The verdict, both spreads, and the per-seed table folded under it."""
-    return (f"<p class=\"verdict\">{verdict(c)}</p>"
-            f"<p><small>{escape(c.a)}: {spread_text(c.accuracy_a)}; {escape(c.b)}: {spread_text(c.accuracy_b)}."
-            f"</small></p><details><summary>seed by seed</summary>{seed_table(c)}"
-            f"<p><small>* p &lt; {c.alpha:g}. A run's errors are paired with the other's on the same image; "
-            f"only images exactly one of them gets right count.</small></p></details>")
+    return (
+        f'<p class="verdict">{verdict(c)}</p>'
+        f"<p><small>{escape(c.a)}: {spread_text(c.accuracy_a)}; {escape(c.b)}: {spread_text(c.accuracy_b)}."
+        f"</small></p><details><summary>seed by seed</summary>{seed_table(c)}"
+        f"<p><small>* p &lt; {c.alpha:g}. A run's errors are paired with the other's on the same image; "
+        f"only images exactly one of them gets right count.</small></p></details>"
+    )
