@@ -10,6 +10,8 @@ from torchmetrics.functional.classification import binary_accuracy, binary_confu
 TRAIN_LOSS, VAL_LOSS, VAL_ACC, BIAS = "train_loss", "val_loss", "val_acc", "bias"
 # Logged once, at the end of training: the final model on the validation set.
 FINAL_VAL_ACC, FINAL_VAL_LOSS = "final_val_acc", "final_val_loss"
+# What the model cost: seconds in Trainer.fit, and its trainable parameters (0 for pixel_similarity).
+FIT_SECONDS, N_PARAMETERS = "fit_seconds", "n_parameters"
 
 
 def final_val_acc_of(digit: int) -> str:

@@ -38,6 +38,28 @@ class MLP(nn.Sequential):
         init_normal(self, init_std)
 
 
+class SmallCNN(nn.Module):
+    """Two 3x3 convolutions (16 then 32 channels, padding 1, each followed by ReLU and a 2x2
+    max-pool: 28 -> 14 -> 7) and a linear head from the 32 x 7 x 7 features to the logit: 6,369
+    parameters, fewer than the MLP's 100,609, because each filter is shared by every position.
+    Reads the flat pixels as (N, 1, 28, 28) images."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 16, kernel_size=3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, kernel_size=3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        )
+        self.head = nn.Linear(32 * 7 * 7, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x.reshape(-1, 1, 28, 28)).flatten(1))
+
+
 class PixelSimilarity(nn.Module):
     """The mean image of each digit as its template; an image is the digit it differs from least.
 

@@ -5,8 +5,8 @@ the run in MLflow.
     python -m pipeline.train optim.lr=0.5 model=mlp    # Hydra overrides
     python -m pipeline.train -m optim.lr=0.1,0.5,1.0   # a Hydra multirun sweep
 
-Writes model.ckpt, history.csv, and for the linear model weights.npy and weights.png to the
-Hydra run directory (`models/` when DVC runs it).
+Writes model.ckpt, history.csv, predictions.csv (each validation image's logit), and for the
+linear model weights.npy and weights.png to the Hydra run directory (`models/` when DVC runs it).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import csv
 import json
 import logging
 import os
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,11 +39,13 @@ with long_lived_imports():  # what it saves: pipeline/startup.py
     from pipeline.config import Config, ConfigError, as_dict, validate
     from pipeline.datamodule import NormalizedMNIST
     from pipeline.errors import PipelineError
-    from pipeline.metrics import score
+    from pipeline.metrics import FIT_SECONDS, N_PARAMETERS, score
     from pipeline.model import CHECKPOINT, DigitClassifier, StopOnNonFiniteLoss
     from pipeline.predict import served_model
     from pipeline.report.explain import write_explainers
     from pipeline.report.figures import weights_heatmap
+    from pipeline.report.predictions import FILE as PREDICTIONS
+    from pipeline.report.predictions import write_predictions
     from pipeline.tracking import lineage, registry, run_names, store, sweep_runs
     from pipeline.tracking.epoch_logger import ActiveRunLogger
     from pipeline.tracking.lifecycle import StopOnSignal, recorded_run
@@ -144,13 +147,23 @@ def train(
             {**store.logged_params(cfg), **identity.as_params()}
         )  # the data used, beside the data asked for
         trainer = make_trainer(cfg, ActiveRunLogger())
+        started = time.perf_counter()
         trainer.fit(module, datamodule=data)
+        fit_seconds = time.perf_counter() - started
         trainer.callbacks[0].raise_if_stopped()  # StopOnNonFiniteLoss: a NaN loss saves no model
-        valid, _ = score(module, data.valid_x, data.valid_y, data.digits)
+        valid, logits = score(module, data.valid_x, data.valid_y, data.digits)
 
-        mlflow.log_metrics({f"final_val_{k}": v for k, v in valid.items() if isinstance(v, float)})
+        n_parameters = sum(p.numel() for p in module.net.parameters() if p.requires_grad)
+        mlflow.log_metrics(
+            {
+                **{f"final_val_{k}": v for k, v in valid.items() if isinstance(v, float)},
+                FIT_SECONDS: fit_seconds,  # what the report's ladder shows each model cost
+                N_PARAMETERS: n_parameters,
+            }
+        )
         with replaced_outputs(out_dir) as scratch:
             saved = save(trainer, module, data.digits, scratch)
+            saved.append(write_predictions(scratch / PREDICTIONS, logits, data.valid_y.cpu().numpy()))
             saved += write_explainers(module, data.valid_x, data.valid_y, data.digits, scratch)
             for path in saved:
                 mlflow.log_artifact(str(path))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -111,3 +112,35 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             pytest.fail(f"CI=true and {reason}", pytrace=False)
         if reason:
             pytest.skip(reason)
+
+
+LEARNER_SEEDS = (0, 1)  # the learner arms run with these seeds in tests (two: a spread, a pair per arm)
+
+
+class LearnerRuns(NamedTuple):
+    uri: str  # the tracking URI holding the runs
+    overrides: list[str]  # what the report needs to find them
+    normalized: Path  # the data they trained on
+
+
+@pytest.fixture(scope="session")
+def learner_runs(tmp_path_factory) -> LearnerRuns:
+    """A finished run of every arm the report compares (the learner sweep's variants and the
+    learning-rate study's rates) for each of LEARNER_SEEDS, trained on the synthetic data for 2 epochs."""
+    from pipeline.fetch import fetch
+    from pipeline.filter import filter_digits
+    from pipeline.normalize import normalize
+    from pipeline.report.runs import arms
+    from pipeline.train import train
+
+    tmp = tmp_path_factory.mktemp("learner")
+    write_idx_dir(tmp / "idx")
+    base = make_config(tmp)
+    fetch(base), filter_digits(base), normalize(base)
+    for arm in arms():
+        for seed in LEARNER_SEEDS:
+            overrides = [*arm.overrides, f"seed={seed}", "tracking.log_model=false", "optim.epochs=2"]
+            train(make_config(tmp, overrides), tmp / "runs" / f"{arm.name}-{seed}", run_name=f"{arm.name},seed={seed}")
+    seeds = ",".join(str(seed) for seed in LEARNER_SEEDS)
+    overrides = [f"tracking.uri={base.tracking.uri}", "optim.epochs=2", f"seed={seeds}"]
+    return LearnerRuns(base.tracking.uri, overrides, Path(base.paths.normalized))

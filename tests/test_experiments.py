@@ -3,7 +3,7 @@
 import pytest
 
 from pipeline.config import compose, validate
-from pipeline.report.build import sweep_variants
+from pipeline.report.runs import LEARNER, LEARNING_RATES, arms, sweep_values, sweep_variants
 from pipeline.schema import LossName, OptimizerName
 
 
@@ -21,8 +21,8 @@ def test_fastbook_settings_can_still_be_overridden():
 
 @pytest.mark.parametrize("variant", sweep_variants())
 def test_every_learner_variant_composes_into_the_learner_experiment(variant):
-    cfg = validate(compose(["+experiment=learner", f"+variant={variant}"]))
-    assert cfg.tracking.experiment == "learner" and cfg.tracking.run_name == variant
+    cfg = validate(compose(["+experiment=learner", f"+variant={variant}", "seed=3"]))
+    assert cfg.tracking.experiment == "learner" and cfg.tracking.run_name == f"{variant},seed=3"
 
 
 def test_learner_variants_differ_as_named():
@@ -35,5 +35,27 @@ def test_learner_variants_differ_as_named():
     assert composed("pixel_similarity").model.name == "pixel_similarity"
     mlp = composed("mlp")
     assert mlp.model.name == "mlp" and mlp.optim.name is OptimizerName.adam
-    rates = {composed(v).optim.lr for v in sweep_variants() if v.startswith("linear_lr_")}
-    assert len(rates) >= 2 and linear.optim.lr not in rates
+    cnn = composed("cnn")
+    assert (cnn.model.name, cnn.optim.name, cnn.optim.lr, cnn.optim.batch_size, cnn.optim.epochs) == (
+        "cnn",
+        OptimizerName.adam,
+        0.001,
+        128,
+        8,
+    )
+
+
+def test_the_sweeps_cover_the_learners_questions_over_the_same_seeds():
+    assert {"pixel_similarity", "linear", "linear_no_bias", "mlp", "cnn", "fastbook"} <= set(sweep_variants())
+    seeds = sweep_values(LEARNER, "seed")
+    assert len(seeds) >= 5 and sweep_values(LEARNING_RATES, "seed") == seeds  # a spread, and pairs by seed
+
+
+def test_the_learning_rate_study_is_the_default_linear_model_at_other_rates():
+    default = validate(compose(["+experiment=learner", "+variant=linear"]))
+    rates = [arm for arm in arms() if arm.experiment == LEARNING_RATES]
+    assert len(rates) >= 2
+    for arm in rates:
+        cfg = validate(compose(list(arm.overrides)))
+        assert cfg.tracking.experiment == "learner" and cfg.model == default.model
+        assert cfg.optim.lr != default.optim.lr and {**vars(cfg.optim), "lr": 0} == {**vars(default.optim), "lr": 0}

@@ -1,4 +1,5 @@
-"""The README's two commands on the synthetic data: the learner sweep (a Hydra multirun), then the report."""
+"""The README's commands on the synthetic data: the learner sweep and the learning-rate study (Hydra
+multiruns, two seeds, two epochs), then the report."""
 
 import subprocess
 import sys
@@ -6,10 +7,13 @@ import sys
 import pytest
 from mlflow import MlflowClient
 
-from pipeline.report.build import sweep_variants
+from pipeline.metrics import FINAL_VAL_ACC
+from pipeline.report.runs import sweep_values, sweep_variants
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
+
+SEEDS = (0, 1)
 
 
 def command(*args: str) -> subprocess.CompletedProcess:
@@ -18,22 +22,25 @@ def command(*args: str) -> subprocess.CompletedProcess:
     return done
 
 
-def test_learner_sweep_then_report(normalized, tmp_path):
-    shared = [f"tracking.uri={normalized.tracking.uri}", "optim.epochs=2"]
-    command(
-        "pipeline.train",
-        "-m",
-        "+experiment=learner",
-        *shared,
-        f"paths.normalized={normalized.paths.normalized}",
-        "tracking.log_model=false",
-        "trainer.accelerator=cpu",
-        f"hydra.sweep.dir={tmp_path}/sweep",
-    )
+def test_learner_sweeps_then_report(normalized, tmp_path):
+    shared = [f"tracking.uri={normalized.tracking.uri}", "optim.epochs=2", f"seed={','.join(map(str, SEEDS))}"]
+    for experiment in ("learner", "learning_rates"):
+        command(
+            "pipeline.train",
+            "-m",
+            f"+experiment={experiment}",
+            *shared,
+            f"paths.normalized={normalized.paths.normalized}",
+            "tracking.log_model=false",
+            "trainer.accelerator=cpu",
+            f"hydra.sweep.dir={tmp_path}/{experiment}",
+        )
     client = MlflowClient(normalized.tracking.uri)
     experiment = client.get_experiment_by_name("learner")
-    runs = [r for r in client.search_runs([experiment.experiment_id]) if "final_val_acc" in r.data.metrics]
-    assert sorted(r.info.run_name for r in runs) == sorted(sweep_variants())
+    runs = [r for r in client.search_runs([experiment.experiment_id]) if FINAL_VAL_ACC in r.data.metrics]
+    variants = [f"{v},seed={s}" for v in sweep_variants() for s in SEEDS]
+    rates = [f"optim.lr={lr},seed={s}" for lr in sweep_values("learning_rates", "optim.lr") for s in SEEDS]
+    assert sorted(r.info.run_name for r in runs) == sorted(variants + rates)
     assert all(r.info.status == "FINISHED" for r in runs)
 
     done = command("pipeline.report", "--out", str(tmp_path / "report"), *shared)

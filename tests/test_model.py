@@ -34,12 +34,39 @@ def test_mlp_forward_shape():
     assert module(torch.rand(5, 784)).shape == (5,)
 
 
+def test_cnn_has_two_conv_layers_a_linear_head_and_6369_parameters():
+    net = module_for(["model=cnn"]).net
+    sizes = {name: p.numel() for name, p in net.named_parameters()}
+    assert sizes == {
+        "features.0.weight": 16 * 9,
+        "features.0.bias": 16,
+        "features.3.weight": 32 * 16 * 9,
+        "features.3.bias": 32,
+        "head.weight": 32 * 7 * 7,
+        "head.bias": 1,
+    }
+    assert sum(sizes.values()) == 6369
+
+
+def test_cnn_reads_flat_pixels_as_28x28_images():
+    torch.manual_seed(0)
+    module = module_for(["model=cnn"])
+    x = torch.rand(3, 784)
+    assert module(x).shape == (3,)
+    assert torch.equal(module.net(x), module.net(x.reshape(3, 1, 28, 28)))
+    shifted = x.reshape(3, 28, 28).roll(1, dims=2).reshape(3, 784)  # each image moved one pixel right
+    assert not torch.equal(module(x), module(shifted))  # rows of 28 pixels: the layout matters
+    assert module.pixel_weights() is None and module.bias() is None  # no per-pixel weights to draw
+
+
 def test_mnist_loss_is_distance_from_target():
     logits = torch.tensor([100.0, -100.0, 0.0])
     assert float(mnist_loss(logits, torch.tensor([1.0, 0.0, 1.0]))) == pytest.approx(0.5 / 3)
 
 
-@pytest.mark.parametrize("overrides", [[], ["model=mlp"], ["optim=adam"], ["optim.loss=mnist_loss"]])
+@pytest.mark.parametrize(
+    "overrides", [[], ["model=mlp"], ["model=cnn", "optim=adam"], ["optim=adam"], ["optim.loss=mnist_loss"]]
+)
 def test_training_lowers_the_loss_one_step_per_batch(overrides):
     torch.manual_seed(0)
     module = module_for(overrides)

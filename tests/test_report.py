@@ -1,96 +1,112 @@
-"""The report on a small tracked run set: every learner variant trained on the synthetic data."""
+"""The report on a small tracked run set: every arm (learner variants, learning rates) trained on the
+synthetic data over two seeds (the `learner_runs` fixture, tests/conftest.py)."""
 
 import re
+from pathlib import Path
 
+import numpy as np
 import pytest
 from mlflow import MlflowClient
 
 from pipeline.cli import run_stage
+from pipeline.metrics import BIAS, FINAL_VAL_ACC
 from pipeline.report import build as report
-from pipeline.report.build import build, sweep_variants
-from pipeline.train import train
-from tests.conftest import make_config, write_idx_dir
-
-EPOCHS = ["optim.epochs=2"]
-
-
-@pytest.fixture(scope="module")
-def learner_runs(tmp_path_factory) -> tuple[str, list[str]]:
-    """A tracking URI holding one finished run of every variant, and the overrides they ran with."""
-    from pipeline.fetch import fetch
-    from pipeline.filter import filter_digits
-    from pipeline.normalize import normalize
-
-    tmp = tmp_path_factory.mktemp("learner")
-    write_idx_dir(tmp / "idx")
-    base = make_config(tmp)
-    fetch(base), filter_digits(base), normalize(base)
-    for variant in sweep_variants():
-        cfg = make_config(tmp, ["+experiment=learner", f"+variant={variant}", "tracking.log_model=false", *EPOCHS])
-        train(cfg, tmp / "runs" / variant, run_name=variant)
-    return base.tracking.uri, [f"tracking.uri={base.tracking.uri}", *EPOCHS]
+from pipeline.report.build import build
+from pipeline.report.predictions import FILE
+from pipeline.report.runs import arms, split_seeds, sweep_values
+from tests.conftest import LEARNER_SEEDS
 
 
-def test_the_sweep_covers_the_learners_questions():
-    assert {"pixel_similarity", "linear", "linear_no_bias", "mlp", "fastbook"} <= set(sweep_variants())
-    assert len([v for v in sweep_variants() if v.startswith("linear_lr_")]) >= 2
+def test_the_report_takes_the_seeds_the_sweeps_ran_with():
+    assert split_seeds(["optim.epochs=2"]) == ([int(s) for s in sweep_values("learner", "seed")], ["optim.epochs=2"])
+    assert split_seeds(["seed=3,4", "optim.epochs=2"]) == ([3, 4], ["optim.epochs=2"])
+    assert split_seeds(["seed=range(0,3)"]) == ([0, 1, 2], [])
+    assert split_seeds(["seed=7"]) == ([7], [])
+
+
+def runs_by_name(client: MlflowClient) -> dict:
+    experiment = client.get_experiment_by_name("learner")
+    return {r.info.run_name: r for r in client.search_runs([experiment.experiment_id])}
 
 
 def test_report_answers_from_the_runs(learner_runs, tmp_path):
-    uri, overrides = learner_runs
-    client = MlflowClient(uri)
+    client = MlflowClient(learner_runs.uri)
     experiment = client.get_experiment_by_name("learner")
     # Neither a run without metrics (a sweep's parent) nor an unfinished run may be picked.
     client.create_run(experiment.experiment_id, run_name="parent")
     failed = client.create_run(experiment.experiment_id, run_name="failed")
-    client.log_metric(failed.info.run_id, "final_val_acc", 0.123456)
+    client.log_metric(failed.info.run_id, FINAL_VAL_ACC, 0.123456)
     client.set_terminated(failed.info.run_id, "FAILED")
 
-    page = build(tmp_path / "report", overrides).read_text()
-    runs = {r.info.run_name: r for r in client.search_runs([experiment.experiment_id])}
-    for variant in sweep_variants():
-        run = runs[variant]
-        assert f"{100 * run.data.metrics['final_val_acc']:.2f}%" in page, variant
-        assert run.info.run_id in page, variant
+    page = build(tmp_path / "report", learner_runs.overrides).read_text()
+    runs = runs_by_name(client)
+    for arm in arms():
+        accuracies = [runs[f"{arm.name},seed={seed}"].data.metrics[FINAL_VAL_ACC] for seed in LEARNER_SEEDS]
+        mean, std = np.mean(accuracies), np.std(accuracies, ddof=1)
+        spread = f"{100 * mean:.2f}% ± {100 * std:.2f} ({100 * min(accuracies):.2f}–{100 * max(accuracies):.2f}%, "
+        assert spread + f"{len(LEARNER_SEEDS)} seeds)" in page, arm
+        for seed in LEARNER_SEEDS:
+            assert runs[f"{arm.name},seed={seed}"].info.run_id in page, (arm, seed)
     assert "12.35%" not in page and runs["failed"].info.run_id not in page
-    linear = runs["linear"].data.metrics
-    assert f"{linear['bias']:+.3f}" in page  # the final bias, from the run
+    linear = runs[f"linear,seed={LEARNER_SEEDS[0]}"].data.metrics
+    assert f"{linear[BIAS]:+.3f}" in page  # the first seed's final bias, from the run
     for question in (
         "Why multiply each pixel by a weight?",
         "What is the bias for?",
         "Why not score abs(pixel - weight)?",
         "Is 95% the best there is?",
+        "Draw a digit",
     ):
         assert question in page
+    # every comparison carries its test's verdict: bias, pixel similarity, 3 rungs, best, 3 learning rates
+    verdicts = re.findall(r"the difference is <b>(significant|within noise)</b>", page)
+    assert len(verdicts) == 2 + 3 + 1 + len(sweep_values("learning_rates", "optim.lr"))
     assert "97.85%" in page and "reference" in page  # fastbook's own figure, labelled
+    assert "<td>6,369</td>" in page and "<td>785</td>" in page  # the ladder's parameter counts, logged by the runs
     pictures = re.findall(r'<img src="([^"]+)"', page)
-    assert {
-        "linear_weights.png",
-        "linear_contributions.png",
-        "pixel_similarity_templates.png",
-        "bias.png",
-        "accuracy.png",
-    } <= set(pictures)
+    expected = {"linear_weights.png", "linear_contributions.png", "pixel_similarity_templates.png", "bias.png"}
+    assert expected | {"accuracy.png", "learning_rate.png", "val_acc.png"} <= set(pictures)
     for name in pictures:
         assert (tmp_path / "report" / name).read_bytes()[:4] == b"\x89PNG", name
 
 
-def test_report_names_the_variants_without_a_run(learner_runs, tmp_path, capsys):
-    uri, overrides = learner_runs
-    client = MlflowClient(uri)
-    experiment = client.get_experiment_by_name("learner")
-    gone = [r for r in client.search_runs([experiment.experiment_id]) if r.info.run_name in ("mlp", "fastbook")]
+def test_report_names_the_runs_it_misses_and_the_sweep_that_makes_them(learner_runs, tmp_path, capsys):
+    client = MlflowClient(learner_runs.uri)
+    names = ("mlp,seed=1", "fastbook,seed=0", "linear lr=0.1,seed=1")
+    gone = [run for name, run in runs_by_name(client).items() if name in names]
     for run in gone:
         client.delete_run(run.info.run_id)
     try:
         with pytest.raises(SystemExit) as exit_:
-            run_stage(report.main, ["--out", str(tmp_path / "report"), *overrides])
+            run_stage(report.main, ["--out", str(tmp_path / "report"), *learner_runs.overrides])
     finally:
         for run in gone:
             client.restore_run(run.info.run_id)
     assert exit_.value.code == 1
     [line] = capsys.readouterr().err.splitlines()
-    assert "fastbook, mlp" in line and "learner" in line and "+experiment=learner" in line
+    assert "fastbook seed 0, mlp seed 1, linear lr=0.1 seed 1" in line and "'learner'" in line
+    assert "`python -m pipeline.train -m +experiment=learner` and `python -m pipeline.train -m " in line
+    assert "+experiment=learning_rates` first" in line
+    assert not (tmp_path / "report").exists()
+
+
+def test_report_needs_every_seed(learner_runs, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        run_stage(report.main, ["--out", str(tmp_path / "report"), *learner_runs.overrides, "seed=0,1,2"])
+    assert "pixel_similarity seed 2, linear seed 2" in capsys.readouterr().err
+    assert not (tmp_path / "report").exists()
+
+
+def test_report_needs_the_runs_predictions(learner_runs, tmp_path, capsys):
+    run = runs_by_name(MlflowClient(learner_runs.uri))["mlp,seed=0"]
+    stored = Path(run.info.artifact_uri.removeprefix("file://")) / FILE  # as a run trained before runs logged it
+    stored.rename(tmp_path / FILE)
+    try:
+        with pytest.raises(SystemExit):
+            run_stage(report.main, ["--out", str(tmp_path / "report"), *learner_runs.overrides])
+    finally:
+        (tmp_path / FILE).rename(stored)
+    assert f"run {run.info.run_id} (mlp, seed 0): no {FILE}" in capsys.readouterr().err
     assert not (tmp_path / "report").exists()
 
 
@@ -114,7 +130,8 @@ def test_report_does_not_create_a_missing_database(tmp_path, capsys):
 
 
 def test_report_needs_runs_with_the_same_settings(learner_runs, tmp_path, capsys):
-    _, overrides = learner_runs
     with pytest.raises(SystemExit):
-        run_stage(report.main, ["--out", str(tmp_path / "report"), *overrides, "optim.epochs=7"])
-    assert "no finished run of pixel_similarity, linear" in capsys.readouterr().err
+        run_stage(report.main, ["--out", str(tmp_path / "report"), *learner_runs.overrides, "optim.epochs=7"])
+    assert (
+        "no finished run of pixel_similarity seed 0, pixel_similarity seed 1, linear seed 0" in capsys.readouterr().err
+    )

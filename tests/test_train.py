@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
+from pipeline.metrics import FIT_SECONDS
+from pipeline.report.predictions import FILE as PREDICTIONS
 from pipeline.tracking.store import logged_params
 from pipeline.train import train
 
@@ -62,7 +64,9 @@ def test_same_seed_same_weights_and_metrics(normalized, tmp_path):
         ]
         assert histories[0] == histories[1] and len(histories[0]) == normalized.optim.epochs, metric
     finals = [client.get_run(r["run_id"]).data.metrics for r in (first, second)]
+    assert all(f.pop(FIT_SECONDS) > 0 for f in finals)  # a wall time: the one final metric that differs
     assert finals[0] == finals[1]
+    assert (tmp_path / "a" / PREDICTIONS).read_bytes() == (tmp_path / "b" / PREDICTIONS).read_bytes()
 
 
 def test_a_run_prints_no_lightning_noise(normalized, tmp_path, recwarn, caplog):

@@ -1,5 +1,8 @@
-"""What the runs show a person: the learner's report (build.py, page.py), its figures and the
-explainer pictures each run logs (figures.py, explain.py).
+"""What the runs show a person: the learner's report and the explainer pictures each run logs.
 
-    python -m pipeline.report     # report/index.html from the `learner` sweep's runs
+build.py (the command) finds the runs (runs.py) and renders the page (page.py: questions.py,
+accuracies.py, ladder.py, draw_digit.py); significance.py and verdicts.py test each comparison;
+figures.py, explain.py and predictions.py are what each training run writes.
+
+    python -m pipeline.report     # report/index.html from the `learner` experiment's runs
 """

@@ -1,0 +1,191 @@
+"""The runs the report reads from MLflow, found by their configuration, and what it reads from them.
+
+The report compares *arms*: each variant of the learner sweep (conf/experiment/learner.yaml) and
+each learning rate of the learning-rate study (conf/experiment/learning_rates.yaml), each over the
+same seeds. An arm's run for a seed is the latest FINISHED run in the experiment whose model, optim,
+data and seed params equal that arm's composed config (pass the sweeps' own overrides, e.g.
+`optim.epochs=5` or `seed=0,1`, so they compose alike). Runs without metrics (a sweep's parent run)
+are skipped. Missing runs: ReportError naming them and the command that makes them.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import numpy as np
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from mlflow import MlflowClient
+from mlflow.entities import Run
+from mlflow.exceptions import MlflowException
+from omegaconf import OmegaConf
+
+from pipeline import inputs
+from pipeline.config import CONF_DIR, compose, validate
+from pipeline.errors import PipelineError
+from pipeline.metrics import FINAL_VAL_ACC
+from pipeline.report import predictions
+from pipeline.report.significance import Spread, spread
+from pipeline.tracking import store
+
+LEARNER, LEARNING_RATES = "learner", "learning_rates"  # the two sweeps, in conf/experiment/
+# The params that make two runs the same experiment (paths, trainer and tracking do not).
+IDENTITY = ("seed", "data.", "model.", "optim.")
+
+
+class ReportError(PipelineError):
+    """The runs the report needs are not in MLflow."""
+
+
+def sweep_command(experiment: str) -> str:
+    return f"python -m pipeline.train -m +experiment={experiment}"
+
+
+def sweep_values(experiment: str, key: str) -> list[str]:
+    """The values a sweep gives `key` (e.g. `+variant`, `seed`), read from its hydra.sweeper.params."""
+    params = OmegaConf.load(CONF_DIR / "experiment" / f"{experiment}.yaml").hydra.sweeper.params
+    [override] = OverridesParser.create().parse_overrides([f"{key}={params[key]}"])
+    return list(override.sweep_string_iterator())
+
+
+def sweep_variants() -> list[str]:
+    return sweep_values(LEARNER, "+variant")
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One configuration the report compares: its name and how it composes."""
+
+    name: str
+    experiment: str  # the sweep that runs it
+    overrides: tuple[str, ...]
+
+
+def arms() -> list[Arm]:
+    """The learner sweep's variants, then the learning-rate study's rates (the default rate is `linear`'s)."""
+    variants = [Arm(v, LEARNER, ("+experiment=learner", f"+variant={v}")) for v in sweep_variants()]
+    rates = [
+        Arm(f"linear lr={lr}", LEARNING_RATES, ("+experiment=learning_rates", f"optim.lr={lr}"))
+        for lr in sweep_values(LEARNING_RATES, "optim.lr")
+    ]
+    return variants + rates
+
+
+def split_seeds(overrides: list[str]) -> tuple[list[int], list[str]]:
+    """The seeds (a `seed=...` override, as the sweeps took it, else the learner sweep's) and the other overrides."""
+    seeds, rest = [int(s) for s in sweep_values(LEARNER, "seed")], []
+    for override in OverridesParser.create().parse_overrides(overrides):
+        if override.key_or_group == "seed":
+            sweep = override.is_sweep_override()
+            seeds = [int(s) for s in (override.sweep_string_iterator() if sweep else [override.value()])]
+        else:
+            rest.append(override.input_line)
+    return seeds, rest
+
+
+@dataclass
+class Measured:
+    """One arm and its runs, one per seed (in seed order)."""
+
+    name: str
+    runs: dict[int, Run]
+
+    @property
+    def run(self) -> Run:
+        """The first seed's run: the one whose pictures and weights the report shows."""
+        return next(iter(self.runs.values()))
+
+    @property
+    def params(self) -> dict[str, str]:
+        return self.run.data.params
+
+    def values(self, metric: str) -> list[float]:
+        return [run.data.metrics[metric] for run in self.runs.values()]
+
+    def spread(self, metric: str = FINAL_VAL_ACC) -> Spread:
+        return spread(self.values(metric))
+
+
+def expected_params(arm: Arm, overrides: list[str]) -> tuple:
+    """An arm's composed config and the params (as MLflow stores them, seed aside) that identify its runs."""
+    cfg = validate(compose([*arm.overrides, *overrides]))
+    params = {k: str(v) for k, v in store.logged_params(cfg).items() if k.startswith(IDENTITY) and k != "seed"}
+    return cfg, params
+
+
+def find_runs(overrides: list[str]) -> tuple[list[Measured], str, str]:
+    """The latest finished run of each arm and seed; ReportError naming those without one."""
+    seeds, overrides = split_seeds(overrides)
+    expected = {arm: expected_params(arm, overrides) for arm in arms()}
+    cfg = next(iter(expected.values()))[0]
+    uri, experiment = store.tracking_uri(cfg), cfg.tracking.experiment
+    first = sweep_command(LEARNER)
+    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///") :]).is_file():  # do not create it
+        raise ReportError(f"{uri}: no such MLflow database; run `{first}` first")
+    mlflow.set_tracking_uri(uri)
+    if MlflowClient(uri).get_experiment_by_name(experiment) is None:
+        raise ReportError(f"{uri}: no MLflow experiment '{experiment}'; run `{first}` first")
+    runs = mlflow.search_runs(
+        experiment_names=[experiment],
+        filter_string="attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"],
+        output_format="list",
+    )
+    runs = [run for run in runs if FINAL_VAL_ACC in run.data.metrics]  # not a parent run
+    found, missing, commands = [], [], []
+    for arm, (_, params) in expected.items():
+        by_seed = {}
+        for seed in seeds:
+            wanted = {**params, "seed": str(seed)}
+            match = next((r for r in runs if all(r.data.params.get(k) == v for k, v in wanted.items())), None)
+            if match is None:
+                missing.append(f"{arm.name} seed {seed}")
+                commands += [] if sweep_command(arm.experiment) in commands else [sweep_command(arm.experiment)]
+            else:
+                by_seed[seed] = match
+        found.append(Measured(arm.name, by_seed))
+    if missing:
+        raise ReportError(
+            f"{uri}: experiment '{experiment}' has no finished run of {', '.join(missing)} "
+            f"(with these settings); run `{'` and `'.join(commands)}` first"
+        )
+    inputs.check_recorded_data(run for m in found for run in m.runs.values())  # each on the data its params say
+    return found, uri, experiment
+
+
+def correctness(client: MlflowClient, measured: list[Measured]) -> dict[str, dict[int, np.ndarray]]:
+    """Per arm and seed: which validation images the run got right (from its predictions.csv)."""
+    correct: dict[str, dict[int, np.ndarray]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for m in measured:
+            for seed, run in m.runs.items():
+                try:
+                    path = client.download_artifacts(run.info.run_id, predictions.FILE, tmp)
+                except MlflowException:
+                    raise ReportError(
+                        f"run {run.info.run_id} ({m.name}, seed {seed}): no {predictions.FILE} artifact; "
+                        "it was trained before runs logged their predictions: rerun its sweep"
+                    ) from None
+                correct.setdefault(m.name, {})[seed] = predictions.correct(*predictions.read_predictions(path))
+    return correct
+
+
+def history(client: MlflowClient, run_id: str, key: str) -> list[float]:
+    """A metric's values in the order they were logged (one per epoch)."""
+    return [m.value for m in sorted(client.get_metric_history(run_id, key), key=lambda m: (m.step, m.timestamp))]
+
+
+def fetch_artifact(client: MlflowClient, run_id: str, name: str, out: Path, as_name: str) -> str:
+    """Copy one of a run's artifacts into the report directory; return its name there."""
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copy(client.download_artifacts(run_id, name, tmp), out / as_name)
+    return as_name
+
+
+def load_array(client: MlflowClient, run_id: str, name: str) -> np.ndarray:
+    """One of a run's .npy artifacts, read into memory."""
+    with tempfile.TemporaryDirectory() as tmp:
+        return np.load(client.download_artifacts(run_id, name, tmp))
