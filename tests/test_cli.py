@@ -32,7 +32,7 @@ def test_config_refuses_a_missing_config_group_option_with_one_line(capsys):
 
     assert ended(lambda: run_stage(main, ["model=resnet"])) == 1
     assert capsys.readouterr().err.splitlines() == [
-        "error: In 'config': Could not find 'model/resnet'; available: linear, mlp, pixel_similarity"
+        "error: In 'config': Could not find 'model/resnet'; available: cnn, linear, mlp, pixel_similarity"
     ]
 
 

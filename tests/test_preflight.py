@@ -68,7 +68,7 @@ def test_a_grid_naming_a_config_group_option_that_does_not_exist_is_refused(caps
     with hydra_config(["model=linear,resnet"]) as config:
         line = refusal(lambda: ValidateFirst().on_multirun_start(config), capsys)
     assert line == (
-        "error: In 'config': Could not find 'model/resnet'; available: linear, mlp, pixel_similarity "
+        "error: In 'config': Could not find 'model/resnet'; available: cnn, linear, mlp, pixel_similarity "
         "(job #1: model=resnet); no job was started"
     )
 

@@ -54,10 +54,12 @@ def writer(tags: dict) -> psutil.Process | None:
     return live_process(int(tags[PID_TAG]), float(tags[STARTED_TAG]))
 
 
-def stop_writers(client: MlflowClient, runs: list[Run], timeout_s: float = 30.0) -> None:
-    """SIGTERM the live processes (on this host, other than this one) writing these runs, wait
-    until each has ended its run (its handler ends it KILLED) or exited, and SIGKILL those that
-    have done neither after timeout_s."""
+def stop_writers(
+    client: MlflowClient, runs: list[Run], signum: int = signal.SIGTERM, timeout_s: float = 30.0
+) -> None:
+    """Send `signum` (a sweep passes on the signal it got) to the live processes (on this host,
+    other than this one) writing these runs, wait until each has ended its run (its handler ends
+    it KILLED) or exited, and SIGKILL those that have done neither after timeout_s."""
     writers = {
         run.info.run_id: process
         for run in runs
@@ -65,7 +67,7 @@ def stop_writers(client: MlflowClient, runs: list[Run], timeout_s: float = 30.0)
     }
     for process in writers.values():
         with suppress(psutil.NoSuchProcess):
-            process.send_signal(signal.SIGTERM)
+            process.send_signal(signum)
     deadline = time.monotonic() + timeout_s
     while writers and time.monotonic() < deadline:
         time.sleep(0.5)

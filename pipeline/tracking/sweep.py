@@ -152,7 +152,7 @@ class MlflowSweep(Callback):
         self.signal = signal.Signals(signum).name
         print(f"sweep: interrupted by {self.signal}; stopping its jobs", file=sys.stderr)
         if self.parent_id is not None:
-            lifecycle.stop_writers(self.client, self._running_children())
+            lifecycle.stop_writers(self.client, self._running_children(), signum)
         raise SystemExit(128 + signum)
 
     def _running_children(self) -> list:
