@@ -1,8 +1,8 @@
 """Parallel against sequential sweeps: the same N-job Hydra multirun of the real training app,
 run one job after the other in the sweep's process (Hydra's basic launcher) and two at a time
-(`hydra/launcher=joblib hydra.launcher.n_jobs=2`), the parallel one both through the sweep's
-tracking server (the default) and writing the sqlite file directly
-(`hydra.callbacks.mlflow_sweep.server=false`).
+(`hydra/launcher=joblib hydra.launcher.n_jobs=2`), the parallel one both writing the sqlite file
+directly (the default) and through a tracking server started for the sweep
+(`hydra.callbacks.mlflow_sweep.server=true`).
 
     python -m bench.parallel_sweep                              # 4 jobs x 40 epochs, data/normalized
     python -m bench.parallel_sweep --jobs 4 --repeats 2 optim.epochs=40
@@ -25,7 +25,7 @@ from pathlib import Path
 
 VARIANTS = {  # name: the launcher's overrides
     "sequential": [],  # Hydra's basic launcher, jobs in the sweep's process
-    "joblib-server": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+    "joblib-server": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.callbacks.mlflow_sweep.server=true"],
     "joblib-direct": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.callbacks.mlflow_sweep.server=false"],
 }
 

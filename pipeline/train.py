@@ -143,9 +143,7 @@ def train(
 
     with recorded_run(cfg, run_name or cfg.tracking.run_name, parent_run_id) as run:
         lineage.log_data_lineage(cfg)
-        mlflow.log_params(
-            {**store.logged_params(cfg), **identity.as_params()}
-        )  # the data used, beside the data asked for
+        mlflow.log_params({**store.logged_params(cfg), **identity.as_params()})  # the data used, and asked for
         trainer = make_trainer(cfg, ActiveRunLogger())
         started = time.perf_counter()
         trainer.fit(module, datamodule=data)

@@ -5,7 +5,6 @@ import json
 import os
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -74,7 +73,7 @@ def common_overrides(root: Path, normalized: Path, sweep_dir: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def grid_sweep(tmp_path_factory):
-    """A 6-job grid sweep run by the joblib launcher, 6 jobs at once, into a fresh SQLite store."""
+    """A 6-job grid sweep run by the joblib launcher, 6 jobs at once, writing a fresh SQLite store."""
     root = tmp_path_factory.mktemp("sweep")
     normalized = synthetic_normalized(root)
     grid = [f"{key}={','.join(values)}" for key, values in GRID.items()]
@@ -88,10 +87,8 @@ def test_parallel_sweep_records_every_job_as_a_complete_child_of_one_parent(grid
     root, out = grid_sweep
     assert "database is locked" not in out
     assert "LeafSpec" not in out and "litlogger" not in out  # quiet_lightning reaches joblib's workers
-    assert "View run" not in out  # MLflow's links to the sweep's temporary server would be dead
     published = json.loads((root / "grid" / SWEEP_FILE).read_text())
-    with pytest.raises(OSError):  # the sweep's tracking server stopped with the sweep
-        urllib.request.urlopen(published["tracking_uri"] + "/health", timeout=5)
+    assert published["tracking_uri"] == f"sqlite:///{root}/mlflow.db"  # the jobs wrote the file directly
 
     client = MlflowClient(f"sqlite:///{root}/mlflow.db")
     runs = client.search_runs([published["experiment_id"]])

@@ -22,6 +22,7 @@ from tests.test_sweep import synthetic_normalized
 
 pytestmark = pytest.mark.slow
 ENDLESS = "optim.epochs=1000000"  # jobs that run until something stops them
+JOBLIB = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +97,7 @@ def server_is_down(root: Path) -> bool:
 
 @pytest.mark.parametrize("name, signum", [("SIGTERM", signal.SIGTERM), ("SIGINT", signal.SIGINT)])
 @pytest.mark.parametrize(
-    "launcher", [[], ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]], ids=["basic", "joblib"]
+    "launcher", [[], [*JOBLIB, "hydra.callbacks.mlflow_sweep.server=true"]], ids=["basic", "joblib-server"]
 )
 def test_a_signal_ends_the_sweep_its_running_jobs_and_its_server(tmp_path, data, launcher, name, signum):
     proc = start_sweep(tmp_path, data, *launcher)
@@ -118,7 +119,7 @@ def test_a_signal_ends_the_sweep_its_running_jobs_and_its_server(tmp_path, data,
 
 
 def test_kill_9_of_a_joblib_sweep_leaves_no_process_and_mark_orphans_ends_its_runs_killed(tmp_path, data):
-    proc = start_sweep(tmp_path, data, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
+    proc = start_sweep(tmp_path, data, *JOBLIB, "hydra.callbacks.mlflow_sweep.server=true")
     try:
         running = wait_for_training_children(tmp_path, 2)
         processes = psutil.Process(proc.pid).children(recursive=True)  # the server and the joblib workers

@@ -54,9 +54,7 @@ def writer(tags: dict) -> psutil.Process | None:
     return live_process(int(tags[PID_TAG]), float(tags[STARTED_TAG]))
 
 
-def stop_writers(
-    client: MlflowClient, runs: list[Run], signum: int = signal.SIGTERM, timeout_s: float = 30.0
-) -> None:
+def stop_writers(client: MlflowClient, runs: list[Run], signum: int = signal.SIGTERM, timeout_s: float = 30.0) -> None:
     """Send `signum` (a sweep passes on the signal it got) to the live processes (on this host,
     other than this one) writing these runs, wait until each has ended its run (its handler ends
     it KILLED) or exited, and SIGKILL those that have done neither after timeout_s."""

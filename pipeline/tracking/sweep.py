@@ -1,12 +1,13 @@
 """A Hydra multirun as one MLflow parent run with one child run per job.
 
 `MlflowSweep` is a Hydra callback (registered in conf/config.yaml under hydra.callbacks).
-Before any job starts it creates the experiment and the sweep's parent run, and, when the
-store is a SQLite file and a launcher runs the jobs in other processes (joblib, submitit),
-starts a local tracking server as the store's single writer (pipeline/server.py). It publishes
-both in `<sweep dir>/mlflow_sweep.json`, which every job reads through `sweep_runs.join` whatever launcher
-runs it (in process, joblib/loky workers, submitit); each job's run is started with MLflow's
-own `parent_run_id`. At the end it records the best child on the parent and ends it.
+Before any job starts it creates the experiment and the sweep's parent run, and, if asked
+(`server=true`) when the store is a SQLite file and a launcher runs the jobs in other processes
+(joblib, submitit), starts a local tracking server as the store's single writer
+(pipeline/server.py). It publishes the store and the parent in `<sweep dir>/mlflow_sweep.json`,
+which every job reads through `sweep_runs.join` whatever launcher runs it (in process,
+joblib/loky workers, submitit); each job's run is started with MLflow's own `parent_run_id`.
+At the end it records the best child on the parent and ends it.
 
 However the sweep ends, its runs end: SIGINT/SIGTERM stop the running jobs (each ends its run
 KILLED), end the parent KILLED with `end_reason`, stop the server, and exit 128 + signal. After
@@ -42,9 +43,9 @@ IN_PROCESS_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher
 
 
 class MlflowSweep(Callback):
-    """server (conf/config.yaml): jobs in other processes write a sqlite store through a tracking
-    server started for the sweep; `hydra.callbacks.mlflow_sweep.server=false`: they write the file
-    directly (store.py's lock and busy timeout serialise them; bench/parallel_sweep.py compares)."""
+    """server=false (conf/config.yaml): jobs in other processes write a sqlite store directly
+    (store.py's lock and busy timeout serialise them); `hydra.callbacks.mlflow_sweep.server=true`:
+    through a tracking server started for the sweep (bench/parallel_sweep.py compares them)."""
 
     def __init__(self, server: bool) -> None:
         self.use_server = server
