@@ -17,47 +17,16 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
+
+from bench.sweep_overhead import multirun_seconds
 
 VARIANTS = {  # name: the launcher's overrides
     "sequential": [],  # Hydra's basic launcher, jobs in the sweep's process
     "joblib-server": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.callbacks.mlflow_sweep.server=true"],
     "joblib-direct": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.callbacks.mlflow_sweep.server=false"],
 }
-
-
-def multirun_seconds(jobs: int, data_dir: Path, launcher: list[str], overrides: list[str], env: dict) -> float:
-    with tempfile.TemporaryDirectory(prefix="parallel_sweep-") as tmp:
-        store = f"sqlite:///{tmp}/mlflow.db"
-        subprocess.run(
-            [sys.executable, "-c", "import mlflow, sys; mlflow.MlflowClient(sys.argv[1]).search_experiments()", store],
-            env=env,
-            check=True,
-            capture_output=True,
-        )
-        seeds = ",".join(str(seed) for seed in range(1, jobs + 1))
-        cmd = [
-            sys.executable,
-            "-m",
-            "pipeline.train",
-            "-m",
-            f"seed={seeds}",
-            f"paths.normalized={data_dir}",
-            f"tracking.uri={store}",
-            f"hydra.sweep.dir={tmp}/sweep",
-            *launcher,
-            *overrides,
-        ]
-        start = time.perf_counter()
-        done = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        seconds = time.perf_counter() - start
-        if done.returncode != 0 or "database is locked" in done.stdout + done.stderr:
-            sys.exit(f"error: {' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
-        return seconds
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -85,7 +54,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     for _ in range(args.repeats):
         for name in names:
-            times[name].append(multirun_seconds(args.jobs, args.data.resolve(), VARIANTS[name], args.overrides, env))
+            times[name].append(
+                multirun_seconds(args.jobs, args.data.resolve(), [*VARIANTS[name], *args.overrides], env)
+            )
             print(f"  {name:13} {times[name][-1]:7.1f} s  (load average {os.getloadavg()[0]:.1f})", flush=True)
     median = {name: statistics.median(seconds) for name, seconds in times.items()}
     print(f"medians of {args.repeats}: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in median.items()))

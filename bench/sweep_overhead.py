@@ -38,7 +38,7 @@ from pipeline.config import compose, validate
 def timed(cmd: list[str], **kwargs) -> float:
     start = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
-    if done.returncode != 0:
+    if done.returncode != 0 or "database is locked" in done.stdout + done.stderr:  # a job's writes were refused
         sys.exit(f"error: {' '.join(cmd[:4])} ... failed:\n{done.stderr[-2000:]}")
     return time.perf_counter() - start
 

@@ -12,7 +12,7 @@ At the end it records the best child on the parent and ends it.
 However the sweep ends, its runs end: SIGINT/SIGTERM stop the running jobs (each ends its run
 KILLED), end the parent KILLED with `end_reason`, stop the server, and exit 128 + signal. After
 `kill -9` of the sweep's process the server gets SIGTERM from Linux (pipeline/server.py), each
-job in another process kills itself within a second (`lifecycle.exit_when_gone`), and the runs
+job in another process kills itself within a second (`processes.exit_when_gone`), and the runs
 left RUNNING carry their process, so `mark-orphans` (or the next training) marks them KILLED.
 """
 
@@ -36,7 +36,7 @@ from pipeline.atomic import atomic_file
 from pipeline.config import Config, validate
 from pipeline.metrics import FINAL_VAL_ACC, FINAL_VAL_LOSS
 from pipeline.server import TrackingServer
-from pipeline.tracking import lifecycle, registry, run_names, store
+from pipeline.tracking import lifecycle, processes, registry, run_names, store
 from pipeline.tracking.sweep_runs import SWEEP_FILE, children, swept_keys
 
 IN_PROCESS_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
@@ -98,7 +98,7 @@ class MlflowSweep(Callback):
             "sweep.sweeper": config.hydra.sweeper._target_,
             "sweep.launcher": config.hydra.launcher._target_,
             **store.source_tags(),
-            **lifecycle.process_tags(),  # mark-orphans ends the parent KILLED after `kill -9`
+            **processes.process_tags(),  # mark-orphans ends the parent KILLED after `kill -9`
         }
         experiment_id = store.experiment_id(self.client, cfg.tracking.experiment)
         parent = self.client.create_run(experiment_id, run_name=sweep_dir.name, tags=tags)
@@ -114,7 +114,7 @@ class MlflowSweep(Callback):
             "experiment_id": experiment_id,
             "swept_keys": swept_keys(config),
             "pid": os.getpid(),
-            "started": float(tags[lifecycle.STARTED_TAG]),
+            "started": float(tags[processes.STARTED_TAG]),
         }
         with atomic_file(sweep_dir / SWEEP_FILE) as scratch:  # jobs never read half a file
             scratch.write_text(json.dumps(published, indent=2))
@@ -153,7 +153,7 @@ class MlflowSweep(Callback):
         self.signal = signal.Signals(signum).name
         print(f"sweep: interrupted by {self.signal}; stopping its jobs", file=sys.stderr)
         if self.parent_id is not None:
-            lifecycle.stop_writers(self.client, self._running_children(), signum)
+            processes.stop_writers(self.client, self._running_children(), signum)
         raise SystemExit(128 + signum)
 
     def _running_children(self) -> list:
@@ -169,7 +169,7 @@ class MlflowSweep(Callback):
             return
         name = self.signal or lifecycle.received_signal()
         running = self._running_children()
-        lifecycle.stop_writers(self.client, running)
+        processes.stop_writers(self.client, running)
         for run in running:
             if self.client.get_run(run.info.run_id).info.status == "RUNNING":  # not ended by its own process
                 lifecycle.end(

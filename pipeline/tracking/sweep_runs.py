@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from pipeline.errors import PipelineError
 from pipeline.metrics import FINAL_VAL_ACC
 from pipeline.schema import Config
-from pipeline.tracking import lifecycle
+from pipeline.tracking import processes
 
 TARGET = "pipeline.tracking.sweep.MlflowSweep"  # the callback, as registered under hydra.callbacks
 SWEEP_FILE = "mlflow_sweep.json"
@@ -47,7 +47,7 @@ def join(cfg: Config) -> tuple[Config, str | None]:
     sweep = json.loads(sweep_file.read_text())
     if sweep["pid"] != os.getpid() and sweep["pid"] not in _watched:  # a job in another process
         _watched.add(sweep["pid"])
-        lifecycle.exit_when_gone(sweep["pid"], sweep["started"])
+        processes.exit_when_gone(sweep["pid"], sweep["started"])
     swept = [o.input_line for o in parse(hydra_cfg.overrides.task) if o.key_or_group in sweep["swept_keys"]]
     run_name = cfg.tracking.run_name or ",".join(swept) or None
     tracking_cfg = replace(cfg.tracking, uri=sweep["tracking_uri"], run_name=run_name)
