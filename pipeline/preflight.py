@@ -63,15 +63,11 @@ def swept_part(job: list[str], config: DictConfig) -> str:
     return " ".join(override for override in job if override.split("=", 1)[0].lstrip("+~") in swept)
 
 
-def refuse(message: str) -> None:
-    refuse_config(message)  # SystemExit, not an Exception: Hydra's callback runner would only warn
-
-
 def validate_or_refuse(config: DictConfig) -> Config:
     try:
         return validate(task_config(config))
     except ConfigError as err:
-        refuse(str(err))
+        refuse_config(str(err))
 
 
 def requested_devices(devices) -> tuple[int | None, list[int]]:
@@ -145,10 +141,11 @@ def check_or_refuse(cfg: Config, output_dir: str, output_key: str) -> None:
     try:
         check_before_run(cfg, output_dir, output_key)
     except PipelineError as err:
-        refuse(str(err))
+        refuse_config(str(err))
 
 
 class ValidateFirst(Callback):
+    # refuse_config raises SystemExit, not an Exception: Hydra's callback runner would only warn
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
         cfg = validate_or_refuse(config)
         check_or_refuse(cfg, config.hydra.run.dir, "hydra.run.dir")
@@ -158,7 +155,7 @@ class ValidateFirst(Callback):
         try:  # a local multirun of DDP jobs: refused as a whole, before any directory or run
             check_launch(cfg.trainer.strategy, multirun=True)
         except ConfigError as err:
-            refuse(str(err))
+            refuse_config(str(err))
         jobs = {"": cfg}  # what sets a job apart -> its config
         if config.hydra.sweeper._target_ == GRID_SWEEPER:
             loader = GlobalHydra.instance().config_loader()
@@ -169,7 +166,7 @@ class ValidateFirst(Callback):
                     jobs[job] = validate(task_config(loader.load_sweep_config(config, list(overrides))))
                     check_launch(jobs[job].trainer.strategy, multirun=True)
                 except (ConfigError, CompactHydraException) as err:
-                    refuse(f"{one_line(err)} ({job}); no job was started")
+                    refuse_config(f"{one_line(err)} ({job}); no job was started")
         checked = set()
         for job, job_cfg in jobs.items():  # the world once per distinct need: usually once for the whole sweep
             need = (
@@ -186,4 +183,4 @@ class ValidateFirst(Callback):
             try:
                 check_before_run(job_cfg, config.hydra.sweep.dir, "hydra.sweep.dir")
             except PipelineError as err:
-                refuse(f"{err} ({job}); no job was started" if len(jobs) > 1 else str(err))
+                refuse_config(f"{err} ({job}); no job was started" if len(jobs) > 1 else str(err))
