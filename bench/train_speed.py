@@ -8,9 +8,11 @@ on the same data, epochs and batch size.
 
 (a) bench/bare_loop.py: the same work with no framework. (b) pipeline.train.train(): the
 LightningModule, Trainer and MLflow run exactly as `python -m pipeline.train` configures them,
-into a throwaway sqlite store. Both sides are clocked at the end of every epoch (for (b), when
-Lightning calls the module's on_train_epoch_end, after that epoch's validation), and the figure
-per epoch is the mean from the end of the first epoch to the end of the last:
+into a throwaway sqlite store. (b0) the same module, data and Trainer (pipeline.train.make_trainer)
+with no MLflow logger and no run: Lightning's loop on its own, so (b) - (b0) is what recording
+each epoch's metrics in MLflow costs. All are clocked at the end of every epoch (for (b) and
+(b0), when Lightning calls the module's on_train_epoch_end, after that epoch's validation), and
+the figure per epoch is the mean from the end of the first epoch to the end of the last:
 - wall: elapsed time;
 - CPU: process CPU time (all threads, the MLflow logging thread too). On a shared machine this
   is the steadier figure; with more than one torch thread it counts spin-waits.
@@ -28,6 +30,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from unittest import mock
 
@@ -36,9 +40,10 @@ import pytorch_lightning as pl
 import torch
 
 from bench import bare_loop
-from pipeline.config import compose, validate
+from pipeline.config import as_dict, compose, validate
+from pipeline.datamodule import NormalizedMNIST
 from pipeline.model import DigitClassifier
-from pipeline.train import train
+from pipeline.train import make_trainer, quiet_lightning, train
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
@@ -60,9 +65,9 @@ def training_device(cfg) -> torch.device:
     return trainer.strategy.root_device
 
 
-def project_run(cfg, work: Path) -> dict:
-    """One real training run: wall and CPU ms per epoch, whole wall seconds, validation accuracy."""
-    out = work / f"run-{time.monotonic_ns()}"
+@contextmanager
+def clocked_epochs() -> Iterator[list[tuple[float, float]]]:
+    """(wall, CPU) at the end of every epoch of the module's trainings within the block."""
     ends = []
     hook = DigitClassifier.on_train_epoch_end
 
@@ -70,29 +75,49 @@ def project_run(cfg, work: Path) -> dict:
         hook(module)
         ends.append((time.perf_counter(), time.process_time()))
 
-    wall = time.perf_counter()
     with mock.patch.object(DigitClassifier, "on_train_epoch_end", clocked):
+        yield ends
+
+
+def per_epoch(ends: list[tuple[float, float]]) -> dict:
+    return {"wall_ms": per_epoch_ms([w for w, _ in ends]), "cpu_ms": per_epoch_ms([c for _, c in ends])}
+
+
+def project_run(cfg, work: Path) -> dict:
+    """(b) One real training run: wall and CPU ms per epoch, whole wall seconds, validation accuracy."""
+    out = work / f"run-{time.monotonic_ns()}"
+    wall = time.perf_counter()
+    with clocked_epochs() as ends:
         results = train(cfg, out)
     wall = time.perf_counter() - wall
     shutil.rmtree(out)
-    return {
-        "wall_ms": per_epoch_ms([w for w, _ in ends]),
-        "cpu_ms": per_epoch_ms([c for _, c in ends]),
-        "wall_s": wall,
-        "acc": results["acc"],
-    }
+    return {**per_epoch(ends), "wall_s": wall, "acc": results["acc"]}
+
+
+def lightning_run(cfg) -> dict:
+    """(b0) The project's module, data and Trainer settings, fitted with no MLflow logger or run."""
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    data = NormalizedMNIST(cfg.paths.normalized, cfg.optim.batch_size, cfg.optim.shuffle, cfg.seed)
+    module = DigitClassifier(model=as_dict(cfg.model), optim=as_dict(cfg.optim))
+    with clocked_epochs() as ends:
+        make_trainer(cfg, logger=False).fit(module, datamodule=data)
+    return per_epoch(ends)
 
 
 def compare(compose_with, data_dir: Path, work: Path, repeats: int, device: torch.device) -> dict:
-    """Interleaved repeats of (a) and (b); medians. compose_with(overrides) -> Config."""
+    """Interleaved repeats of (a), (b0) and (b); medians. compose_with(overrides) -> Config."""
     cfg = compose_with([])
     o = cfg.optim
     data = bare_loop.load(data_dir, device)
-    runs = {key: [] for key in ("bare_wall", "bare_cpu", "wall", "cpu", "wall_s", "fixed_s")}
+    keys = ("bare_wall", "bare_cpu", "lightning_wall", "lightning_cpu", "wall", "cpu", "wall_s", "fixed_s")
+    runs = {key: [] for key in keys}
     for _ in range(repeats):
         ends, bare_acc, _ = bare_loop.train(data, o.epochs, o.batch_size, o.lr, cfg.seed, o.shuffle)
         runs["bare_wall"].append(per_epoch_ms([wall for wall, _ in ends]))
         runs["bare_cpu"].append(per_epoch_ms([cpu for _, cpu in ends]))
+        alone = lightning_run(cfg)
+        runs["lightning_wall"].append(alone["wall_ms"])
+        runs["lightning_cpu"].append(alone["cpu_ms"])
         full = project_run(cfg, work)
         runs["wall"].append(full["wall_ms"])
         runs["cpu"].append(full["cpu_ms"])
@@ -137,6 +162,7 @@ def main(argv: list[str] | None = None) -> None:
             )
     if args.threads:
         torch.set_num_threads(args.threads)
+    quiet_lightning()
 
     with tempfile.TemporaryDirectory(prefix="train_speed-") as tmp:
         work = Path(tmp)
@@ -161,12 +187,17 @@ def main(argv: list[str] | None = None) -> None:
         r = compare(config_for(args.data), args.data, work, args.repeats, device)
         print("                                   wall ms/epoch   CPU ms/epoch")
         print(f"  (a) bare PyTorch loop            {r['bare_wall']:13.1f}   {r['bare_cpu']:12.1f}")
+        print(f"  (b0) Lightning alone, no MLflow  {r['lightning_wall']:13.1f}   {r['lightning_cpu']:12.1f}")
         print(f"  (b) project: Lightning + MLflow  {r['wall']:13.1f}   {r['cpu']:12.1f}")
-        print(
-            f"  ratio (b)/(a)                    {r['wall'] / r['bare_wall']:13.2f}   {r['cpu'] / r['bare_cpu']:12.2f}"
-        )
-        print(f"  runs, wall: (a) {show(r['runs']['bare_wall'])}  (b) {show(r['runs']['wall'])}")
-        print(f"  runs, CPU:  (a) {show(r['runs']['bare_cpu'])}  (b) {show(r['runs']['cpu'])}")
+        for name, key in (("ratio (b0)/(a)", "lightning_"), ("ratio (b)/(a)", "")):
+            wall, cpu = r[f"{key}wall"] / r["bare_wall"], r[f"{key}cpu"] / r["bare_cpu"]
+            print(f"  {name:<33}{wall:13.2f}   {cpu:12.2f}")
+        for side in ("wall", "cpu"):
+            runs = r["runs"]
+            print(
+                f"  runs, {side + ':':<5} (a) {show(runs['bare_' + side])}  (b0) {show(runs['lightning_' + side])}"
+                f"  (b) {show(runs[side])}"
+            )
         print(f"  (b) whole train(): {r['wall_s']:.2f} s wall, of which fixed per-run cost {r['fixed_s']:.2f} s")
         print(
             f"  validation accuracy: (a) {r['bare_acc']:.4f}, (b) {r['project_acc']:.4f}; "

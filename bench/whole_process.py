@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-TRICKS = ("no_gc_freeze", "async_logging")
+TRICKS = ("no_gc_freeze", "async_logging", "one_write_per_epoch")  # bench/tricks.py
 ROOT = Path(__file__).resolve().parent.parent  # where `python -m bench...` and `-m pipeline...` run
 
 
