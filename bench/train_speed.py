@@ -113,9 +113,9 @@ def compare(compose_with, data_dir: Path, work: Path, repeats: int, device: torc
     runs = {key: [] for key in keys}
     for _ in range(repeats):
         ends, bare_acc, _ = bare_loop.train(data, o.epochs, o.batch_size, o.lr, cfg.seed, o.shuffle)
-        runs["bare_wall"].append(per_epoch_ms([wall for wall, _ in ends]))
-        runs["bare_cpu"].append(per_epoch_ms([cpu for _, cpu in ends]))
-        alone = lightning_run(cfg)
+        bare, alone = per_epoch(ends), lightning_run(cfg)
+        runs["bare_wall"].append(bare["wall_ms"])
+        runs["bare_cpu"].append(bare["cpu_ms"])
         runs["lightning_wall"].append(alone["wall_ms"])
         runs["lightning_cpu"].append(alone["cpu_ms"])
         full = project_run(cfg, work)
@@ -192,8 +192,8 @@ def main(argv: list[str] | None = None) -> None:
         for name, key in (("ratio (b0)/(a)", "lightning_"), ("ratio (b)/(a)", "")):
             wall, cpu = r[f"{key}wall"] / r["bare_wall"], r[f"{key}cpu"] / r["bare_cpu"]
             print(f"  {name:<33}{wall:13.2f}   {cpu:12.2f}")
+        runs = r["runs"]
         for side in ("wall", "cpu"):
-            runs = r["runs"]
             print(
                 f"  runs, {side + ':':<5} (a) {show(runs['bare_' + side])}  (b0) {show(runs['lightning_' + side])}"
                 f"  (b) {show(runs[side])}"

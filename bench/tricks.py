@@ -42,18 +42,19 @@ def one_write_per_epoch() -> None:
         from pipeline.tracking.epoch_logger import ActiveRunLogger
 
     held: dict[str, float] = {}
-    held_epoch: list[int] = []
+    held_epoch: int | None = None
 
     def write() -> None:
         if held:
-            mlflow.log_metrics(dict(held), step=held_epoch[-1])
+            mlflow.log_metrics(dict(held), step=held_epoch)
             held.clear()
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        nonlocal held_epoch
         epoch = int(metrics.pop("epoch", step))
-        if held_epoch and held_epoch[-1] != epoch:
+        if epoch != held_epoch:
             write()
-        held_epoch.append(epoch)
+        held_epoch = epoch
         held.update({key: float(value) for key, value in metrics.items()})
 
     ActiveRunLogger.log_metrics = log_metrics

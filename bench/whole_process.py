@@ -24,7 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
-TRICKS = ("no_gc_freeze", "async_logging", "one_write_per_epoch")  # bench/tricks.py
+from bench.tricks import TRICKS
+
 ROOT = Path(__file__).resolve().parent.parent  # where `python -m bench...` and `-m pipeline...` run
 
 
