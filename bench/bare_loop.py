@@ -20,13 +20,12 @@ from torch.nn import functional as F
 def load(directory: str | Path, device: torch.device, scale: int = 1):
     """(train_x, train_y, valid_x, valid_y) on `device`; the training set repeated `scale` times."""
     tensors = []
-    for name in ("train.npz", "valid.npz"):
-        path = Path(directory) / name
+    for split in ("train", "valid"):
+        path = Path(directory) / f"{split}_x.npy"
         if not path.is_file():
             raise SystemExit(f"error: {path}: not found; expected normalized MNIST (run `dvc repro normalize`)")
-        with np.load(path) as split:
-            x, y = split["x"], split["y"]
-        if name == "train.npz" and scale > 1:
+        x, y = np.load(path), np.load(Path(directory) / f"{split}_y.npy")
+        if split == "train" and scale > 1:
             x, y = np.tile(x, (scale, 1)), np.tile(y, scale)
         tensors += [torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)]
     return tuple(tensors)

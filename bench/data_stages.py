@@ -21,7 +21,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from pipeline.config import compose, validate
+from pipeline.config.compose import compose, validate
 from pipeline.fetch import fetch
 from pipeline.filter import filter_digits
 from pipeline.normalize import normalize

@@ -14,15 +14,16 @@ python - "$DATA" "$OUT" <<'PY'
 import sys, time
 from pathlib import Path
 import pytorch_lightning as pl
-from pipeline.config import compose, validate
-from pipeline.datamodule import NormalizedMNIST
+from pipeline.config.compose import compose, validate
+from pipeline.data import normalized
+from pipeline.data.datamodule import NormalizedMNIST
 from pipeline.train import train
 
 data, out = sys.argv[1], Path(sys.argv[2])
 cfg = validate(compose([f"paths.normalized={Path(data).resolve()}", "optim.epochs=20",
                         f"tracking.uri=sqlite:///{out}/mlflow.db"]))
 trainer = pl.Trainer(accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices, logger=False)
-datamodule = NormalizedMNIST(cfg.paths.normalized, cfg.optim.batch_size, cfg.optim.shuffle, cfg.seed)
+datamodule = NormalizedMNIST(normalized.read(cfg.paths.normalized), cfg.optim.batch_size, cfg.optim.shuffle, cfg.seed)
 datamodule.trainer = trainer
 datamodule.setup("fit")
 print(f"gpu: root device {trainer.strategy.root_device}; training data on {datamodule.train_x.device}")

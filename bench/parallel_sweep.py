@@ -38,8 +38,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, help="torch threads of every job (OMP_NUM_THREADS); default: torch's")
     parser.add_argument("overrides", nargs="*", default=["optim.epochs=40"], help="Hydra overrides for every job")
     args = parser.parse_args(argv)
-    if not (args.data / "train.npz").is_file():
-        sys.exit(f"error: {args.data / 'train.npz'}: not found; expected normalized MNIST (or pass --data DIR)")
+    if not (args.data / "train_x.npy").is_file():
+        sys.exit(f"error: {args.data / 'train_x.npy'}: not found; expected normalized MNIST (or pass --data DIR)")
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     if args.threads:
         env["OMP_NUM_THREADS"] = str(args.threads)

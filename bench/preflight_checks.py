@@ -21,10 +21,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from pipeline import inputs, preflight, store_check
-from pipeline.config import compose, validate
-from pipeline.server import free_port
-from pipeline.writable import check_writable
+from pipeline.config.compose import compose, validate
+from pipeline.config.errors import StoreUnavailable
+from pipeline.config.writable import check_writable
+from pipeline.data import normalized
+from pipeline.launch import preflight
+from pipeline.tracking import store_check
+from pipeline.tracking.server import free_port
 
 
 def median_ms(call, repeats: int) -> float:
@@ -53,7 +56,7 @@ def commands_s(commands: dict[str, tuple[list[str], int]], repeats: int) -> dict
 def refused_store(uri: str) -> None:
     try:
         store_check.check_store(uri, "tracking.uri", 5)
-    except store_check.StoreUnavailable:
+    except StoreUnavailable:
         return
     raise AssertionError(f"{uri} was not refused")
 
@@ -64,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
     data = args.data.resolve()
-    identity = inputs.read_identity(data)
+    identity = normalized.read(data)
     print(f"data: {data} ({identity.counts['train']:,} + {identity.counts['valid']:,} images of {identity.digits})")
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -80,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
         closed = f"http://127.0.0.1:{free_port()}"
         rows = {
             "hardware (trainer.accelerator, devices)": lambda: preflight.check_hardware(cfg.trainer),
-            "data identity (stats.json + both splits read whole)": lambda: inputs.check_identity(cfg),
+            "the data, read once (every file whole, its MD5 checked)": lambda: normalized.read_for(cfg),
             "output directory": lambda: check_writable(Path(tmp) / "outputs" / "run", "hydra.run.dir"),
             "sqlite store": lambda: store_check.check_store(cfg.tracking.uri, "tracking.uri", 5),
             "http store at a closed port (refused)": lambda: refused_store(closed),

@@ -26,8 +26,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(40, 50)))
     parser.add_argument("--batch-size", type=int, default=256)
     args = parser.parse_args(argv)
-    if not (args.data / "train.npz").is_file():
-        sys.exit(f"error: {args.data / 'train.npz'}: not found; expected normalized MNIST (or pass --data DIR)")
+    if not (args.data / "train_x.npy").is_file():
+        sys.exit(f"error: {args.data / 'train_x.npy'}: not found; expected normalized MNIST (or pass --data DIR)")
     data = bare_loop.load(args.data, torch.device("cpu"))
     print(f"seed_study: linear, BCE, SGD, batch {args.batch_size}, shuffled, seeds {args.seeds[0]}-{args.seeds[-1]}")
     print("  epochs   lr    min acc   max acc   mean acc")

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from bench import bare_loop
-from pipeline.config import compose, validate
+from pipeline.config.compose import compose, validate
 
 
 def timed(cmd: list[str], **kwargs) -> float:
@@ -100,8 +100,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, help="torch threads, here and in the jobs (OMP_NUM_THREADS)")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every job, e.g. optim.epochs=20")
     args = parser.parse_args(argv)
-    if not (args.data / "train.npz").is_file():
-        sys.exit(f"error: {args.data / 'train.npz'}: not found; expected normalized MNIST (or pass --data DIR)")
+    if not (args.data / "train_x.npy").is_file():
+        sys.exit(f"error: {args.data / 'train_x.npy'}: not found; expected normalized MNIST (or pass --data DIR)")
     data_dir = args.data.resolve()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     if args.threads:

@@ -23,6 +23,7 @@ logging) is reported apart.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -40,9 +41,9 @@ import pytorch_lightning as pl
 import torch
 
 from bench import bare_loop
-from pipeline.config import as_dict, compose, validate
-from pipeline.datamodule import NormalizedMNIST
-from pipeline.model import DigitClassifier
+from pipeline.config.compose import as_dict, compose, validate
+from pipeline.data.datamodule import NormalizedMNIST
+from pipeline.model.classifier import DigitClassifier
 from pipeline.train import make_trainer, quiet_lightning, train
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -130,13 +131,13 @@ def compare(compose_with, data_dir: Path, work: Path, repeats: int, device: torc
 def replicated(data_dir: Path, scale: int, dest: Path) -> Path:
     """A normalized directory whose training set is data_dir's repeated `scale` times."""
     dest.mkdir(parents=True, exist_ok=True)
-    with np.load(data_dir / "train.npz") as split:
-        np.savez(
-            dest / "train.npz", x=np.tile(split["x"], (scale, 1)), y=np.tile(split["y"], scale), digits=split["digits"]
-        )
-    shutil.copy(data_dir / "valid.npz", dest / "valid.npz")
+    np.save(dest / "train_x.npy", np.tile(np.load(data_dir / "train_x.npy"), (scale, 1)))
+    np.save(dest / "train_y.npy", np.tile(np.load(data_dir / "train_y.npy"), scale))
+    for name in ("valid_x.npy", "valid_y.npy"):
+        shutil.copy(data_dir / name, dest / name)
     stats = json.loads((data_dir / "stats.json").read_text())  # the identity train checks: its train count too
     stats["train"]["count"] *= scale
+    stats["md5"] = {name: hashlib.md5((dest / name).read_bytes()).hexdigest() for name in stats["md5"]}
     (dest / "stats.json").write_text(json.dumps(stats))
     return dest
 
@@ -154,7 +155,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scale-epochs", type=int, default=5, help="epochs per run in the scaling table")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of conf/, e.g. optim.epochs=20")
     args = parser.parse_args(argv)
-    for name in ("train.npz", "valid.npz", "stats.json"):
+    for name in ("train_x.npy", "valid_x.npy", "stats.json"):
         if not (args.data / name).is_file():
             sys.exit(
                 f"error: {args.data / name}: not found; expected normalized MNIST "
@@ -178,7 +179,7 @@ def main(argv: list[str] | None = None) -> None:
         cfg = config_for(args.data)([])
         device, o = training_device(cfg), cfg.optim
         print(
-            f"train_speed: {args.data}, {o.epochs} epochs, batch {o.batch_size}, model {cfg.model.name}, "
+            f"train_speed: {args.data}, {o.epochs} epochs, batch {o.batch_size}, model {cfg.model['name']}, "
             f"device {device}, torch threads {torch.get_num_threads()}, {args.repeats} repeats (median), "
             f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
         )

@@ -34,13 +34,12 @@ def one_write_per_epoch() -> None:
     its training metrics arrive, so that each epoch is one MLflow write instead of two (Lightning
     logs the two at the end of every epoch, each with the epoch number); what is held is written
     when the next epoch's metrics arrive and when Lightning finalizes the logger."""
-    from pipeline.startup import long_lived_imports
+    from pipeline.config.startup import long_lived_imports
 
     with long_lived_imports():  # as pipeline.train imports them: timed alike
         import mlflow
 
         from pipeline.tracking.epoch_logger import ActiveRunLogger
-
     held: dict[str, float] = {}
     held_epoch: int | None = None
 

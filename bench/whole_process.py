@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.runs < 1:
         parser.error(f"--runs {args.runs}: expected an integer >= 1")
     args.data = args.data.resolve()
-    for name in ("train.npz", "valid.npz"):
+    for name in ("train_x.npy", "valid_x.npy"):
         if not (args.data / name).is_file():
             raise SystemExit(f"error: {args.data / name}: not found; expected normalized MNIST (`dvc repro normalize`)")
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}

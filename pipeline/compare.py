@@ -7,7 +7,7 @@
     python -m pipeline.compare --dvc-exps                # the runs of every DVC experiment
     python -m pipeline.compare --dvc-exps lr-half no-bias
 
-A sweep is its MLflow parent run (pipeline/tracking/sweep.py) and its child runs, looked for in
+A sweep is its MLflow parent run (pipeline/launch/sweep.py) and its child runs, looked for in
 every experiment of the store. A DVC experiment's run carries the tag `dvc.exp_name`; the latest
 run of each name is shown. Columns: the swept keys in the sweep's order (DVC experiments: the
 params that differ, sorted), then final_val_acc; ties keep the earlier run first.
@@ -23,13 +23,13 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from pipeline import inputs
-from pipeline.cli import ArgumentParser, run_stage
-from pipeline.config import compose, validate
-from pipeline.errors import PipelineError
-from pipeline.metrics import FINAL_VAL_ACC as METRIC
-from pipeline.report.figures import save, subplots
+from pipeline.config.cli import ArgumentParser, run_command
+from pipeline.config.compose import compose, validate
+from pipeline.config.errors import PipelineError
+from pipeline.model.metrics import FINAL_VAL_ACC as METRIC
+from pipeline.model.pictures import save, subplots
 from pipeline.tracking import store
+from pipeline.tracking.lineage import check_recorded_data
 from pipeline.tracking.sweep_runs import children
 
 ACCURACY = f"metrics.{METRIC}"
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> None:
         parent = find_parent(client, experiments, args.sweep)
         experiment = experiments[parent.info.experiment_id]
         found = children(client, parent)
-        inputs.check_recorded_data(found)  # no run shown for data it did not train on
+        check_recorded_data(found)  # no run shown for data it did not train on
         if not found:
             raise PipelineError(
                 f"sweep '{parent.info.run_name}' ({parent.info.run_id}) in experiment '{experiment}': no child runs"
@@ -199,4 +199,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_command(main)

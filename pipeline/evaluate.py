@@ -9,30 +9,31 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipeline.startup import long_lived_imports
+from pipeline.config.startup import long_lived_imports
 
-with long_lived_imports():  # what it saves: pipeline/startup.py
+with long_lived_imports():  # what it saves: pipeline/config/startup.py
     import numpy as np
     import torch
 
-    from pipeline import inputs
-    from pipeline.atomic import atomic_directory, atomic_file
-    from pipeline.cli import no_arguments, run_stage
-    from pipeline.config import Config, load_params
-    from pipeline.metrics import score
-    from pipeline.model import CHECKPOINT
-    from pipeline.writable import check_writable
+    from pipeline.config.atomic import atomic_directory, atomic_file
+    from pipeline.config.cli import no_arguments, run_command
+    from pipeline.config.compose import load_params
+    from pipeline.config.schema import Config
+    from pipeline.config.writable import check_writable
+    from pipeline.data import normalized
+    from pipeline.model.classifier import CHECKPOINT, load_checkpoint
+    from pipeline.model.metrics import score
 
 
 def evaluate(cfg: Config) -> dict:
     """Every input read and checked, and the outputs' places checked, before anything is written."""
-    identity = inputs.check_identity(cfg)  # the digits asked for, every split readable
-    module = inputs.load_model(Path(cfg.paths.model) / CHECKPOINT)
-    x, y, digits = inputs.read_split(cfg.paths.normalized, "valid.npz")
+    data = normalized.read_for(cfg)  # the digits asked for, every split readable
+    module = load_checkpoint(Path(cfg.paths.model) / CHECKPOINT)
+    (x, y), digits = data.arrays["valid"], data.digits
     for key in ("metrics", "plots"):
         path = Path(getattr(cfg.paths, key))
         check_writable(path.parent, f"paths.{key}={path}", f"set paths.{key} elsewhere")
-    train_count = identity.counts["train"]
+    train_count = data.counts["train"]
     valid, logits = score(module, torch.as_tensor(x), torch.as_tensor(y), digits)
     metrics = {"train": {"count": train_count}, "valid": valid}
 
@@ -53,4 +54,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_command(main)

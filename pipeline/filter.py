@@ -1,24 +1,28 @@
 """Stage `filter`: keep two digits (conf `data.digits`), labelled digits[0] -> 1, digits[1] -> 0.
 
-MNIST's training set becomes `train.npz`, its test set `valid.npz` (fastbook's validation
-set), each with uint8 `images` (N, 28, 28) and uint8 `labels`, the `digits`, and `raw_sha256`:
-the hash of the raw files they came from, which normalize passes on (pipeline/inputs.py). NumPy only.
+MNIST's training set becomes the split `train`, its test set `valid` (fastbook's validation set),
+in the format of pipeline/data/filtered.py; `raw_sha256` in its manifest is the hash of the raw
+files they came from, which normalize passes on. NumPy only.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
 
-from pipeline import idx
-from pipeline.atomic import atomic_directory
-from pipeline.cli import no_arguments, run_stage
-from pipeline.config import Config, load_params
-from pipeline.sources import SPLITS, sha256_of
+from pipeline.config.atomic import atomic_directory
+from pipeline.config.cli import no_arguments, run_command
+from pipeline.config.compose import load_params
+from pipeline.config.errors import IdxError
+from pipeline.config.schema import Config
+from pipeline.data import idx
+from pipeline.data.filtered import MANIFEST, images_file, labels_file
+from pipeline.data.sources import SPLITS, sha256_of
 
-OUTPUT_OF_SPLIT = {"train": "train.npz", "test": "valid.npz"}
+SPLIT_OF_MNIST = {"train": "train", "test": "valid"}
 
 
 def select_pair(images: np.ndarray, labels: np.ndarray, digits: list[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -39,27 +43,23 @@ def filter_digits(cfg: Config) -> dict[str, int]:
     raw = Path(cfg.paths.raw)
     digits = list(cfg.data.digits)
     outputs = {}
-    for split, images_name, labels_name in SPLITS:
+    for mnist_split, images_name, labels_name in SPLITS:
         images, labels = idx.read(raw / images_name), idx.read(raw / labels_name)
         idx.check_pair(images, labels, str(raw / images_name), str(raw / labels_name))
         for digit in digits:
             if not (labels == digit).any():
-                raise idx.IdxError(
-                    f"{raw / labels_name}: no image of digit {digit}, expected some (data.digits={digits})"
-                )
-        outputs[OUTPUT_OF_SPLIT[split]] = select_pair(images, labels, digits)
+                raise IdxError(f"{raw / labels_name}: no image of digit {digit}, expected some (data.digits={digits})")
+        outputs[SPLIT_OF_MNIST[mnist_split]] = select_pair(images, labels, digits)
 
-    source = np.str_(raw_sha256(raw))
+    counts = {split: len(labels) for split, (_, labels) in outputs.items()}
+    manifest = {"digits": digits, "raw_sha256": raw_sha256(raw), "counts": counts, "md5": {}}
     with atomic_directory(cfg.paths.filtered) as out:
-        for name, (kept_images, kept_labels) in outputs.items():
-            np.savez(
-                out / name,
-                images=kept_images,
-                labels=kept_labels,
-                digits=np.asarray(digits, np.uint8),
-                raw_sha256=source,
-            )
-    return {name: len(kept_labels) for name, (_, kept_labels) in outputs.items()}
+        for split, (images, labels) in outputs.items():
+            for name, array in ((images_file(split), images), (labels_file(split), labels)):
+                np.save(out / name, array)
+                manifest["md5"][name] = hashlib.md5((out / name).read_bytes(), usedforsecurity=False).hexdigest()
+        (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    return counts
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -68,4 +68,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_command(main)

@@ -1,52 +1,53 @@
-"""Stage `train`: a Hydra app that trains the configured model with Lightning and records
-the run in MLflow.
+"""Stage `train`: a Hydra app that trains the configured model with Lightning and records the run
+in MLflow.
 
-    python -m pipeline.train                           # conf/ as it is
+    python -m pipeline.train                           # conf/ as it is: the linear model
+    python -m pipeline.train model=cnn                 # another model, with its own recipe
     python -m pipeline.train optim.lr=0.5 model=mlp    # Hydra overrides
     python -m pipeline.train -m optim.lr=0.1,0.5,1.0   # a Hydra multirun sweep
 
-Writes model.ckpt, history.csv, predictions.csv (each validation image's logit), and for the
-linear model weights.npy and weights.png to the Hydra run directory (`models/` when DVC runs it).
+Writes model.ckpt, history.csv, predictions.csv and the model's pictures (pipeline/model/outputs.py)
+to the Hydra run directory (`models/` when DVC runs it), then records them in one MLflow run.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import os
+import shutil
+import sys
 import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from pipeline.startup import long_lived_imports
+from pipeline.config.startup import long_lived_imports
 
-with long_lived_imports():  # what it saves: pipeline/startup.py
+with long_lived_imports():  # what it saves: pipeline/config/startup.py
     import hydra
     import mlflow
-    import numpy as np
     import pytorch_lightning as pl
     import torch
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
     from omegaconf import DictConfig
 
-    from pipeline import distributed, inputs, preflight, store_check
-    from pipeline.atomic import atomic_directory, atomic_file
-    from pipeline.cli import fail, refuse_config, run_hydra_app
-    from pipeline.config import Config, ConfigError, as_dict, validate
-    from pipeline.datamodule import NormalizedMNIST
-    from pipeline.errors import PipelineError
-    from pipeline.metrics import FIT_SECONDS, N_PARAMETERS, score
-    from pipeline.model import CHECKPOINT, DigitClassifier, StopOnNonFiniteLoss
-    from pipeline.predict import served_model
-    from pipeline.report.explain import write_explainers
-    from pipeline.report.figures import weights_heatmap
-    from pipeline.report.predictions import FILE as PREDICTIONS
-    from pipeline.report.predictions import write_predictions
-    from pipeline.tracking import lineage, registry, run_names, store, sweep_runs
+    from pipeline.config.atomic import atomic_directory, atomic_file
+    from pipeline.config.cli import run_hydra_app
+    from pipeline.config.compose import as_dict, validate
+    from pipeline.config.errors import PipelineError
+    from pipeline.config.models import recipe_overrides
+    from pipeline.config.schema import Config
+    from pipeline.data import normalized
+    from pipeline.data.datamodule import NormalizedMNIST
+    from pipeline.launch import preflight
+    from pipeline.model import distributed
+    from pipeline.model.classifier import CHECKPOINT, DigitClassifier, StopOnNonFiniteLoss
+    from pipeline.model.metrics import COLLAPSED_TAG, FIT_SECONDS, N_PARAMETERS, collapse, score
+    from pipeline.model.outputs import write_outputs
+    from pipeline.tracking import lineage, registry, run_names, served_model, store, store_check, sweep_runs
     from pipeline.tracking.epoch_logger import ActiveRunLogger
     from pipeline.tracking.lifecycle import StopOnSignal, recorded_run
 
@@ -73,29 +74,12 @@ def make_trainer(cfg: Config, logger) -> pl.Trainer:
         deterministic=cfg.trainer.deterministic,
         enable_progress_bar=cfg.trainer.progress_bar,
         enable_model_summary=False,
-        enable_checkpointing=False,  # the final model is saved once, below
+        enable_checkpointing=False,  # the final model is saved once, by model/outputs.py
         num_sanity_val_steps=0,
         log_every_n_steps=0,  # metrics are logged per epoch: no per-step bookkeeping
         logger=logger,
         callbacks=[StopOnNonFiniteLoss(), StopOnSignal()],
     )
-
-
-def save(trainer: pl.Trainer, module: DigitClassifier, digits: list[int], out_dir: Path) -> list[Path]:
-    """The stage's outputs: the checkpoint, the per-epoch history, and the linear model's weights
-    (as data and as a picture). Returns the files a run records as artifacts."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    trainer.save_checkpoint(out_dir / CHECKPOINT, weights_only=True)
-    with open(out_dir / "history.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, list(dict.fromkeys(key for row in module.history for key in row)))
-        writer.writeheader()
-        writer.writerows(module.history)
-    saved = [out_dir / "history.csv"]
-    weights = module.pixel_weights()
-    if weights is not None:
-        np.save(out_dir / "weights.npy", weights)
-        saved += [out_dir / "weights.npy", weights_heatmap(weights, out_dir / "weights.png", digits, module.bias())]
-    return saved
 
 
 @contextmanager
@@ -114,12 +98,25 @@ def replaced_outputs(out_dir: Path) -> Iterator[Path]:
 def write_run_file(path: str, run) -> None:
     """The run's id in a small JSON file that dvc.yaml declares a metrics file (mlflow_run.json), so
     `dvc exp show` and `dvc metrics diff` name each experiment's run. Not in models/ nor in
-    metrics.json: stage outputs, whose hashes dvc.lock records, and a run id differs every run,
-    so `dvc repro --force` would no longer reproduce dvc.lock byte for byte. Only the ids: the
-    registry's decision is on the model version's tags, and `dvc exp show` stays within 120 columns."""
+    metrics.json: stage outputs, whose hashes dvc.lock records, and a run id differs every run."""
     with atomic_file(path) as scratch:
         record = {"mlflow_run_id": run.info.run_id, "mlflow_experiment_id": run.info.experiment_id}
         scratch.write_text(json.dumps(record, indent=2) + "\n")
+
+
+def collapse_warning(cfg: Config, how: str) -> str:
+    """One line: the model collapsed, the likely cause, and the recipe this model trains well with."""
+    name = cfg.model["name"]
+    back = recipe_overrides(name, as_dict(cfg.optim))
+    remedy = (
+        f"{name} trains well with its own recipe: {' '.join(back)} (conf/model/{name}.yaml)"
+        if back
+        else f"this is {name}'s own recipe (conf/model/{name}.yaml): try a smaller optim.lr"
+    )
+    return (
+        f"the model collapsed: it {how}; likely cause: a learning rate too high for this model "
+        f"(optim={cfg.optim.name.value} optim.lr={cfg.optim.lr:g}); {remedy}"
+    )
 
 
 def train(
@@ -127,30 +124,38 @@ def train(
     out_dir: Path,
     run_name: str | None = None,
     parent_run_id: str | None = None,
-    identity: inputs.DataIdentity | None = None,
+    data: normalized.NormalizedData | None = None,
 ) -> dict:
     """Train, save the model to out_dir, record everything in one MLflow run; return validation metrics."""
-    identity = identity or inputs.check_identity(cfg)  # unreadable or other data: one line, before any run
+    data = data or normalized.read_for(cfg)  # unreadable or other data: one line, before any run
     store_check.tolerate_outages(cfg.tracking.outage_s)  # a tracking server restart does not fail the run
     pl.seed_everything(cfg.seed, workers=True)
     if torch.cuda.is_available():
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
-    data = NormalizedMNIST(cfg.paths.normalized, cfg.optim.batch_size, cfg.optim.shuffle, cfg.seed)
+    datamodule = NormalizedMNIST(data, cfg.optim.batch_size, cfg.optim.shuffle, cfg.seed)
     module = DigitClassifier(model=as_dict(cfg.model), optim=as_dict(cfg.optim))
     if not distributed.is_main_process():  # another DDP process: rank 0 records the run
-        distributed.train_shard(make_trainer(cfg, logger=False), module, data, out_dir / CHECKPOINT)
+        distributed.train_shard(make_trainer(cfg, logger=False), module, datamodule, out_dir / CHECKPOINT)
         return {}
 
     with recorded_run(cfg, run_name or cfg.tracking.run_name, parent_run_id) as run:
-        lineage.log_data_lineage(cfg)
-        mlflow.log_params({**store.logged_params(cfg), **identity.as_params()})  # the data used, and asked for
+        lineage.log_data_lineage(cfg, data)
+        mlflow.log_params({**store.logged_params(cfg), **data.as_params()})  # the data used, and asked for
         trainer = make_trainer(cfg, ActiveRunLogger())
         started = time.perf_counter()
-        trainer.fit(module, datamodule=data)
+        trainer.fit(module, datamodule=datamodule)
         fit_seconds = time.perf_counter() - started
         trainer.callbacks[0].raise_if_stopped()  # StopOnNonFiniteLoss: a NaN loss saves no model
-        valid, logits = score(module, data.valid_x, data.valid_y, data.digits)
+        valid, logits = score(module, datamodule.valid_x, datamodule.valid_y, data.digits)
+        with replaced_outputs(out_dir) as scratch:  # on disk before any record that can fail
+            written = write_outputs(trainer, module, logits, data.arrays["valid"], data.digits, scratch)
+        saved = [out_dir / path.name for path in written]
 
+        collapsed = collapse(logits, data.arrays["valid"][1], data.digits)
+        if collapsed:
+            warning = collapse_warning(cfg, collapsed)
+            print(f"train: warning: {warning}", file=sys.stderr)
+            mlflow.set_tags({COLLAPSED_TAG: collapsed, "mlflow.note.content": f"Warning: {warning}"})
         n_parameters = sum(p.numel() for p in module.net.parameters() if p.requires_grad)
         mlflow.log_metrics(
             {
@@ -159,38 +164,56 @@ def train(
                 N_PARAMETERS: n_parameters,
             }
         )
-        with replaced_outputs(out_dir) as scratch:
-            saved = save(trainer, module, data.digits, scratch)
-            saved.append(write_predictions(scratch / PREDICTIONS, logits, data.valid_y.cpu().numpy()))
-            saved += write_explainers(module, data.valid_x, data.valid_y, data.digits, scratch)
-            for path in saved:
-                mlflow.log_artifact(str(path))
+        for path in saved:
+            mlflow.log_artifact(str(path))
         if cfg.tracking.log_model:
             model_uri = served_model.log(
-                module.net.cpu(), as_dict(cfg.model), data.digits, data.valid_x[:4].cpu().numpy(), name="model"
+                module.net.cpu(), as_dict(cfg.model), data.digits, data.arrays["valid"][0][:4], name="model"
             )
             if parent_run_id is not None:  # a sweep registers its best child, at the end
                 mlflow.set_tag(registry.MODEL_URI_TAG, model_uri)
             elif cfg.tracking.register:
-                valid["registry"] = registry.gate_run(cfg, run.info.run_id, model_uri, valid)
+                valid["registry"] = registry.gate_run(
+                    store.tracking_uri(cfg),
+                    registry.model_name(cfg),
+                    run.info.run_id,
+                    model_uri,
+                    valid,
+                    data.digest("valid"),
+                    collapsed,
+                )
     if cfg.tracking.run_file:
         write_run_file(cfg.tracking.run_file, run)
     return {"run_id": run.info.run_id, **valid}
 
 
+@contextmanager
+def refusals_leave_no_run_dir(run_dir: Path) -> Iterator[None]:
+    """A refusal before the run leaves nothing behind: Hydra's own files of this run (`.hydra/`,
+    `train.log`, written before the task function runs) are removed, then the run directory if
+    that leaves it empty (a DVC stage's models/ keeps what it holds)."""
+    try:
+        yield
+    except (PipelineError, SystemExit):
+        shutil.rmtree(run_dir / ".hydra", ignore_errors=True)
+        (run_dir / f"{HydraConfig.get().job.name}.log").unlink(missing_ok=True)
+        if run_dir.is_dir() and not any(run_dir.iterdir()):
+            run_dir.rmdir()
+        raise
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
-    try:
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    with refusals_leave_no_run_dir(run_dir):  # the one check of this run: configuration, data, store
         config = validate(cfg)
-        distributed.check_launch(config.trainer.strategy, HydraConfig.get().mode == RunMode.MULTIRUN)
+        distributed.check_launch(config.trainer.strategy, hydra_cfg.mode == RunMode.MULTIRUN)
         config, parent_run_id = sweep_runs.join(config)  # a multirun job: the sweep's store and parent run
-        identity = preflight.check_before_run(config)  # hardware, data, store (also where no callback ran: DVC)
-    except ConfigError as err:  # here, not through Hydra (which would print its own line first)
-        refuse_config(err)
-    except PipelineError as err:
-        fail(err)
-    run_name = run_names.run_name(config, list(HydraConfig.get().overrides.task))
-    results = train(config, Path(HydraConfig.get().runtime.output_dir), run_name, parent_run_id, identity)
+        preflight.check_model(config)
+        data = preflight.check_before_run(config)
+    run_name = run_names.run_name(config, list(hydra_cfg.overrides.task))
+    results = train(config, run_dir, run_name, parent_run_id, data)
     if not results:  # a DDP process other than rank 0
         return None
     print(f"train: run {results['run_id']}: validation accuracy {results['acc']:.4f}")

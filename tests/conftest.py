@@ -9,8 +9,9 @@ from typing import NamedTuple
 import numpy as np
 import pytest
 
-from pipeline import idx
-from pipeline.config import Config, compose, validate
+from pipeline.config.compose import compose, validate
+from pipeline.config.schema import Config
+from pipeline.data import idx
 from tests import system_deps
 
 REPO = Path(__file__).resolve().parent.parent
@@ -125,7 +126,7 @@ class LearnerRuns(NamedTuple):
 
 @pytest.fixture(scope="session")
 def learner_runs(tmp_path_factory) -> LearnerRuns:
-    """A finished run of every arm the report compares (the learner sweep's variants and the
+    """A finished run of every arm the report compares (the learner sweep's models and the
     learning-rate study's rates) for each of LEARNER_SEEDS, trained on the synthetic data for 2 epochs."""
     from pipeline.fetch import fetch
     from pipeline.filter import filter_digits

@@ -10,9 +10,9 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from pipeline.config import as_dict, compose, validate
-from pipeline.nets import build
-from pipeline.predict import served_model
+from pipeline.config.compose import as_dict, compose, validate
+from pipeline.model.nets import build
+from pipeline.tracking import served_model
 from tests.drawn_digits import DIGITS, drawn_set
 
 LINEAR = as_dict(validate(compose()).model)

@@ -82,7 +82,7 @@ def test_one_write_per_epoch_trick_still_records_every_epoch_of_every_metric(nor
 
 def test_benchmarks_refuse_a_missing_data_directory_in_one_line(tmp_path):
     for main in (train_speed.main, sweep_overhead.main, whole_process.main):
-        with pytest.raises(SystemExit, match=r"train.npz.*not found"):
+        with pytest.raises(SystemExit, match=r"train_x.npy.*not found"):
             main(["--data", str(tmp_path / "absent")])
 
 
@@ -96,5 +96,5 @@ def test_sweep_overhead_refuses_a_bad_job_count(capsys):
 def test_parallel_sweep_refuses_a_missing_data_directory_in_one_line(tmp_path):
     from bench import parallel_sweep
 
-    with pytest.raises(SystemExit, match=r"train.npz.*not found"):
+    with pytest.raises(SystemExit, match=r"train_x.npy.*not found"):
         parallel_sweep.main(["--data", str(tmp_path / "absent")])

@@ -12,7 +12,7 @@ from mlflow import MlflowClient
 from omegaconf import OmegaConf
 from submitit.slurm.slurm import SlurmExecutor, _convert_mem, _make_sbatch_string
 
-from pipeline.config import CONF_DIR
+from pipeline.config.compose import CONF_DIR
 from pipeline.tracking.store import experiment_id
 from tests.conftest import REPO
 

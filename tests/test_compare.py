@@ -7,7 +7,7 @@ import pytest
 from mlflow import MlflowClient
 
 from pipeline.compare import DVC_EXP_TAG, main
-from pipeline.errors import PipelineError
+from pipeline.config.errors import PipelineError
 from pipeline.tracking.sweep_runs import PARENT_TAG
 
 
@@ -22,7 +22,7 @@ def record_run(client, experiment_id, name, params, acc, tags=None):
 
 
 def record_sweep(client, experiment_id, name, results):
-    """A parent run like pipeline.tracking.sweep's, with one finished child per (lr, bias) -> accuracy."""
+    """A parent run like pipeline.launch.sweep's, with one finished child per (lr, bias) -> accuracy."""
     parent = client.create_run(
         experiment_id,
         run_name=name,

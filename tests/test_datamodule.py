@@ -2,7 +2,8 @@ from types import SimpleNamespace
 
 import torch
 
-from pipeline.datamodule import NormalizedMNIST, TensorBatches
+from pipeline.data.datamodule import NormalizedMNIST, TensorBatches
+from pipeline.data.normalized import read
 
 
 def test_batches_cover_every_row_once_in_a_new_seeded_order_each_epoch():
@@ -22,7 +23,7 @@ def test_batches_cover_every_row_once_in_a_new_seeded_order_each_epoch():
 
 def test_setup_puts_the_data_on_the_trainers_root_device(normalized):
     # The meta device stands in for a GPU: the tensors must land where the strategy trains.
-    datamodule = NormalizedMNIST(normalized.paths.normalized, 256, True, 0)
+    datamodule = NormalizedMNIST(read(normalized.paths.normalized), 256, True, 0)
     datamodule.trainer = SimpleNamespace(
         strategy=SimpleNamespace(root_device=torch.device("meta")), global_rank=0, world_size=1
     )

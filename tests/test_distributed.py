@@ -11,9 +11,10 @@ import torch
 from mlflow import MlflowClient
 from omegaconf import OmegaConf
 
-from pipeline.config import ConfigError, compose
-from pipeline.datamodule import TensorBatches
-from pipeline.distributed import check_launch
+from pipeline.config.compose import compose
+from pipeline.config.errors import ConfigError
+from pipeline.data.datamodule import TensorBatches
+from pipeline.model.distributed import check_launch
 from pipeline.train import train
 from tests.conftest import REPO
 

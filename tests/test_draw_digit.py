@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from pipeline.metrics import BIAS
+from pipeline.data.normalized import read
+from pipeline.model.metrics import BIAS
 from pipeline.report.build import build
 from pipeline.report.draw_digit import bias_range, colormap, section
 from tests import system_deps
@@ -73,8 +74,8 @@ def test_drawing_in_chromium_computes_the_runs_logit(learner_runs, tmp_path):
     linear_id = embedded_run(index.read_text())
     weights = np.load(client.download_artifacts(linear_id, "weights.npy", str(tmp_path))).astype(np.float64)
     bias = client.get_run(linear_id).data.metrics[BIAS]
-    valid = np.load(normalized / "valid.npz")
-    digits = [int(d) for d in valid["digits"]]
+    data = read(normalized)
+    digits = data.digits
     screenshots = Path(os.environ.get("SCREENSHOT_DIR", tmp_path))
 
     with sync_playwright() as playwright:
@@ -121,7 +122,8 @@ def test_drawing_in_chromium_computes_the_runs_logit(learner_runs, tmp_path):
             assert max(state()["pixels"]) > 0
 
             for label in (1, 0):  # a real validation image of digits[0], then one of digits[1], set pixel by pixel
-                image = valid["x"][np.flatnonzero(valid["y"] == label)[0]].astype(np.float64)
+                valid_x, valid_y = data.arrays["valid"]
+                image = valid_x[np.flatnonzero(valid_y == label)[0]].astype(np.float64)
                 page.evaluate("(values) => window.drawDigit.setPixels(values)", image.tolist())
                 shown = state()
                 assert np.array_equal(np.asarray(shown["pixels"]), image)

@@ -75,9 +75,9 @@ def test_no_stage_depends_on_a_module_it_does_not_import():
 def test_the_closure_follows_imports_through_other_modules():
     assert {
         "pipeline/train.py",
-        "pipeline/model.py",
-        "pipeline/nets.py",
-        "pipeline/config.py",
+        "pipeline/model/classifier.py",
+        "pipeline/model/nets.py",
+        "pipeline/config/compose.py",
         "pipeline/tracking/store.py",
     } <= closure("pipeline.train")
-    assert "pipeline/idx.py" in closure("pipeline.filter") and "torch" not in str(closure("pipeline.filter"))
+    assert "pipeline/data/idx.py" in closure("pipeline.filter") and "torch" not in str(closure("pipeline.filter"))

@@ -7,7 +7,7 @@ from tests.conftest import write_idx_dir
 from tests.test_pipeline_e2e import compose_params, git, project_copy, run
 
 pytestmark = pytest.mark.slow
-SHARED = ["data/raw/manifest.json", "data/normalized/train.npz", "data/normalized/valid.npz", "models/model.ckpt"]
+SHARED = ["data/raw/manifest.json", "data/normalized/train_x.npy", "data/normalized/valid_y.npy", "models/model.ckpt"]
 
 
 def test_push_then_pull_in_a_fresh_clone_restores_every_stage_output(tmp_path):

@@ -15,8 +15,8 @@ import psutil
 import pytest
 from mlflow import MlflowClient
 
-from pipeline.server import running_server
 from pipeline.tracking import lifecycle, store
+from pipeline.tracking.server import running_server
 from pipeline.train import train
 from tests.conftest import REPO, make_config, write_idx_dir
 

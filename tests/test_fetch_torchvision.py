@@ -15,8 +15,8 @@ import time
 import pytest
 from torchvision.datasets import MNIST
 
+from pipeline.config.errors import FetchError
 from pipeline.fetch import fetch
-from pipeline.sources import FetchError
 from tests.conftest import make_config, write_idx_dir
 
 

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from pipeline.data import filtered
 from pipeline.fetch import fetch
 from pipeline.filter import filter_digits, select_pair
 from tests.conftest import make_config
@@ -17,16 +18,39 @@ def test_select_pair_keeps_order_and_labels_first_digit_one():
 def test_filter_writes_both_splits(cfg, tmp_path):
     fetch(cfg)
     counts = filter_digits(cfg)
-    assert counts == {"train.npz": 80, "valid.npz": 40}  # labels cycle 0..9
-    with np.load(tmp_path / "data/filtered/train.npz") as split:
-        assert split["images"].shape == (80, 28, 28) and split["labels"].sum() == 40
-        assert split["digits"].tolist() == [3, 7]
+    assert counts == {"train": 80, "valid": 40}  # labels cycle 0..9
+    manifest, splits = filtered.read(tmp_path / "data/filtered")
+    images, labels = splits["train"]
+    assert images.shape == (80, 28, 28) and labels.sum() == 40
+    assert manifest["digits"] == [3, 7] and manifest["counts"] == counts
+    assert sorted(p.name for p in (tmp_path / "data/filtered").iterdir()) == [
+        "manifest.json",
+        "train_images.npy",
+        "train_labels.npy",
+        "valid_images.npy",
+        "valid_labels.npy",
+    ]
+
+
+def test_outputs_are_plain_npy_whose_bytes_depend_only_on_the_arrays(cfg, tmp_path):
+    """No zip container (its headers differ between Python patch versions, and so would dvc.lock):
+    each file is exactly NumPy's .npy encoding of its array."""
+    import io
+
+    fetch(cfg)
+    filter_digits(cfg)
+    _, splits = filtered.read(tmp_path / "data/filtered")
+    for split, arrays in splits.items():
+        for name, array in zip((filtered.images_file(split), filtered.labels_file(split)), arrays):
+            encoded = io.BytesIO()
+            np.lib.format.write_array(encoded, array, version=(1, 0), allow_pickle=False)
+            assert (tmp_path / "data/filtered" / name).read_bytes() == encoded.getvalue()
 
 
 def test_other_digit_pair(tmp_path, synthetic_idx):
     cfg = make_config(tmp_path, ["data.digits=[1,8]"])
     fetch(cfg)
-    assert filter_digits(cfg) == {"train.npz": 80, "valid.npz": 40}
+    assert filter_digits(cfg) == {"train": 80, "valid": 40}
 
 
 def params_file(cfg, tmp_path, digits):
@@ -65,7 +89,7 @@ def test_bad_digits_stop_the_stage_before_any_file_is_written(cfg, tmp_path, dig
 
 
 def test_absent_digit_is_an_error_before_any_file_is_written(cfg, tmp_path, synthetic_idx, monkeypatch):
-    from pipeline import idx
+    from pipeline.data import idx
 
     fetch(cfg)
     filter_digits(cfg)
@@ -75,7 +99,7 @@ def test_absent_digit_is_an_error_before_any_file_is_written(cfg, tmp_path, synt
     labels_path.write_bytes(idx.encode(np.where(labels == 7, 1, labels).astype(np.uint8)))
 
     writes = []
-    monkeypatch.setattr(np, "savez", lambda *args, **kwargs: writes.append(args))
+    monkeypatch.setattr(np, "save", lambda *args, **kwargs: writes.append(args))
     with pytest.raises(idx.IdxError, match=f"^{labels_path}: no image of digit 7, expected some"):
         filter_digits(cfg)
     assert writes == []  # not even the train split, whose 7s are there
@@ -87,9 +111,9 @@ def test_any_pair_of_digits_labels_the_first_one(tmp_path, synthetic_idx):
     cfg = make_config(tmp_path, ["data.digits=[8,1]"])
     fetch(cfg)
     filter_digits(cfg)
-    from pipeline import idx
+    from pipeline.data import idx
 
     raw_labels = idx.read(tmp_path / "data/raw/train-labels-idx1-ubyte")
-    with np.load(tmp_path / "data/filtered/train.npz") as split:
-        assert split["labels"].tolist() == [int(d == 8) for d in raw_labels if d in (1, 8)]
-        assert split["digits"].tolist() == [8, 1]
+    manifest, splits = filtered.read(tmp_path / "data/filtered")
+    assert splits["train"][1].tolist() == [int(d == 8) for d in raw_labels if d in (1, 8)]
+    assert manifest["digits"] == [8, 1]

@@ -3,7 +3,7 @@ import gzip
 import numpy as np
 import pytest
 
-from pipeline import idx
+from pipeline.data import idx
 
 
 def test_round_trip_uint8_images():

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pipeline.config.errors import ImageError
 from pipeline.predict import images as digit_image
-from pipeline.predict.images import ImageError, mnist_pixels, prepare
+from pipeline.predict.images import mnist_pixels, prepare
 from tests.drawn_digits import draw
 
 

@@ -7,8 +7,8 @@ import sys
 import pytest
 from mlflow import MlflowClient
 
-from pipeline.metrics import FINAL_VAL_ACC
-from pipeline.report.runs import sweep_values, sweep_variants
+from pipeline.model.metrics import FINAL_VAL_ACC
+from pipeline.report.runs import sweep_models, sweep_values
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
@@ -38,9 +38,9 @@ def test_learner_sweeps_then_report(normalized, tmp_path):
     client = MlflowClient(normalized.tracking.uri)
     experiment = client.get_experiment_by_name("learner")
     runs = [r for r in client.search_runs([experiment.experiment_id]) if FINAL_VAL_ACC in r.data.metrics]
-    variants = [f"{v},seed={s}" for v in sweep_variants() for s in SEEDS]
+    models = [f"model={m},seed={s}" for m in sweep_models() for s in SEEDS]
     rates = [f"optim.lr={lr},seed={s}" for lr in sweep_values("learning_rates", "optim.lr") for s in SEEDS]
-    assert sorted(r.info.run_name for r in runs) == sorted(variants + rates)
+    assert sorted(r.info.run_name for r in runs) == sorted(models + rates)
     assert all(r.info.status == "FINISHED" for r in runs)
 
     done = command("pipeline.report", "--out", str(tmp_path / "report"), *shared)

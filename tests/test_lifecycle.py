@@ -13,7 +13,7 @@ import pytest
 from mlflow import MlflowClient
 from packaging.version import Version
 
-from pipeline.model import Diverged
+from pipeline.config.errors import Diverged
 from pipeline.tracking import lifecycle, processes
 from pipeline.train import train
 from tests.conftest import REPO, make_config
@@ -35,9 +35,9 @@ def test_a_signal_stops_a_fit_at_the_next_batch(monkeypatch):
     import torch
     from pytorch_lightning.callbacks import Callback
 
-    from pipeline.config import as_dict, compose, validate
-    from pipeline.datamodule import TensorBatches
-    from pipeline.model import DigitClassifier
+    from pipeline.config.compose import as_dict, compose, validate
+    from pipeline.data.datamodule import TensorBatches
+    from pipeline.model.classifier import DigitClassifier
 
     class SignalAfterTwoSteps(Callback):  # as if SIGTERM arrived during the second mini-batch
         def on_before_optimizer_step(self, trainer, pl_module, optimizer):

@@ -1,12 +1,12 @@
 """Data lineage in MLflow: dataset inputs with digests and sources, DVC's hash of the data."""
 
-import hashlib
 import json
 import multiprocessing
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import mlflow
 import pytest
@@ -15,6 +15,8 @@ from mlflow import MlflowClient
 from mlflow.entities import DatasetInput, InputTag
 from mlflow.exceptions import MlflowException
 
+from pipeline.config.errors import InputError
+from pipeline.data.normalized import read
 from pipeline.tracking import lineage
 from pipeline.tracking.store import experiment_id
 
@@ -23,7 +25,7 @@ def log_lineage(cfg, run_id) -> None:
     """log_data_lineage on the run, active as train makes it."""
     mlflow.set_tracking_uri(cfg.tracking.uri)
     with mlflow.start_run(run_id=run_id):
-        lineage.log_data_lineage(cfg)
+        lineage.log_data_lineage(cfg, read(cfg.paths.normalized))
 
 
 def dataset_inputs(client, run_id) -> dict:
@@ -53,12 +55,13 @@ def test_dvc_md5_is_the_hash_dvc_itself_records(normalized, tmp_path):
     for cmd in (["dvc", "init", "--no-scm", "-q"], ["dvc", "add", "-q", "data/normalized"]):
         subprocess.run(cmd, cwd=tmp_path, env=env, check=True, capture_output=True)
     [out] = yaml.safe_load((tmp_path / "data/normalized.dvc").read_text())["outs"]
-    assert lineage.dvc_md5(tmp_path / "data/normalized") == out["md5"]
+    assert lineage.dvc_md5(read(tmp_path / "data/normalized").md5) == out["md5"]
 
 
 def test_lineage_records_datasets_dvc_hash_and_origin(normalized, tmp_path):
     cfg = normalized
-    write_lock(tmp_path, lineage.dvc_md5(cfg.paths.normalized))
+    data = read(cfg.paths.normalized)
+    write_lock(tmp_path, lineage.dvc_md5(data.md5))
     client = MlflowClient(cfg.tracking.uri)
     run_id = client.create_run(experiment_id(client, "lineage")).info.run_id
     log_lineage(cfg, run_id)
@@ -67,13 +70,13 @@ def test_lineage_records_datasets_dvc_hash_and_origin(normalized, tmp_path):
     assert set(inputs) == {"training", "validation"}
     for context, split in (("training", "train"), ("validation", "valid")):
         dataset, _ = inputs[context]
-        path = tmp_path / f"data/normalized/{split}.npz"
+        path = tmp_path / f"data/normalized/{split}_x.npy"
         assert dataset.name == f"mnist-3-vs-7-{split}"
-        assert dataset.digest == hashlib.md5(path.read_bytes()).hexdigest()
+        assert dataset.digest == data.digest(split)
         assert dataset.source_type == "local" and json.loads(dataset.source) == {"uri": str(path)}
         assert json.loads(dataset.profile)["features_shape"] == [{"train": 80, "valid": 40}[split], 784]
     tags = client.get_run(run_id).data.tags
-    assert tags["data.dvc_md5"] == lineage.dvc_md5(cfg.paths.normalized) and tags["data.dvc_md5"].endswith(".dir")
+    assert tags["data.dvc_md5"] == lineage.dvc_md5(data.md5) and tags["data.dvc_md5"].endswith(".dir")
     assert tags["data.dvc_lock"] == "matches"
     assert tags["data.origin"] == f"local: {tmp_path}/idx"
 
@@ -178,4 +181,26 @@ def test_train_records_the_lineage_of_its_data(normalized, tmp_path):
     run_id = train(normalized, tmp_path / "models")["run_id"]
     client = MlflowClient(normalized.tracking.uri)
     assert set(dataset_inputs(client, run_id)) == {"training", "validation"}
-    assert client.get_run(run_id).data.tags["data.dvc_md5"] == lineage.dvc_md5(normalized.paths.normalized)
+    assert client.get_run(run_id).data.tags["data.dvc_md5"] == lineage.dvc_md5(read(normalized.paths.normalized).md5)
+
+
+def recorded_run(claimed: str, trained_on: list[str]):
+    datasets = [SimpleNamespace(dataset=SimpleNamespace(name=name)) for name in trained_on]
+    return SimpleNamespace(
+        data=SimpleNamespace(params={"data.digits": claimed}),
+        inputs=SimpleNamespace(dataset_inputs=datasets),
+        info=SimpleNamespace(run_id="abc123", run_name="capable-auk-759"),
+    )
+
+
+def test_a_run_whose_datasets_contradict_its_digits_is_refused():
+    honest = recorded_run("[3, 7]", [lineage.dataset_name([3, 7], "train"), lineage.dataset_name([3, 7], "valid")])
+    lineage.check_recorded_data([honest, recorded_run("[3, 7]", [])])  # no datasets: nothing to contradict
+    liar = recorded_run("[3, 7]", ["mnist-4-vs-9-train", "mnist-4-vs-9-valid"])
+    with pytest.raises(InputError) as refused:
+        lineage.check_recorded_data([honest, liar])
+    assert str(refused.value) == (
+        "MLflow run abc123 (capable-auk-759) says data.digits=[3, 7] but trained on mnist-4-vs-9-train, "
+        "mnist-4-vs-9-valid: its metrics are not of [3, 7]; delete it (mlflow runs delete --run-id abc123) "
+        "and train again"
+    )

@@ -2,9 +2,10 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from pipeline.config import ConfigError, as_dict, compose, validate
-from pipeline.datamodule import TensorBatches
-from pipeline.model import DigitClassifier, mnist_loss
+from pipeline.config.compose import as_dict, compose, validate
+from pipeline.config.errors import ConfigError
+from pipeline.data.datamodule import TensorBatches
+from pipeline.model.classifier import DigitClassifier, mnist_loss
 
 
 def module_for(overrides=()):

@@ -3,10 +3,10 @@ import json
 import numpy as np
 import pytest
 
-from pipeline.errors import PipelineError
+from pipeline.config.errors import PipelineError
+from pipeline.data import normalized as normalized_data
 from pipeline.fetch import fetch
 from pipeline.filter import filter_digits
-from pipeline.inputs import read_split
 from pipeline.normalize import normalize, scale
 
 
@@ -25,9 +25,10 @@ def test_normalize_writes_arrays_and_stats(cfg, tmp_path):
     fetch(cfg)
     filter_digits(cfg)
     stats = normalize(cfg)
-    x, y, digits = read_split(tmp_path / "data/normalized", "train.npz")
+    data = normalized_data.read(tmp_path / "data/normalized")
+    x, y = data.arrays["train"]
     assert x.shape == (80, 784) and x.dtype == np.float32 and x.min() >= 0 and x.max() <= 1
-    assert digits == [3, 7] and y.sum() == 40
+    assert data.digits == [3, 7] and y.sum() == 40
     assert json.loads((tmp_path / "data/normalized/stats.json").read_text()) == stats
     assert stats["valid"]["count"] == 40 and stats["train"]["count_3"] == 40
     assert stats["train"]["pixel_mean"] == pytest.approx(float(x.mean()), rel=1e-6)
@@ -38,15 +39,9 @@ def test_bad_input_leaves_the_previous_output_intact(normalized, tmp_path, damag
     previous = {p.name: p.read_bytes() for p in (tmp_path / "data/normalized").iterdir()}
     filtered = tmp_path / "data/filtered"
     if damage == "float_images":
-        with np.load(filtered / "valid.npz") as split:
-            np.savez(
-                filtered / "valid.npz",
-                images=split["images"].astype(np.float32),
-                labels=split["labels"],
-                digits=split["digits"],
-            )
+        np.save(filtered / "valid_images.npy", np.load(filtered / "valid_images.npy").astype(np.float32))
     else:
-        (filtered / "valid.npz").unlink()
+        (filtered / "valid_images.npy").unlink()
     with pytest.raises((PipelineError, FileNotFoundError)):
         normalize(normalized)
     assert {p.name: p.read_bytes() for p in (tmp_path / "data/normalized").iterdir()} == previous

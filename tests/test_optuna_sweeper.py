@@ -10,8 +10,8 @@ from omegaconf import OmegaConf
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from hydra_plugins.threes_sevens_optuna.optuna_sweeper import OptunaSweeper, search_space
-from pipeline.config import CONF_DIR, validate
-from pipeline.config import compose as pipeline_compose
+from pipeline.config.compose import CONF_DIR, validate
+from pipeline.config.compose import compose as pipeline_compose
 
 
 def test_search_space_from_hydra_sweep_syntax():
@@ -89,7 +89,7 @@ def test_conf_wires_the_sweep_callback_and_the_optuna_search():
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         plain = compose("config", return_hydra_config=True)
         search = compose("config", overrides=["hparams_search=linear_optuna"], return_hydra_config=True)
-    assert plain.hydra.callbacks.mlflow_sweep._target_ == "pipeline.tracking.sweep.MlflowSweep"
+    assert plain.hydra.callbacks.mlflow_sweep._target_ == "pipeline.launch.sweep.MlflowSweep"
     assert plain.hydra.sweeper._target_.endswith("BasicSweeper")
     assert search.hydra.sweeper._target_ == "hydra_plugins.threes_sevens_optuna.optuna_sweeper.OptunaSweeper"
     assert search.hydra.sweeper.direction == "maximize"

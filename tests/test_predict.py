@@ -52,7 +52,10 @@ def write(pixels: np.ndarray, path, scale: int = 1, invert: bool = False, mode: 
 
 def run(capsys, *argv) -> tuple[int, list[dict], list[str]]:
     """predict's exit status, its answers (file, digit, p, model) and its error lines."""
-    status = predict.main([str(a) for a in argv])
+    try:
+        status = predict.run([str(a) for a in argv])
+    except SystemExit as exit:  # the command wrapper: one error line, exit status 1
+        status = exit.code
     out, err = capsys.readouterr()
     answers = [LINE.match(line).groupdict() for line in out.splitlines() if not line.startswith("explained:")]
     return status, answers, err.splitlines()

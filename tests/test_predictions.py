@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from pipeline.metrics import FINAL_VAL_ACC, FIT_SECONDS, N_PARAMETERS
-from pipeline.report.predictions import FILE, correct, read_predictions, write_predictions
+from pipeline.model.metrics import FINAL_VAL_ACC, FIT_SECONDS, N_PARAMETERS
+from pipeline.model.predictions import FILE, correct, read_predictions, write_predictions
 from pipeline.train import train
 
 
@@ -43,8 +43,8 @@ def test_a_run_logs_its_predictions_its_size_and_its_training_time(normalized, t
     client = MlflowClient(normalized.tracking.uri)
     run = client.get_run(results["run_id"])
     labels, logits = read_predictions(client.download_artifacts(run.info.run_id, FILE, str(tmp_path)))
-    valid = np.load(f"{normalized.paths.normalized}/valid.npz")
-    assert len(labels) == len(valid["y"]) and labels.tolist() == (valid["y"] > 0.5).astype(int).tolist()
+    valid_y = np.load(f"{normalized.paths.normalized}/valid_y.npy")
+    assert len(labels) == len(valid_y) and labels.tolist() == (valid_y > 0.5).astype(int).tolist()
     assert correct(labels, logits).mean() == pytest.approx(run.data.metrics[FINAL_VAL_ACC])
     assert run.data.metrics[N_PARAMETERS] == 785
     assert run.data.metrics[FIT_SECONDS] > 0

@@ -1,6 +1,6 @@
-"""ValidateFirst: a bad configuration, or a world it cannot run in (hardware, data, output
-directory, tracking store), is refused before Hydra writes a run directory, and a grid sweep with
-one bad job is refused before any job runs."""
+"""The preflight: a world a run cannot run in (hardware, data, output directory, tracking store)
+is refused by the run's one check, and a grid sweep with one bad job (its configuration, its
+network's arguments, its world) is refused by ValidateFirst before any job runs."""
 
 from contextlib import contextmanager
 from dataclasses import replace
@@ -10,11 +10,12 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf, open_dict
 
-from pipeline import preflight
-from pipeline.config import CONF_DIR
-from pipeline.errors import PipelineError
-from pipeline.preflight import GRID_SWEEPER, ValidateFirst, check_hardware, grid_jobs, requested_devices
-from pipeline.server import free_port
+from pipeline.config.compose import CONF_DIR, validate
+from pipeline.config.errors import PipelineError
+from pipeline.config.models import model_names
+from pipeline.launch import preflight
+from pipeline.launch.preflight import GRID_SWEEPER, ValidateFirst, check_hardware, grid_jobs, requested_devices
+from pipeline.tracking.server import free_port
 from pipeline.tracking.store import default_uri
 
 
@@ -68,32 +69,34 @@ def test_a_grid_naming_a_config_group_option_that_does_not_exist_is_refused(caps
     with hydra_config(["model=linear,resnet"]) as config:
         line = refusal(lambda: ValidateFirst().on_multirun_start(config), capsys)
     assert line == (
-        "error: In 'config': Could not find 'model/resnet'; available: cnn, linear, mlp, pixel_similarity "
+        f"error: In 'config': Could not find 'model/resnet'; available: {', '.join(model_names())} "
         "(job #1: model=resnet); no job was started"
     )
 
 
 def test_each_job_is_composed_with_its_own_config_group(capsys):
-    """mlp.yaml sets model.hidden, linear.yaml does not: `+model.hidden` can only be added to the linear job."""
-    with hydra_config(["model=linear,mlp", "+model.hidden=4"]) as config:
+    """mlp.yaml sets model.hidden, linear.yaml does not (its network takes none): the linear job is refused."""
+    with hydra_config(["model=mlp,linear", "++model.hidden=4"]) as config:
         line = refusal(lambda: ValidateFirst().on_multirun_start(config), capsys)
-    assert "model.hidden" in line and line.endswith("(job #1: model=mlp); no job was started")
+    assert "model.hidden" in line and line.endswith("(job #1: model=linear); no job was started")
+
+
+def test_a_grid_job_whose_network_refuses_its_argument_is_refused_before_any_starts(capsys):
+    with hydra_config(["model=mlp", "model.hidden=16,0"]) as config:
+        line = refusal(lambda: ValidateFirst().on_multirun_start(config), capsys)
+    assert line == "error: model.hidden=0: expected an integer >= 1 (job #1: model.hidden=0); no job was started"
 
 
 def test_a_valid_grid_and_a_valid_run_pass(capsys, world):
     with hydra_config(["optim.lr=0.5,1", "model=linear,mlp,pixel_similarity"], base=world) as config:
         ValidateFirst().on_multirun_start(config)
-        ValidateFirst().on_run_start(config)
+        ValidateFirst().on_run_start(config)  # a single run: only its directory (the task function checks the rest)
     assert capsys.readouterr().err == ""
 
 
-def test_a_bad_base_value_is_refused_for_a_run_and_for_any_sweeper(capsys):
+def test_a_bad_base_value_is_refused_for_any_sweeper(capsys):
     with hydra_config([]) as config:
         config.optim.epochs = 0
-        assert (
-            refusal(lambda: ValidateFirst().on_run_start(config), capsys)
-            == "error: optim.epochs=0: expected an integer >= 1"
-        )
         with open_dict(config):
             config.hydra.sweeper._target_ = "hydra_plugins.threes_sevens_optuna.optuna_sweeper.OptunaSweeper"
         assert (
@@ -149,10 +152,17 @@ def test_a_refused_sweep_leaves_no_directory_and_no_run(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no sweep directory, no store, no run
 
 
+def run_refusal(config) -> str:
+    """What a single run's one check (train.main's) says of this configuration."""
+    with pytest.raises(PipelineError) as refused:
+        preflight.check_before_run(validate(preflight.task_config(config)))
+    return f"error: {refused.value}"
+
+
 def test_data_of_other_digits_is_refused_before_a_run_or_a_sweep(capsys, world):
     with hydra_config([], base=[*world, "data.digits=[4,9]"]) as config:
-        line = refusal(lambda: ValidateFirst().on_run_start(config), capsys)
-        assert line.startswith("error: ") and line.endswith(
+        line = run_refusal(config)
+        assert line.endswith(
             "holds digits [3, 7]; the configuration asks for [4, 9]: run dvc repro (or dvc exp apply / dvc checkout), "
             "or pass data.digits=[3,7]"
         )
@@ -177,7 +187,7 @@ def test_a_run_directory_under_a_file_is_refused(capsys, world, tmp_path):
 def test_a_tracking_server_that_is_not_there_is_refused(capsys, world):
     port = free_port()
     with hydra_config([], base=[*world, f"tracking.uri=http://127.0.0.1:{port}"]) as config:
-        line = refusal(lambda: ValidateFirst().on_run_start(config), capsys)
+        line = run_refusal(config)
     assert line.startswith(f"error: tracking.uri=http://127.0.0.1:{port}: connection refused")
 
 
@@ -247,9 +257,9 @@ def test_cpu_processes_need_no_gpu(cfg, monkeypatch):
     check_hardware(replace(cfg.trainer, accelerator="cpu", devices=2))
 
 
-def test_the_checks_run_cheapest_first_and_return_the_data_identity(normalized, tmp_path):
-    identity = preflight.check_before_run(normalized, str(tmp_path / "out"))
-    assert identity.digits == [3, 7] and not (tmp_path / "out").exists()
+def test_the_checks_run_cheapest_first_and_return_the_data_read(normalized, tmp_path):
+    data = preflight.check_before_run(normalized, str(tmp_path / "out"))
+    assert data.digits == [3, 7] and data.counts == {"train": 80, "valid": 40} and not (tmp_path / "out").exists()
     broken = replace(
         normalized,
         tracking=replace(normalized.tracking, uri=f"http://127.0.0.1:{free_port()}"),

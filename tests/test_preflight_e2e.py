@@ -14,7 +14,7 @@ import pytest
 from mlflow import MlflowClient
 from omegaconf import OmegaConf
 
-from pipeline.server import free_port
+from pipeline.tracking.server import free_port
 from tests.conftest import REPO, make_config, write_idx_dir
 
 pytestmark = pytest.mark.slow
@@ -34,13 +34,17 @@ def normalized_data(tmp: Path, digits: list[int]) -> Path:
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> dict[str, Path]:
-    """Normalized generated data of two digit pairs, and a copy of the first with train.npz truncated."""
+    """Normalized generated data of two digit pairs, and a copy of the first with train_x.npy truncated."""
     tmp = tmp_path_factory.mktemp("data")
     pairs = {"3-7": normalized_data(tmp / "37", [3, 7]), "4-9": normalized_data(tmp / "49", [4, 9])}
     truncated = shutil.copytree(pairs["3-7"], tmp / "truncated")
-    train = truncated / "train.npz"
+    train = truncated / "train_x.npy"
     train.write_bytes(train.read_bytes()[:100_000])
     return {**pairs, "truncated": truncated}
+
+
+def md5_in_stats(directory: Path, name: str) -> str:
+    return json.loads((directory / "stats.json").read_text())["md5"][name]
 
 
 def env() -> dict[str, str]:
@@ -77,11 +81,12 @@ def cases(data: dict[str, Path], tmp: Path) -> dict[str, tuple[list[str], str]]:
         ),
         "truncated data": (
             [f"paths.normalized={data['truncated']}"],
-            f"error: {data['truncated']}/train.npz: truncated or corrupt (File is not a zip file); "
+            f"error: {data['truncated']}/train_x.npy: damaged: its MD5 is not the "
+            f"{md5_in_stats(data['truncated'], 'train_x.npy')} normalize wrote (stats.json); "
             + REMAKE.format(data["truncated"]),
         ),
         "other digits": (
-            [f"paths.normalized={data['4-9']}", "+experiment=fastbook"],
+            [f"paths.normalized={data['4-9']}", "model=fastbook"],
             f"error: {data['4-9']} holds digits [4, 9]; the configuration asks for [3, 7]: run dvc "
             "repro (or dvc exp apply / dvc checkout), or pass data.digits=[4,9]",
         ),

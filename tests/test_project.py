@@ -1,4 +1,4 @@
-from pipeline.project import PROJECT_DIR_ENV, in_project, project_dir
+from pipeline.config.project import PROJECT_DIR_ENV, in_project, project_dir
 
 
 def test_the_project_is_the_nearest_directory_holding_dvc_yaml(tmp_path, monkeypatch):

@@ -138,11 +138,10 @@ def test_a_training_run_registers_a_champion_that_answers_as_evaluate(normalized
     its run, gate it on its validation figures; the champion then answers as evaluate scores."""
     import torch
 
-    from pipeline.inputs import read_split
-    from pipeline.metrics import score
-    from pipeline.model import CHECKPOINT, DigitClassifier
-    from pipeline.predict import served_model
-    from pipeline.tracking.lineage import file_md5
+    from pipeline.data import normalized as normalized_data
+    from pipeline.model.classifier import CHECKPOINT, DigitClassifier
+    from pipeline.model.metrics import score
+    from pipeline.tracking import served_model
     from pipeline.train import train
 
     cfg = normalized
@@ -151,12 +150,13 @@ def test_a_training_run_registers_a_champion_that_answers_as_evaluate(normalized
     module = DigitClassifier.load_from_checkpoint(
         tmp_path / "models" / CHECKPOINT, map_location="cpu", weights_only=True
     )
-    x, y, digits = read_split(cfg.paths.normalized, "valid.npz")
+    data = normalized_data.read(cfg.paths.normalized)
+    (x, y), digits = data.arrays["valid"], data.digits
     mlflow.set_tracking_uri(cfg.tracking.uri)
     with mlflow.start_run(run_id=results["run_id"]):
         model_uri = served_model.log(module.net, module.hparams["model"], digits, x[:2])
     client = MlflowClient(cfg.tracking.uri)
-    digest = file_md5(tmp_path / "data" / "normalized" / "valid.npz")
+    digest = data.digest("valid")
     decision = registry.register_and_gate(
         client, results["run_id"], model_uri, registry.model_name(cfg), digest, results["acc"], results["loss"]
     )

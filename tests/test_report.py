@@ -1,4 +1,4 @@
-"""The report on a small tracked run set: every arm (learner variants, learning rates) trained on the
+"""The report on a small tracked run set: every arm (the learner sweep's models, learning rates) trained on the
 synthetic data over two seeds (the `learner_runs` fixture, tests/conftest.py)."""
 
 import re
@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from pipeline.cli import run_stage
-from pipeline.metrics import BIAS, FINAL_VAL_ACC
+from pipeline.config.cli import run_command
+from pipeline.model.metrics import BIAS, FINAL_VAL_ACC
+from pipeline.model.predictions import FILE
 from pipeline.report import build as report
 from pipeline.report.build import build
-from pipeline.report.predictions import FILE
-from pipeline.report.runs import arms, split_seeds, sweep_values
+from pipeline.report.runs import arms, split_seeds, sweep_models, sweep_values
 from tests.conftest import LEARNER_SEEDS
 
 
@@ -58,9 +58,10 @@ def test_report_answers_from_the_runs(learner_runs, tmp_path):
         "Draw a digit",
     ):
         assert question in page
-    # every comparison carries its test's verdict: bias, pixel similarity, 3 rungs, best, 3 learning rates
+    # every comparison carries its test's verdict: bias, pixel similarity, a rung over the one below for
+    # each model but the first, best, learning rates
     verdicts = re.findall(r"the difference is <b>(significant|within noise)</b>", page)
-    assert len(verdicts) == 2 + 3 + 1 + len(sweep_values("learning_rates", "optim.lr"))
+    assert len(verdicts) == 2 + (len(sweep_models()) - 1) + 1 + len(sweep_values("learning_rates", "optim.lr"))
     assert "97.85%" in page and "reference" in page  # fastbook's own figure, labelled
     assert "<td>6,369</td>" in page and "<td>785</td>" in page  # the ladder's parameter counts, logged by the runs
     pictures = re.findall(r'<img src="([^"]+)"', page)
@@ -78,7 +79,7 @@ def test_report_names_the_runs_it_misses_and_the_sweep_that_makes_them(learner_r
         client.delete_run(run.info.run_id)
     try:
         with pytest.raises(SystemExit) as exit_:
-            run_stage(report.main, ["--out", str(tmp_path / "report"), *learner_runs.overrides])
+            run_command(report.main, ["--out", str(tmp_path / "report"), *learner_runs.overrides])
     finally:
         for run in gone:
             client.restore_run(run.info.run_id)
@@ -92,8 +93,8 @@ def test_report_names_the_runs_it_misses_and_the_sweep_that_makes_them(learner_r
 
 def test_report_needs_every_seed(learner_runs, tmp_path, capsys):
     with pytest.raises(SystemExit):
-        run_stage(report.main, ["--out", str(tmp_path / "report"), *learner_runs.overrides, "seed=0,1,2"])
-    assert "pixel_similarity seed 2, linear seed 2" in capsys.readouterr().err
+        run_command(report.main, ["--out", str(tmp_path / "report"), *learner_runs.overrides, "seed=0,1,2"])
+    assert "cnn seed 2, fastbook seed 2, linear seed 2" in capsys.readouterr().err
     assert not (tmp_path / "report").exists()
 
 
@@ -103,7 +104,7 @@ def test_report_needs_the_runs_predictions(learner_runs, tmp_path, capsys):
     stored.rename(tmp_path / FILE)
     try:
         with pytest.raises(SystemExit):
-            run_stage(report.main, ["--out", str(tmp_path / "report"), *learner_runs.overrides])
+            run_command(report.main, ["--out", str(tmp_path / "report"), *learner_runs.overrides])
     finally:
         (tmp_path / FILE).rename(stored)
     assert f"run {run.info.run_id} (mlp, seed 0): no {FILE}" in capsys.readouterr().err
@@ -115,7 +116,7 @@ def test_report_fails_clearly_without_the_experiment(tmp_path, capsys):
     MlflowClient(uri).create_experiment("threes-sevens")
     capsys.readouterr()
     with pytest.raises(SystemExit) as exit_:
-        run_stage(report.main, ["--out", str(tmp_path / "report"), f"tracking.uri={uri}"])
+        run_command(report.main, ["--out", str(tmp_path / "report"), f"tracking.uri={uri}"])
     assert exit_.value.code == 1
     [line] = capsys.readouterr().err.splitlines()
     assert "no MLflow experiment 'learner'" in line and "+experiment=learner" in line
@@ -124,14 +125,12 @@ def test_report_fails_clearly_without_the_experiment(tmp_path, capsys):
 
 def test_report_does_not_create_a_missing_database(tmp_path, capsys):
     with pytest.raises(SystemExit):
-        run_stage(report.main, ["--out", str(tmp_path / "report"), f"tracking.uri=sqlite:///{tmp_path}/no.db"])
+        run_command(report.main, ["--out", str(tmp_path / "report"), f"tracking.uri=sqlite:///{tmp_path}/no.db"])
     assert "no such MLflow database" in capsys.readouterr().err
     assert not (tmp_path / "no.db").exists() and not (tmp_path / "report").exists()
 
 
 def test_report_needs_runs_with_the_same_settings(learner_runs, tmp_path, capsys):
     with pytest.raises(SystemExit):
-        run_stage(report.main, ["--out", str(tmp_path / "report"), *learner_runs.overrides, "optim.epochs=7"])
-    assert (
-        "no finished run of pixel_similarity seed 0, pixel_similarity seed 1, linear seed 0" in capsys.readouterr().err
-    )
+        run_command(report.main, ["--out", str(tmp_path / "report"), *learner_runs.overrides, "optim.epochs=7"])
+    assert "no finished run of cnn seed 0, cnn seed 1, fastbook seed 0" in capsys.readouterr().err

@@ -8,15 +8,9 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
+from pipeline.model.predictions import FILE, read_predictions, write_predictions
 from pipeline.report.build import build
-from pipeline.report.predictions import FILE, read_predictions, write_predictions
-from pipeline.report.verdicts import (
-    SIGNIFICANT,
-    WITHIN_NOISE,
-    compare,
-    comparison_html,
-    verdict,
-)
+from pipeline.report.verdicts import SIGNIFICANT, WITHIN_NOISE, compare, comparison_html, verdict
 
 IMAGES = 2038
 

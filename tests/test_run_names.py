@@ -5,7 +5,7 @@ import pytest
 from hydra import compose as compose_in_app
 from hydra import initialize_config_dir
 
-from pipeline.config import CONF_DIR, compose, validate
+from pipeline.config.compose import CONF_DIR, compose, validate
 from pipeline.tracking.run_names import run_name, untracked
 
 URI = "tracking.uri=sqlite:////tmp/private/mlflow.db"

@@ -6,8 +6,8 @@ import mlflow
 import mlflow.pytorch
 from mlflow import MlflowClient
 
-from pipeline.config import to_flat_dict
-from pipeline.inputs import read_split
+from pipeline.config.compose import to_flat_dict
+from pipeline.data.normalized import read
 from pipeline.train import train
 from tests.conftest import REPO
 
@@ -47,7 +47,7 @@ def test_a_linear_run_holds_what_docs_runs_md_lists(normalized, tmp_path):
     [output] = run.outputs.model_outputs
     model = mlflow.get_logged_model(output.model_id)
     assert {model.name} == doc["model"] and model.source_run_id == run_id
-    x = read_split(cfg.paths.normalized, "valid.npz")[0][:4]
+    x = read(cfg.paths.normalized).arrays["valid"][0][:4]
     by_run = mlflow.pyfunc.load_model(f"runs:/{run_id}/{model.name}").predict(x)
     by_id = mlflow.pyfunc.load_model(f"models:/{model.model_id}").predict(x)
     assert by_run.equals(by_id) and list(by_run.columns) == ["digit", "prob_3"]

@@ -5,14 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from pipeline.report.significance import (
-    McNemar,
-    SeedTests,
-    exact_p_value,
-    mcnemar,
-    seed_tests,
-    spread,
-)
+from pipeline.report.significance import McNemar, SeedTests, exact_p_value, mcnemar, seed_tests, spread
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@ import subprocess
 import sys
 import weakref
 
-from pipeline.startup import long_lived_imports
+from pipeline.config.startup import long_lived_imports
 
 
 class Node:

@@ -10,10 +10,11 @@ from contextlib import contextmanager
 
 import pytest
 
-from pipeline import store_check
-from pipeline.server import free_port
-from pipeline.store_check import StoreUnavailable, check_store, retry_span_s, tolerate_outages
+from pipeline.config.errors import StoreUnavailable
+from pipeline.tracking import store_check
+from pipeline.tracking.server import free_port
 from pipeline.tracking.store import default_uri
+from pipeline.tracking.store_check import check_store, retry_span_s, tolerate_outages
 
 
 def default() -> str:

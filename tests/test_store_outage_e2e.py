@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from pipeline.server import free_port
+from pipeline.tracking.server import free_port
 from tests.conftest import REPO, make_config, write_idx_dir
 
 pytestmark = pytest.mark.slow

@@ -11,7 +11,7 @@ import pytest
 from mlflow import MlflowClient
 from omegaconf import OmegaConf
 
-from pipeline.server import TrackingServer
+from pipeline.tracking.server import TrackingServer
 from pipeline.tracking.sweep_runs import PARENT_TAG, SWEEP_FILE
 from tests import system_deps
 from tests.conftest import REPO, make_config, write_idx_dir

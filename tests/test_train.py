@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from pipeline.metrics import FIT_SECONDS
-from pipeline.report.predictions import FILE as PREDICTIONS
+from pipeline.model.metrics import FIT_SECONDS
+from pipeline.model.predictions import FILE as PREDICTIONS
 from pipeline.tracking.store import logged_params
 from pipeline.train import train
 
@@ -28,8 +28,8 @@ def test_train_records_everything_in_one_mlflow_run(normalized, tmp_path):
     assert {"weights.npy", "weights.png", "history.csv"} <= artifacts
     weights = np.load(client.download_artifacts(run.info.run_id, "weights.npy", str(tmp_path)))
     assert weights.shape == (784,)
-    model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")  # the served model (pipeline/predict)
-    x = np.load(tmp_path / "data/normalized/valid.npz")["x"][:5]
+    model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")  # the served model
+    x = np.load(tmp_path / "data/normalized/valid_x.npy")[:5]
     logits = x @ weights + float(run.data.metrics["bias"])
     assert (model.predict(x)["digit"].to_numpy() == np.where(logits > 0, 3, 7)).all()
     assert results["registry"]["alias"] == "champion" and results["registry"]["version"] == 1
@@ -79,7 +79,7 @@ def test_a_run_prints_no_lightning_noise(normalized, tmp_path, recwarn, caplog):
 
 
 def test_a_missing_input_stops_with_its_path_and_the_command_that_makes_it(cfg, tmp_path):
-    from pipeline.inputs import InputError
+    from pipeline.config.errors import InputError
 
     with pytest.raises(
         InputError, match=rf"{tmp_path}/data/normalized/stats.json: missing; remake it with `dvc repro`"

@@ -1,5 +1,4 @@
-"""The trained model in use: as MLflow serves it (served_model.py, a pyfunc that answers digit
-and probability), and on real pictures prepared the way MNIST was made (images.py).
-
-    python -m pipeline.predict IMAGE...     # one line per image (see __main__.py)
+"""`python -m pipeline.predict IMAGE...`: the registered model on real pictures (cli.py), each prepared
+the way MNIST's digits were made (images.py). The model as MLflow serves it is
+pipeline/tracking/served_model.py; served_model.py here is the name older logged models load it by.
 """

@@ -1,6 +1,8 @@
 """`python -m pipeline.predict IMAGE...`: see pipeline/predict/cli.py."""
 
-from pipeline.predict.cli import main
+import sys
+
+from pipeline.predict.cli import run
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run(sys.argv[1:]))

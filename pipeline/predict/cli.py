@@ -4,7 +4,7 @@
     python -m pipeline.predict digit.png --model-uri models:/threes-sevens-3-7/2
     python -m pipeline.predict digit.png --explain explain.png      # what a linear model saw and weighed
 
-Each picture is prepared the way MNIST's digits were (pipeline/predict/images.py). One line per
+Each picture is prepared the way MNIST's digits were (images.py). One line per
 picture: the file, the digit, the probability of data.digits[0], the model version that answered.
 A file that cannot be read, or holds no ink, gets one `error:` line; the others are still
 predicted, and the exit status is 1.
@@ -12,27 +12,27 @@ predicted, and the exit status is 1.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from pipeline.atomic import atomic_file
-from pipeline.errors import PipelineError
-
-PARAMS = Path("params.yaml")
+from pipeline.config.atomic import atomic_file
+from pipeline.config.cli import ArgumentParser, run_command
+from pipeline.config.errors import ImageError, PipelineError
+from pipeline.config.project import project_dir
 
 
 def model_and_tracking_uri(model_uri: str | None) -> tuple[str, str]:
     """The model to load (default: the champion of params.yaml's digits) and the tracking URI
-    (params.yaml's tracking.uri, else $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)."""
-    from pipeline.config import load_params
+    (params.yaml's tracking.uri, else $MLFLOW_TRACKING_URI, else the project's mlflow.db)."""
+    from pipeline.config.compose import load_params
     from pipeline.tracking.registry import CHAMPION, model_name
     from pipeline.tracking.store import default_uri, sqlite_path, tracking_uri
 
-    cfg = load_params(PARAMS) if model_uri is None or PARAMS.is_file() else None
+    params = project_dir() / "params.yaml"
+    cfg = load_params(params) if model_uri is None or params.is_file() else None
     uri = model_uri or f"models:/{model_name(cfg)}@{CHAMPION}"
     tracking = tracking_uri(cfg) if cfg else os.environ.get("MLFLOW_TRACKING_URI") or default_uri()
     database = sqlite_path(tracking)
@@ -99,7 +99,7 @@ def explain_figure(
 
 def predict(images: list[str], model_uri: str | None = None, explain: Path | None = None) -> int:
     """Print one line per image (errors on stderr); return the exit status: 1 if any image failed."""
-    from pipeline.predict.images import ImageError, mnist_pixels
+    from pipeline.predict.images import mnist_pixels
 
     model, label = load(model_uri)
     served = model.unwrap_python_model()
@@ -126,11 +126,11 @@ def predict(images: list[str], model_uri: str | None = None, explain: Path | Non
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.predict", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="python -m pipeline.predict", description=__doc__.split("\n\n")[0])
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="PNG or JPEG files, one digit each")
     parser.add_argument(
         "--model-uri",
-        help="any MLflow model URI of a model logged by pipeline/predict/served_model.py "
+        help="any MLflow model URI of a model logged by pipeline/tracking/served_model.py "
         "(default: models:/<registered model>@champion, from params.yaml)",
     )
     parser.add_argument(
@@ -140,8 +140,9 @@ def main(argv: list[str] | None = None) -> int:
         help="also write each image as the model saw it and its weight x pixel map (linear models)",
     )
     args = parser.parse_args(argv)
-    try:
-        return predict(args.images, args.model_uri, args.explain)
-    except PipelineError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    return predict(args.images, args.model_uri, args.explain)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """`python -m pipeline.predict`: main through the command wrapper; the exit status."""
+    return run_command(main, argv)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from pipeline.errors import PipelineError
+from pipeline.config.errors import ImageError
 
 SIDE, BOX = 28, 20  # the image, and the box the digit's longer side is scaled to
 CENTRE_LOW = 13.5  # the centre of mass goes to [13.5, 14.5)
@@ -26,10 +26,6 @@ WORKING_SIDE = 1024  # larger pictures are scaled down first (memory; a digit ne
 MIN_CONTRAST = 32 / 255  # ink at least this much brighter than the paper, else "no ink"
 NOISE_SPREADS = 5  # the paper's level + this many times its noise (robust std) is still paper
 FAINT = 0.1  # pixels fainter than this fraction of the ink may be noise (see ink_on_dark)
-
-
-class ImageError(PipelineError):
-    """A file that is not a picture of a digit this module can read."""
 
 
 def read_grey(path: str | Path) -> np.ndarray:

@@ -2,8 +2,8 @@
 
 import sys
 
-from pipeline.cli import run_stage
+from pipeline.config.cli import run_command
 from pipeline.report.build import main
 
 if __name__ == "__main__":
-    run_stage(main, sys.argv[1:])
+    run_command(main, sys.argv[1:])

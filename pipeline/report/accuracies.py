@@ -8,29 +8,12 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
-from pipeline.metrics import VAL_ACC
+from pipeline.model.metrics import VAL_ACC
 from pipeline.report.figures import accuracy_points, epoch_curves, learning_rate_chart
-from pipeline.report.ladder import BOOK, FASTBOOK, ladder_section
+from pipeline.report.ladder import BOOK, FASTBOOK, describe, ladder_section
 from pipeline.report.markup import figure, percent, spread_text, table
-from pipeline.report.runs import Measured, history
+from pipeline.report.runs import Measured, history, sweep_models
 from pipeline.report.verdicts import compare, comparison_html
-
-
-def describe(params: dict[str, str]) -> str:
-    """What a run trained, in a few words, from its params."""
-    model = params["model.name"]
-    if model == "pixel_similarity":
-        return "nearest mean image (mean |pixel - template|), nothing trained"
-    shape = {"mlp": f"784-{params['model.hidden']}-1 MLP", "cnn": "CNN: conv 16, conv 32, linear"}.get(
-        model, "linear 784-1"
-    )
-    bias = {"True": ", with bias", "False": ", no bias"}.get(params["model.bias"], "")
-    init = "" if params["model.init_std"] == "None" else f", randn init std {params['model.init_std']}"
-    order = "shuffled" if params["optim.shuffle"] == "True" else "fixed order"
-    return (
-        f"{shape}{bias}{init}; {params['optim.name']} lr {params['optim.lr']}, {params['optim.loss']}, "
-        f"batch {params['optim.batch_size']} {order}, {params['optim.epochs']} epochs"
-    )
 
 
 def every_arm(measured: list[Measured], out: Path) -> str:
@@ -38,7 +21,7 @@ def every_arm(measured: list[Measured], out: Path) -> str:
     rows = [
         [
             f"<b>{escape(m.name)}</b>",
-            escape(describe(m.params)),
+            escape(describe(m)),
             f"<b>{spread_text(m.spread())}</b>",
             f"<code>{m.run.info.run_id[:8]}</code>…",
         ]
@@ -95,9 +78,8 @@ def is_95_the_best(measured: list[Measured], correct: dict, client: MlflowClient
         out / "val_acc.png",
     )
     return f"""
-<p>The ladder from the untrained baseline up, one rung at a time, each tested against the one below on the
-same images:</p>
-{ladder_section(by_name, correct)}
+<p>The ladder of models, one rung at a time, each tested against the one below on the same images:</p>
+{ladder_section([m for m in measured if m.name in sweep_models()], correct)}
 <h3>The best arm here, <code>{escape(best.name)}</code>, against the linear model</h3>
 {versus_linear}
 <h3>Every arm of the <code>learner</code> sweeps, best first</h3>

@@ -19,9 +19,9 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
-from pipeline.atomic import atomic_directory
-from pipeline.cli import ArgumentParser
-from pipeline.project import project_dir
+from pipeline.config.atomic import atomic_directory
+from pipeline.config.cli import ArgumentParser
+from pipeline.config.project import project_dir
 from pipeline.report import page
 from pipeline.report.runs import correctness, find_runs
 

@@ -1,8 +1,10 @@
-"""The report's ladder: from the untrained baseline to a small CNN, each rung with its cost.
+"""The report's ladder: every model of the learner sweep, from the least to the most accurate, each
+rung with its cost and tested against the one below it.
 
-Each rung is a variant of the learner sweep (pipeline/report/runs.py): its parameter count (logged by the run as
-`n_parameters`), its training time (`fit_seconds`, mean over the seeds), its validation accuracy
-over the seeds, and fastbook's published figure for the nearest model it trained, as a reference.
+Each rung is a model arm of the learner sweep (runs.py): what it is (from its params), its
+parameter count (logged by the run as `n_parameters`), its training time (`fit_seconds`, mean over
+the seeds), its validation accuracy over the seeds, and fastbook's published figure for the nearest
+model the book trained, where there is one, as a reference.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from html import escape
 from itertools import pairwise
 
-from pipeline.metrics import FIT_SECONDS, N_PARAMETERS
+from pipeline.model.metrics import FIT_SECONDS, N_PARAMETERS
 from pipeline.report.markup import percent, spread_text, table
 from pipeline.report.verdicts import compare, comparison_html
 
@@ -23,17 +25,32 @@ BOOK = {  # key -> (accuracy, short label, what the book measured)
     "simple_net": (0.9828, "simple_net 784-30-1", "simple_net 784-30-1 (23,581 parameters), SGD lr 0.1, 40 epochs"),
     "resnet18": (0.9971, "resnet18", "resnet18 pretrained on ImageNet (millions of parameters), 1 epoch"),
 }
-RUNGS = {  # arm -> (what it is, the book's nearest model)
-    "pixel_similarity": ("distance to the mean 3 and the mean 7; nothing trained", "pixel_similarity"),
-    "linear": ("one weight per pixel and a bias", "train_model"),
-    "mlp": ("784-128-1: one hidden layer of 128 ReLU units", "simple_net"),
-    "cnn": ("two 3×3 conv layers (16, 32 channels) and a linear head", "resnet18"),
+NEAREST_IN_BOOK = {  # a model of conf/model/ -> the book's nearest figure (a model the book has no kin of: none)
+    "pixel_similarity": "pixel_similarity",
+    "fastbook": "train_model",
+    "linear": "train_model",
+    "mlp": "simple_net",
+    "cnn": "resnet18",
 }
 
 
-def rungs(measured: dict) -> list:
-    """The arms on the ladder that the sweep ran, simplest first."""
-    return [measured[name] for name in RUNGS if name in measured]
+def describe(m) -> str:
+    """What an arm trained, in a few words, from its params: the network class and its arguments,
+    then its recipe (none for a model without parameters)."""
+    params = m.params
+    network = params["model._target_"].rsplit(".", 1)[-1]
+    arguments = ", ".join(
+        f"{key.removeprefix('model.')} {value}"
+        for key, value in sorted(params.items())
+        if key.startswith("model.") and key not in ("model._target_", "model.name") and value != "None"
+    )
+    if m.values(N_PARAMETERS)[0] == 0:
+        return f"{network}({arguments}): nothing to train by gradient, {params['optim.epochs']} epoch(s)"
+    order = "shuffled" if params["optim.shuffle"] == "True" else "fixed order"
+    return (
+        f"{network}({arguments}); {params['optim.name']} lr {params['optim.lr']}, {params['optim.loss']}, "
+        f"batch {params['optim.batch_size']} {order}, {params['optim.epochs']} epochs"
+    )
 
 
 def seconds(values: list[float]) -> str:
@@ -41,28 +58,34 @@ def seconds(values: list[float]) -> str:
     return f"{mean:.2f} s" if mean < 10 else f"{mean:.0f} s"
 
 
-def ladder_section(measured: dict, correct: dict) -> str:
+def reference(name: str) -> str:
+    if name not in NEAREST_IN_BOOK:
+        return "—"
+    cited, _, cited_what = BOOK[NEAREST_IN_BOOK[name]]
+    return f"{percent(cited)} <small>({escape(cited_what)})</small>"
+
+
+def ladder_section(rungs: list, correct: dict) -> str:
     """The ladder's table, then each rung against the one below it (McNemar, seed by seed)."""
-    rows = []
-    for m in rungs(measured):
-        what, book = RUNGS[m.name]
-        cited, _, cited_what = BOOK[book]
-        rows.append(
-            [
-                f"<b>{escape(m.name)}</b>",
-                escape(what),
-                f"{int(m.values(N_PARAMETERS)[0]):,}",
-                seconds(m.values(FIT_SECONDS)),
-                f"<b>{spread_text(m.spread())}</b>",
-                f"{percent(cited)} <small>({escape(cited_what)})</small>",
-            ]
-        )
-    steps = [compare(upper.name, lower.name, correct) for lower, upper in pairwise(rungs(measured))]
+    rungs = sorted(rungs, key=lambda m: m.spread().mean)
+    rows = [
+        [
+            f"<b>{escape(m.name)}</b>",
+            escape(describe(m)),
+            f"{int(m.values(N_PARAMETERS)[0]):,}",
+            seconds(m.values(FIT_SECONDS)),
+            f"<b>{spread_text(m.spread())}</b>",
+            reference(m.name),
+        ]
+        for m in rungs
+    ]
+    steps = [compare(upper.name, lower.name, correct) for lower, upper in pairwise(rungs)]
     climbs = "".join(f"<h3>{escape(c.a)} over {escape(c.b)}</h3>{comparison_html(c)}" for c in steps)
     header = ["rung", "what it is", "parameters", "training time", "validation accuracy (seeds)"]
     return (
-        "<p>Each rung adds capacity; each costs parameters and training time (measured here, on "
-        "this machine, per run: the mean over the seeds).</p>"
+        "<p>Every model of the learner sweep, each with its own recipe, from the least to the most "
+        "accurate; each costs parameters and training time (measured here, on this machine, per run: "
+        "the mean over the seeds).</p>"
         + table([*header, f"{FASTBOOK} reports (reference, not a run here)"], rows)
         + climbs
     )

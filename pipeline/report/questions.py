@@ -7,8 +7,8 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
-from pipeline.metrics import BIAS, final_val_acc_of
-from pipeline.report.figures import bias_trajectory
+from pipeline.model.metrics import BIAS, final_val_acc_of
+from pipeline.model.pictures import bias_trajectory
 from pipeline.report.markup import figure, percent, spread_text, table
 from pipeline.report.runs import Measured, fetch_artifact, history
 from pipeline.report.verdicts import compare, comparison_html

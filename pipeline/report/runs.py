@@ -1,10 +1,11 @@
 """The runs the report reads from MLflow, found by their configuration, and what it reads from them.
 
-The report compares *arms*: each variant of the learner sweep (conf/experiment/learner.yaml) and
-each learning rate of the learning-rate study (conf/experiment/learning_rates.yaml), each over the
-same seeds. An arm's run for a seed is the latest FINISHED run in the experiment whose model, optim,
-data and seed params equal that arm's composed config (pass the sweeps' own overrides, e.g.
-`optim.epochs=5` or `seed=0,1`, so they compose alike). Runs without metrics (a sweep's parent run)
+The report compares *arms*: each model of the learner sweep (conf/experiment/learner.yaml: every
+model of conf/model/, with its own recipe) and each learning rate of the learning-rate study
+(conf/experiment/learning_rates.yaml), each over the same seeds. An arm's run for a seed is the
+latest FINISHED run in the experiment whose model, optim, data and seed params equal that arm's
+composed config (pass the sweeps' own overrides, e.g. `optim.epochs=5` or `seed=0,1`, so they
+compose alike). Runs without metrics (a sweep's parent run)
 are skipped. Missing runs: ReportError naming them and the command that makes them.
 """
 
@@ -18,26 +19,24 @@ from pathlib import Path
 import mlflow
 import numpy as np
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Glob
 from mlflow import MlflowClient
 from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from omegaconf import OmegaConf
 
-from pipeline import inputs
-from pipeline.config import CONF_DIR, compose, validate
-from pipeline.errors import PipelineError
-from pipeline.metrics import FINAL_VAL_ACC
-from pipeline.report import predictions
+from pipeline.config.compose import CONF_DIR, compose, validate
+from pipeline.config.errors import ReportError
+from pipeline.config.models import model_names
+from pipeline.model import predictions
+from pipeline.model.metrics import FINAL_VAL_ACC
 from pipeline.report.significance import Spread, spread
 from pipeline.tracking import store
+from pipeline.tracking.lineage import check_recorded_data
 
 LEARNER, LEARNING_RATES = "learner", "learning_rates"  # the two sweeps, in conf/experiment/
 # The params that make two runs the same experiment (paths, trainer and tracking do not).
 IDENTITY = ("seed", "data.", "model.", "optim.")
-
-
-class ReportError(PipelineError):
-    """The runs the report needs are not in MLflow."""
 
 
 def sweep_command(experiment: str) -> str:
@@ -45,14 +44,17 @@ def sweep_command(experiment: str) -> str:
 
 
 def sweep_values(experiment: str, key: str) -> list[str]:
-    """The values a sweep gives `key` (e.g. `+variant`, `seed`), read from its hydra.sweeper.params."""
+    """The values a sweep gives `key` (e.g. `model`, `seed`), read from its hydra.sweeper.params;
+    a glob over a config group (`model: glob(*)`) stands for the group's options in conf/."""
     params = OmegaConf.load(CONF_DIR / "experiment" / f"{experiment}.yaml").hydra.sweeper.params
     [override] = OverridesParser.create().parse_overrides([f"{key}={params[key]}"])
+    if isinstance(override.value(), Glob):
+        return override.value().filter(model_names())
     return list(override.sweep_string_iterator())
 
 
-def sweep_variants() -> list[str]:
-    return sweep_values(LEARNER, "+variant")
+def sweep_models() -> list[str]:
+    return sweep_values(LEARNER, "model")
 
 
 @dataclass(frozen=True)
@@ -65,13 +67,13 @@ class Arm:
 
 
 def arms() -> list[Arm]:
-    """The learner sweep's variants, then the learning-rate study's rates (the default rate is `linear`'s)."""
-    variants = [Arm(v, LEARNER, ("+experiment=learner", f"+variant={v}")) for v in sweep_variants()]
+    """The learner sweep's models, then the learning-rate study's rates (the default rate is `linear`'s)."""
+    models = [Arm(m, LEARNER, ("+experiment=learner", f"model={m}")) for m in sweep_models()]
     rates = [
         Arm(f"linear lr={lr}", LEARNING_RATES, ("+experiment=learning_rates", f"optim.lr={lr}"))
         for lr in sweep_values(LEARNING_RATES, "optim.lr")
     ]
-    return variants + rates
+    return models + rates
 
 
 def split_seeds(overrides: list[str]) -> tuple[list[int], list[str]]:
@@ -152,7 +154,7 @@ def find_runs(overrides: list[str]) -> tuple[list[Measured], str, str]:
             f"{uri}: experiment '{experiment}' has no finished run of {', '.join(missing)} "
             f"(with these settings); run `{'` and `'.join(commands)}` first"
         )
-    inputs.check_recorded_data(run for m in found for run in m.runs.values())  # each on the data its params say
+    check_recorded_data(run for m in found for run in m.runs.values())  # each on the data its params say
     return found, uri, experiment
 
 

@@ -1,5 +1,8 @@
-"""Where runs go and what they record in MLflow: the store (store.py), the data a run used
-(lineage.py), how a run ends (lifecycle.py), sweeps as parent and child runs (sweep.py).
+"""Everything MLflow: where runs go (store.py) and whether that store can take one (store_check.py),
+the data a run used (lineage.py), how a run starts and ends (lifecycle.py, processes.py), its name
+(run_names.py), its per-epoch metrics (epoch_logger.py), a sweep's runs (sweep_runs.py), the model
+as MLflow serves it (served_model.py), the Model Registry's gate (registry.py), and the tracking
+server process (server.py).
 
     python -m pipeline.tracking mark-orphans [URI]   # RUNNING runs whose process is gone -> KILLED
 """

@@ -20,7 +20,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Run
 from pytorch_lightning.callbacks import Callback
 
-from pipeline.config import Config
+from pipeline.config.schema import Config
 from pipeline.tracking import store
 from pipeline.tracking.processes import HOST_TAG, PID_TAG, process_tags, writer_is_gone
 

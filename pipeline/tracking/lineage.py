@@ -1,11 +1,12 @@
-"""Which data a run trained on: the normalized splits as MLflow dataset inputs (digest = the
-file's MD5, as DVC records it), DVC's hash of the directory, whether dvc.lock agrees, and
-where fetch got the raw data."""
+"""Which data a run trained on: the normalized splits as MLflow dataset inputs (digest = the MD5 of
+the split's files), DVC's hash of the directory, whether dvc.lock agrees, and where fetch got the
+raw data. All of it from the data as the run read it, once (pipeline/data/normalized.py); and the
+refusal of runs whose recorded data contradicts their params."""
 
 from __future__ import annotations
 
-import hashlib
 import json
+import re
 import warnings
 from pathlib import Path
 
@@ -13,28 +14,29 @@ import mlflow
 import mlflow.data
 from mlflow.exceptions import MlflowException
 
-from pipeline.config import Config
-from pipeline.inputs import read_split
-from pipeline.project import project_dir
+from pipeline.config.errors import InputError
+from pipeline.config.project import project_dir
+from pipeline.config.schema import Config
+from pipeline.data.normalized import NormalizedData, x_file
 
-SPLIT_CONTEXTS = {"train.npz": "training", "valid.npz": "validation"}
+SPLIT_CONTEXTS = {"train": "training", "valid": "validation"}
 DATASET_INSERT_ATTEMPTS = 3
+DATASET_DIGITS = re.compile(r"mnist-(\d)-vs-(\d)-")
 
 
-def file_md5(path: str | Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, lambda: hashlib.md5(usedforsecurity=False)).hexdigest()
+def dataset_name(digits: list[int], split: str) -> str:
+    """The MLflow dataset name of a normalized split (`mnist-3-vs-7-train`)."""
+    return f"mnist-{digits[0]}-vs-{digits[1]}-{split}"
 
 
-def dvc_md5(directory: str | Path) -> str:
-    """The `md5: ….dir` DVC gives a directory output (DVC's own tree hashing over file MD5s)."""
+def dvc_md5(md5: dict[str, str]) -> str:
+    """The `md5: ….dir` DVC gives a directory output from its files' MD5s (DVC's own tree hashing)."""
     from dvc_data.hashfile.hash_info import HashInfo
     from dvc_data.hashfile.tree import Tree
 
-    directory, tree = Path(directory), Tree()
-    for path in sorted(directory.rglob("*")):
-        if path.is_file():
-            tree.add(path.relative_to(directory).parts, None, HashInfo("md5", file_md5(path)))
+    tree = Tree()
+    for name in sorted(md5):
+        tree.add(tuple(name.split("/")), None, HashInfo("md5", md5[name]))
     tree.digest()
     return tree.hash_info.value
 
@@ -69,23 +71,22 @@ def log_input_beside_concurrent_runs(dataset, context: str) -> None:
                 raise
 
 
-def log_data_lineage(cfg: Config) -> None:
+def log_data_lineage(cfg: Config, data: NormalizedData) -> None:
     """Record on the active run the data it trains on (see the module's docstring)."""
-    for name, context in SPLIT_CONTEXTS.items():
-        path = (Path(cfg.paths.normalized) / name).resolve()
-        x, y, digits = read_split(path.parent, name)
+    for split, context in SPLIT_CONTEXTS.items():
+        x, y = data.arrays[split]
         with warnings.catch_warnings():  # MLflow registers its local source under two schemes, then warns
             warnings.filterwarnings("ignore", "The specified dataset source can be interpreted in multiple ways")
             dataset = mlflow.data.from_numpy(
                 x,
                 targets=y,
-                source=str(path),
-                digest=file_md5(path),
-                name=f"mnist-{digits[0]}-vs-{digits[1]}-{name.removesuffix('.npz')}",
+                source=str((data.directory / x_file(split)).resolve()),
+                digest=data.digest(split),
+                name=dataset_name(data.digits, split),
             )
         log_input_beside_concurrent_runs(dataset, context)
 
-    computed, locked = dvc_md5(cfg.paths.normalized), locked_md5(cfg.paths.normalized)
+    computed, locked = dvc_md5(data.md5), locked_md5(data.directory)
     mlflow.set_tag("data.dvc_md5", computed)
     if locked is not None:
         mlflow.set_tag("data.dvc_lock", "matches" if locked == computed else f"differs: dvc.lock has {locked}")
@@ -93,3 +94,26 @@ def log_data_lineage(cfg: Config) -> None:
     if manifest.is_file():
         fetched = json.loads(manifest.read_text())
         mlflow.set_tag("data.origin", f"{fetched['source']}: {fetched['origin']}")
+
+
+def validation_digest(run) -> str | None:
+    """The digest of the validation data a run recorded (its `validation` dataset input)."""
+    for item in run.inputs.dataset_inputs if run.inputs else []:
+        if any(tag.key == "mlflow.data.context" and tag.value == SPLIT_CONTEXTS["valid"] for tag in item.tags):
+            return item.dataset.digest
+    return None
+
+
+def check_recorded_data(runs) -> None:
+    """Refuse MLflow runs whose dataset inputs are of other digits than their `data.digits` param
+    says (recorded before training checked its data): their metrics are not what they claim."""
+    for run in runs:
+        claimed = run.data.params.get("data.digits")
+        names = [i.dataset.name for i in run.inputs.dataset_inputs] if run.inputs else []
+        used = {f"[{m[1]}, {m[2]}]" for m in map(DATASET_DIGITS.match, names) if m}
+        if claimed and used and used != {claimed}:
+            raise InputError(
+                f"MLflow run {run.info.run_id} ({run.info.run_name}) says data.digits={claimed} but "
+                f"trained on {', '.join(sorted(names))}: its metrics are not of {claimed}; delete it "
+                f"(mlflow runs delete --run-id {run.info.run_id}) and train again"
+            )

@@ -95,11 +95,13 @@ def register_and_gate(
     val_acc: float,
     val_loss: float,
     tags: dict | None = None,
+    collapsed: str | None = None,
 ) -> dict:
     """Register the run's model (once) and give it `champion` or `challenger` (once); return the decision:
     model, version, alias, promoted, registered (new this call), reason, this version's and the
     previous champion's figures. `model_uri`: what served_model.log returned in that run; `digest`: a
-    hash of the validation data the figures were measured on; `tags`: more tags for a new version."""
+    hash of the validation data the figures were measured on; `tags`: more tags for a new version;
+    `collapsed`: how the model answers one digit for (nearly) every image: never the champion."""
     version = version_of_run(client, name, run_id)
     if version is not None and DECISION_TAG in version.tags:
         return {**json.loads(version.tags[DECISION_TAG]), "registered": False}
@@ -113,6 +115,7 @@ def register_and_gate(
             name,
             {
                 **(tags or {}),
+                **({"collapsed": collapsed} if collapsed else {}),
                 "run_id": run_id,
                 "git_commit": commit,
                 "data.digest": digest,
@@ -122,12 +125,14 @@ def register_and_gate(
         )
     new = figures(version)
     current = champion(client, name)
-    if current is None:
+    before = figures(current) if current is not None and current.version != version.version else None
+    if collapsed:
+        promoted, reason = False, f"collapsed ({collapsed}): never the champion"
+    elif current is None:
         promoted, reason, before = True, "no champion yet", None
     elif current.version == version.version:  # a call interrupted after setting the alias
         promoted, reason, before = True, "already champion", None
     else:
-        before = figures(current)
         promoted, reason = beats(new, before)
     alias = CHAMPION if promoted else CHALLENGER
     client.set_registered_model_alias(name, alias, version.version)
@@ -162,18 +167,18 @@ def decision_of_run(client: MlflowClient, name: str, run_id: str) -> dict | None
     return {**json.loads(version.tags[DECISION_TAG]), "registered": False}
 
 
-def gate_run(cfg, run_id: str, model_uri: str, valid: dict) -> dict:
-    """A training run's model through the gate: registered under `model_name(cfg)`, compared on the
-    digest of the validation split it was scored on, under the store's lock (two trainings gating
-    at once would both read the same champion). Returns the decision."""
-    from pathlib import Path
+def gate_run(
+    uri: str, name: str, run_id: str, model_uri: str, valid: dict, digest: str, collapsed: str | None = None
+) -> dict:
+    """A training run's model through the gate, in the store at `uri`: registered as `name`, compared
+    on `digest` (of the validation split it was scored on: pipeline/data/normalized.py), under the
+    store's lock (two trainings gating at once would both read the same champion). Returns the decision."""
+    from pipeline.tracking import store
 
-    from pipeline.tracking import lineage, store
-
-    uri = store.tracking_uri(cfg)
-    digest = lineage.file_md5(Path(cfg.paths.normalized) / "valid.npz")
     client = store.open_client(uri)
     with store.store_lock(uri):
-        decision = register_and_gate(client, run_id, model_uri, model_name(cfg), digest, valid["acc"], valid["loss"])
+        decision = register_and_gate(
+            client, run_id, model_uri, name, digest, valid["acc"], valid["loss"], collapsed=collapsed
+        )
     print(f"train: {decision['model']} version {decision['version']} is the {decision['alias']} ({decision['reason']})")
     return decision

@@ -5,7 +5,7 @@ makes the same for every run): what a run is, short enough for the UI's runs tab
 - under DVC (`dvc exp run` / `dvc repro` set DVC_STAGE): the DVC experiment's name (DVC_EXP_NAME),
   else `dvc-repro` and the values params.yaml changes from conf/ (`dvc-repro digits=4,9`);
 - a direct run: its command-line overrides (`model.bias=false,optim.lr=0.5`), or `defaults`;
-- a sweep's job: its swept values (pipeline/tracking/sweep.py).
+- a sweep's job: its swept values (sweep_runs.join).
 `tracking.*` never appears in a name (nor in a sweep's `sweep.overrides` tag): a URI may carry
 credentials and says nothing about the run.
 """
@@ -16,7 +16,8 @@ import os
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from pipeline.config import Config, to_flat_dict
+from pipeline.config.compose import to_flat_dict
+from pipeline.config.schema import Config
 
 UNNAMED = "defaults"  # a direct run without overrides
 MAX_KEYS = 4  # a name lists at most this many changed values
@@ -50,7 +51,7 @@ def dvc_defaults() -> Config:
     """conf/ as it is, composed in the running Hydra app (which `dvc repro` starts on params.yaml)."""
     from hydra import compose
 
-    from pipeline.config import validate
+    from pipeline.config.compose import validate
 
     return validate(compose("config"))
 

@@ -11,7 +11,7 @@ would go with it. DVC tells every stage command where its repository is in $DVC_
 those workspaces points it at the repository the experiment was queued from (dvc's
 repo/experiments/queue/base.py: "Override DVC_ROOT env var to point to the parent DVC repo").
 So the store is $DVC_ROOT's when DVC runs the stage, else the project directory's
-(pipeline/project.py): one store, by the sqlite lock below shared by parallel experiments.
+(pipeline/config/project.py): one store, by the sqlite lock below shared by parallel experiments.
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ from pathlib import Path
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from pipeline.config import Config, to_flat_dict
-from pipeline.project import project_dir
+from pipeline.config.compose import to_flat_dict
+from pipeline.config.project import project_dir
+from pipeline.config.schema import Config
 
 DVC_ROOT = "DVC_ROOT"  # set by DVC for stage commands: the repository (the queuing one for a temp workspace)
 # What DVC tells a stage of an experiment (`dvc exp run`): the experiment's name, the commit it started from.

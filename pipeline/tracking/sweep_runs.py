@@ -1,7 +1,7 @@
 """A sweep's runs as its jobs and readers see them.
 
 `join` points a multirun job at the sweep's tracking URI and parent run (published by the
-MlflowSweep callback, pipeline/tracking/sweep.py, in `<sweep dir>/mlflow_sweep.json`) and names its
+MlflowSweep callback, pipeline/launch/sweep.py, in `<sweep dir>/mlflow_sweep.json`) and names its
 run after its swept values; `swept_keys` says which keys a sweep varies; `children` is the one
 query for a parent's child runs (the callback's best run, `compare`).
 """
@@ -19,12 +19,12 @@ from hydra.types import RunMode
 from mlflow import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline.errors import PipelineError
-from pipeline.metrics import FINAL_VAL_ACC
-from pipeline.schema import Config
+from pipeline.config.errors import PipelineError
+from pipeline.config.schema import Config
+from pipeline.model.metrics import FINAL_VAL_ACC
 from pipeline.tracking import processes
 
-TARGET = "pipeline.tracking.sweep.MlflowSweep"  # the callback, as registered under hydra.callbacks
+TARGET = "pipeline.launch.sweep.MlflowSweep"  # the callback, as registered under hydra.callbacks
 SWEEP_FILE = "mlflow_sweep.json"
 PARENT_TAG = "mlflow.parentRunId"  # what MLflow's parent_run_id sets on a child
 

@@ -1,0 +1,43 @@
+"""Every exception the pipeline raises for bad input. Each one ends a command with one line
+`error: ...` naming the file or key and what was expected, and exit status 1 (pipeline/config/cli.py).
+Any other exception is a bug and keeps its traceback."""
+
+
+class PipelineError(Exception):
+    """Bad input (a file, a key, a value) that the pipeline cannot run with."""
+
+
+class ConfigError(PipelineError):
+    """A configuration value that the pipeline cannot run with."""
+
+
+class NotWritable(PipelineError):
+    """A directory that a command would write in cannot be written or made."""
+
+
+class IdxError(PipelineError):
+    """An IDX file that does not hold what it declares."""
+
+
+class FetchError(PipelineError):
+    """A source that could not deliver verified MNIST."""
+
+
+class InputError(PipelineError):
+    """An input file that is missing, unreadable, or not what the configuration asks for."""
+
+
+class Diverged(PipelineError):
+    """The loss became NaN or infinite: the model is garbage and must not be saved."""
+
+
+class StoreUnavailable(PipelineError):
+    """The tracking store cannot take a run."""
+
+
+class ImageError(PipelineError):
+    """A file that is not a picture of a digit that `predict` can read."""
+
+
+class ReportError(PipelineError):
+    """The runs the report needs are not in MLflow."""

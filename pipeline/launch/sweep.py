@@ -1,0 +1,204 @@
+"""A Hydra multirun as one MLflow parent run with one child run per job.
+
+`MlflowSweep` is a Hydra callback (registered in conf/config.yaml under hydra.callbacks).
+Before any job starts it creates the experiment and the sweep's parent run, and, if asked
+(`server=true`) when the store is a SQLite file and a launcher runs the jobs in other processes
+(joblib, submitit), starts a local tracking server as the store's single writer
+(pipeline/tracking/server.py). It publishes the store and the parent in `<sweep dir>/mlflow_sweep.json`,
+which every job reads through `sweep_runs.join` whatever launcher runs it (in process,
+joblib/loky workers, submitit); each job's run is started with MLflow's own `parent_run_id`.
+At the end it records the best child on the parent and ends it.
+
+However the sweep ends, its runs end: SIGINT/SIGTERM stop the running jobs (each ends its run
+KILLED), end the parent KILLED with `end_reason`, stop the server, and exit 128 + signal. After
+`kill -9` of the sweep's process the server gets SIGTERM from Linux (pipeline/server.py), each
+job in another process kills itself within a second (`processes.exit_when_gone`), and the runs
+left RUNNING carry their process, so `mark-orphans` (or the next training) marks them KILLED.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from hydra.experimental.callback import Callback
+from mlflow import MlflowClient
+from mlflow.entities import Param
+from mlflow.environment_variables import MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT
+from omegaconf import DictConfig, OmegaConf
+
+from pipeline.config.atomic import atomic_file
+from pipeline.config.compose import validate
+from pipeline.config.schema import Config
+from pipeline.model.metrics import COLLAPSED_TAG, FINAL_VAL_ACC, FINAL_VAL_LOSS
+from pipeline.tracking import lifecycle, processes, registry, run_names, store
+from pipeline.tracking.lineage import validation_digest
+from pipeline.tracking.server import TrackingServer
+from pipeline.tracking.sweep_runs import SWEEP_FILE, children, swept_keys
+
+IN_PROCESS_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
+
+
+class MlflowSweep(Callback):
+    """server=false (conf/config.yaml): jobs in other processes write a sqlite store directly
+    (store.py's lock and busy timeout serialise them); `hydra.callbacks.mlflow_sweep.server=true`:
+    through a tracking server started for the sweep (bench/parallel_sweep.py compares them)."""
+
+    def __init__(self, server: bool) -> None:
+        self.use_server = server
+        self.server: TrackingServer | None = None
+        self.client: MlflowClient | None = None
+        self.parent_id: str | None = None
+        self.cfg: Config | None = None
+        self.url_printing: str | None = None  # MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT before the sweep
+        self.signal: str | None = None  # the signal that interrupted the sweep
+        self.previous_handlers: dict = {}
+
+    # The joblib launcher pickles Hydra's context, this callback included, for each job: jobs get
+    # a fresh one (the server and the parent run belong to the sweep's own process).
+    def __getstate__(self) -> dict:
+        return {"server": self.use_server}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(**state)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        base = OmegaConf.masked_copy(config, [key for key in config if key != "hydra"])
+        cfg = self.cfg = validate(base)  # the sweep's base configuration, without the sweep's own overrides
+        sweep_dir = Path(config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        uri = store.tracking_uri(cfg)
+        # Hydra's basic launcher runs the jobs one after the other in this process: they can write the
+        # SQLite file directly. Every other launcher runs them in other processes, possibly at once.
+        in_process = config.hydra.launcher._target_ == IN_PROCESS_LAUNCHER
+        if uri.startswith("sqlite:") and not in_process and self.use_server:
+            self.server = TrackingServer(
+                uri, store.artifact_root(uri), sweep_dir / "mlflow-server.log", serve_artifacts=False
+            )
+            uri = self.server.start()
+            # MLflow prints "🏃 View run … at: <URL>" as each run ends on a tracking server; this one stops
+            # with the sweep, so the links would be dead: MLflow's own switch turns the line off, here
+            # and in the jobs' processes, which inherit the environment (restored in _end).
+            self.url_printing = os.environ.get(MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT.name)
+            os.environ[MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT.name] = "true"
+        atexit.register(self._abort)  # a sweep that crashes still ends its runs and server
+        if threading.current_thread() is threading.main_thread():  # only it may set handlers
+            self.previous_handlers = {
+                signum: signal.signal(signum, self._interrupt) for signum in lifecycle.STOP_SIGNALS
+            }
+        self.client = store.open_client(uri)  # a new sqlite store is created under its lock
+        overrides = run_names.untracked(config.hydra.overrides.task)  # no URI (it may carry credentials)
+        tags = {
+            "sweep.dir": str(sweep_dir),
+            "sweep.overrides": " ".join(overrides),
+            "sweep.swept_keys": ",".join(swept_keys(config)),
+            "sweep.sweeper": config.hydra.sweeper._target_,
+            "sweep.launcher": config.hydra.launcher._target_,
+            **store.source_tags(),
+            **processes.process_tags(),  # mark-orphans ends the parent KILLED after `kill -9`
+        }
+        experiment_id = store.experiment_id(self.client, cfg.tracking.experiment)
+        parent = self.client.create_run(experiment_id, run_name=sweep_dir.name, tags=tags)
+        self.parent_id = parent.info.run_id
+        params = [Param(key, str(value)) for key, value in store.logged_params(cfg).items()]
+        self.client.log_batch(self.parent_id, params=params)
+        sweep_spec = {"overrides": overrides, "sweeper": OmegaConf.to_container(config.hydra.sweeper, resolve=True)}
+        self.client.log_dict(self.parent_id, sweep_spec, "sweep.yaml")
+        self.client.log_text(self.parent_id, OmegaConf.to_yaml(base, resolve=True), "config.yaml")
+        published = {
+            "tracking_uri": uri,
+            "parent_run_id": self.parent_id,
+            "experiment_id": experiment_id,
+            "swept_keys": swept_keys(config),
+            "pid": os.getpid(),
+            "started": float(tags[processes.STARTED_TAG]),
+        }
+        with atomic_file(sweep_dir / SWEEP_FILE) as scratch:  # jobs never read half a file
+            scratch.write_text(json.dumps(published, indent=2))
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        if self.parent_id is None:  # on_multirun_start failed (Hydra reported it as a warning)
+            return
+        runs = children(self.client, self.client.get_run(self.parent_id))
+        finished = [run for run in runs if run.info.status == "FINISHED" and FINAL_VAL_ACC in run.data.metrics]
+        self.client.set_tag(self.parent_id, "sweep.children", str(len(runs)))
+        self.client.set_tag(self.parent_id, "sweep.children_finished", str(len(finished)))
+        if finished:
+            best = finished[0]
+            self.client.log_metric(self.parent_id, f"best_{FINAL_VAL_ACC}", best.data.metrics[FINAL_VAL_ACC])
+            self.client.set_tag(self.parent_id, "best_run_id", best.info.run_id)
+            self.client.set_tag(self.parent_id, "best_run_name", best.info.run_name)
+            print(
+                f"sweep: parent run {self.parent_id}: best {best.info.run_name} "
+                f"({FINAL_VAL_ACC} {best.data.metrics[FINAL_VAL_ACC]:.4f}) of {len(runs)} runs"
+            )
+            if self.cfg.tracking.register and registry.MODEL_URI_TAG in best.data.tags:  # only the best, once
+                registry.gate_run(
+                    self.client.tracking_uri,
+                    registry.model_name(self.cfg),
+                    best.info.run_id,
+                    best.data.tags[registry.MODEL_URI_TAG],
+                    {"acc": best.data.metrics[FINAL_VAL_ACC], "loss": best.data.metrics[FINAL_VAL_LOSS]},
+                    validation_digest(best),  # what the job recorded of its validation data
+                    best.data.tags.get(COLLAPSED_TAG),
+                )
+        self._end("FINISHED" if finished else "FAILED")
+
+    def _interrupt(self, signum: int, _frame) -> None:
+        """SIGINT/SIGTERM between jobs or while other processes run them (a job running in this
+        process has its own handler, lifecycle.signals_end_the_run): stop the running jobs, then
+        leave; `_abort` ends the runs (the launcher kills its workers on the way out)."""
+        for stop_signal in lifecycle.STOP_SIGNALS:  # a second Ctrl+C must not cut the bookkeeping short
+            signal.signal(stop_signal, signal.SIG_IGN)
+        self.signal = signal.Signals(signum).name
+        print(f"sweep: interrupted by {self.signal}; stopping its jobs", file=sys.stderr)
+        if self.parent_id is not None:
+            processes.stop_writers(self.client, self._running_children(), signum)
+        raise SystemExit(128 + signum)
+
+    def _running_children(self) -> list:
+        return [
+            run for run in children(self.client, self.client.get_run(self.parent_id)) if run.info.status == "RUNNING"
+        ]
+
+    def _abort(self) -> None:
+        """The sweep ends early (a signal, an error): each job still running is stopped and its run
+        ended KILLED, the parent KILLED (a signal) or FAILED (an error), with `end_reason`."""
+        if self.parent_id is None:
+            self._end("FAILED")
+            return
+        name = self.signal or lifecycle.received_signal()
+        running = self._running_children()
+        processes.stop_writers(self.client, running)
+        for run in running:
+            if self.client.get_run(run.info.run_id).info.status == "RUNNING":  # not ended by its own process
+                lifecycle.end(
+                    self.client,
+                    run.info.run_id,
+                    "KILLED",
+                    f"sweep interrupted by {name}" if name else "the sweep stopped before this job ended",
+                )
+        if name:
+            self._end("KILLED", f"interrupted by {name}")
+        else:
+            self._end("FAILED", "the sweep's process stopped before the sweep's end (see its output)")
+
+    def _end(self, status: str, reason: str | None = None) -> None:
+        atexit.unregister(self._abort)
+        for signum, handler in self.previous_handlers.items():
+            signal.signal(signum, handler)
+        self.previous_handlers = {}
+        if self.parent_id is not None and self.client is not None:
+            lifecycle.end(self.client, self.parent_id, status, reason)
+            self.parent_id = None
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+            os.environ.pop(MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT.name)
+            if self.url_printing is not None:
+                os.environ[MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT.name] = self.url_printing

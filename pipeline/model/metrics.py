@@ -1,0 +1,59 @@
+"""What a trained model is measured by: the metric names every module uses, and `score`."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torchmetrics.functional.classification import binary_accuracy, binary_confusion_matrix
+
+# Logged once per epoch (the step is the epoch).
+TRAIN_LOSS, VAL_LOSS, VAL_ACC, BIAS = "train_loss", "val_loss", "val_acc", "bias"
+# Logged once, at the end of training: the final model on the validation set.
+FINAL_VAL_ACC, FINAL_VAL_LOSS = "final_val_acc", "final_val_loss"
+# What the model cost: seconds in Trainer.fit, and its trainable parameters (0 for pixel_similarity).
+FIT_SECONDS, N_PARAMETERS = "fit_seconds", "n_parameters"
+
+
+COLLAPSED_TAG = "collapsed"  # a run tag (and a registered version's): how its model answers one digit
+COLLAPSED_SHARE = 0.99  # a model answering one digit for this share of the validation images has collapsed
+
+
+def final_val_acc_of(digit: int) -> str:
+    return f"{FINAL_VAL_ACC}_{digit}"
+
+
+def collapse(logits: np.ndarray, labels: np.ndarray, digits: list[int]) -> str | None:
+    """How a model that answers (nearly) always the same digit does so, e.g. "answers 7 for 2,038 of
+    2,038 validation images"; None for a model that tells the digits apart. The digit must also be
+    far rarer among the truths than among the answers: data of (nearly) one digit is not a collapse."""
+    answers_first = np.asarray(logits).reshape(-1) > 0
+    count = len(answers_first)
+    for digit, answers, truths in (
+        (digits[0], answers_first.sum(), (np.asarray(labels) > 0.5).sum()),
+        (digits[1], count - answers_first.sum(), (np.asarray(labels) <= 0.5).sum()),
+    ):
+        if count and answers >= COLLAPSED_SHARE * count and truths < COLLAPSED_SHARE * count:
+            return f"answers {digit} for {int(answers):,} of {count:,} validation images"
+    return None
+
+
+@torch.no_grad()
+def score(module, x: torch.Tensor, y: torch.Tensor, digits: list[int]) -> tuple[dict, np.ndarray]:
+    """Loss, accuracy (overall and per digit), confusion matrix of `module` on (x, y); and the logits."""
+    module.eval()
+    logits = module(x)
+    probs, target = logits.sigmoid(), y.long()
+    confusion = binary_confusion_matrix(probs, target).cpu().numpy()  # rows: true 0, 1
+    positive, negative = digits
+    return {
+        "count": int(len(y)),
+        "loss": float(module.loss_fn(logits, y)),
+        "acc": float(binary_accuracy(probs, target)),
+        f"acc_{positive}": float(binary_accuracy(probs[target == 1], target[target == 1])),
+        f"acc_{negative}": float(binary_accuracy(probs[target == 0], target[target == 0])),
+        # confusion[true digit][predicted digit]
+        "confusion": {
+            str(positive): {str(positive): int(confusion[1, 1]), str(negative): int(confusion[1, 0])},
+            str(negative): {str(positive): int(confusion[0, 1]), str(negative): int(confusion[0, 0])},
+        },
+    }, logits.cpu().numpy()

@@ -1,0 +1,177 @@
+"""The tracking store: checked before a run exists, and tolerated when it goes away during one.
+
+    check_store(uri, shown_as, timeout_s)   # PipelineError, one line, when the store cannot take a run
+    tolerate_outages(outage_s)              # MLflow's HTTP retries span an outage of outage_s
+
+Before a run, an http(s) store gets one request, without retries, with MLflow's own credentials
+and TLS settings (MLFLOW_TRACKING_USERNAME/PASSWORD/TOKEN, MLFLOW_TRACKING_INSECURE_TLS, ...):
+a refused connection, an unknown host, no answer within the timeout, a TLS failure or a 401/403
+is one line naming the URI and what to do. A sqlite store must be a database file, or a place
+where one can be created. Other stores (postgresql, ...) are left to MLflow.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import requests
+
+from pipeline.config.errors import NotWritable, StoreUnavailable
+from pipeline.config.writable import check_writable
+from pipeline.tracking.store import default_uri, redact, sqlite_path
+
+PROBE = "/api/2.0/mlflow/experiments/search"  # read-only, and behind a server's authentication
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def default_store() -> str:
+    return f"leave tracking.uri unset for the default store {default_uri()}"
+
+
+def check_store(uri: str, shown_as: str, timeout_s: float) -> None:
+    """Raise StoreUnavailable (one line, starting with `shown_as`, e.g. `tracking.uri=...`) when
+    the store at `uri` cannot take a run; return within about timeout_s."""
+    scheme = uri.split(":", 1)[0].lower()
+    if scheme in ("http", "https"):
+        check_server(uri, shown_as, timeout_s)
+    elif sqlite_path(uri) is not None:
+        check_sqlite(sqlite_path(uri), shown_as)
+
+
+def check_sqlite(database: Path, shown_as: str) -> None:
+    elsewhere = "set tracking.uri to a writable place" if database == sqlite_path(default_uri()) else default_store()
+    if database.is_dir():
+        raise StoreUnavailable(f"{shown_as}: {database} is a directory, expected an MLflow database file")
+    if database.is_file():
+        try:
+            with open(database, "r+b") as f:  # opened for writing, nothing written
+                header = f.read(len(SQLITE_HEADER))
+        except OSError as err:
+            raise StoreUnavailable(
+                f"{shown_as}: {database} cannot be written ({err.strerror}); fix its permissions, or {elsewhere}"
+            ) from None
+        if header and header != SQLITE_HEADER:
+            raise StoreUnavailable(
+                f"{shown_as}: {database} is not an SQLite database; point tracking.uri at "
+                f"an MLflow database, or {elsewhere}"
+            )
+    try:
+        check_writable(database.parent, shown_as, elsewhere)  # MLflow's journal and our lock file go beside it
+    except NotWritable as err:
+        raise StoreUnavailable(str(err)) from None
+
+
+def check_server(uri: str, shown_as: str, timeout_s: float) -> None:
+    """One request to the server's API, in a thread so that a hung name lookup cannot hold us."""
+    outcome: list = []
+    worker = threading.Thread(target=lambda: outcome.append(probe(uri, timeout_s)), daemon=True)
+    worker.start()
+    worker.join(timeout_s + 1)
+    problem = outcome[0] if outcome else f"no answer within {timeout_s:g} s (tracking.connect_timeout_s)"
+    if problem:
+        raise StoreUnavailable(f"{shown_as}: {problem}")
+
+
+def probe(uri: str, timeout_s: float) -> str | None:
+    """What keeps the server at `uri` from taking a run (None: nothing)."""
+    from mlflow.utils.credentials import get_default_host_creds
+    from mlflow.utils.rest_utils import http_request
+
+    try:
+        response = http_request(
+            get_default_host_creds(uri),
+            PROBE,
+            "GET",
+            max_retries=0,
+            backoff_factor=0,
+            timeout=timeout_s,
+            params={"max_results": 1},
+        )
+    except Exception as err:  # MLflow wraps what requests raised: the cause says what happened
+        return connection_problem(uri, err, timeout_s)
+    if response.status_code in (401, 403):
+        return (
+            f"the server refused this client (HTTP {response.status_code}); set MLFLOW_TRACKING_USERNAME "
+            "and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) to an account it knows"
+        )
+    if response.status_code != 200:
+        return (
+            f"answered HTTP {response.status_code} to GET {PROBE}: not an MLflow tracking server, or a "
+            f"failing one; check the URI, or {default_store()}"
+        )
+    return None
+
+
+def connection_problem(uri: str, err: BaseException, timeout_s: float) -> str:
+    host, port = urlsplit(uri).hostname, urlsplit(uri).port
+    start = (
+        f"start it (python -m pipeline.server --port {port}), or {default_store()}"
+        if port
+        else f"start it, or {default_store()}"
+    )
+    chain = list(causes(err))
+
+    def seen(*kinds) -> BaseException | None:
+        return next((e for e in chain if isinstance(e, kinds)), None)
+
+    if seen(requests.exceptions.SSLError):
+        return (
+            f"TLS error ({redact(str(chain[-1]))}); check the server's certificate "
+            "(MLFLOW_TRACKING_SERVER_CERT_PATH), or use http:// for a server without TLS"
+        )
+    if seen(socket.gaierror):
+        return f"unknown host '{host}'; check the URI, or {default_store()}"
+    if seen(ConnectionRefusedError):
+        return f"connection refused: no MLflow server there; {start}"
+    if seen(requests.exceptions.Timeout, TimeoutError):
+        return (
+            f"no answer within {timeout_s:g} s (tracking.connect_timeout_s); check that the server is up "
+            "and reachable, or raise tracking.connect_timeout_s"
+        )
+    return f"cannot connect ({redact(str(chain[-1]))}); {start}"
+
+
+def causes(err: BaseException):
+    """err and what it wraps: urllib3's `reason`, an exception argument, __cause__ / __context__."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        yield err
+        wrapped = getattr(err, "reason", None)
+        if not isinstance(wrapped, BaseException):
+            wrapped = next((arg for arg in err.args if isinstance(arg, BaseException)), None)
+        err = wrapped or err.__cause__ or err.__context__
+
+
+# MLflow retries a failed HTTP request `max_retries` times; urllib3 waits 0 s before the first
+# retry and backoff_factor * 2**(k - 1) s before the k-th after it, each wait capped at 120 s.
+MAX_RETRIES = 10  # MLflow refuses more (its _MLFLOW_HTTP_REQUEST_MAX_RETRIES_LIMIT)
+MAX_BACKOFF_FACTOR = 120  # likewise (_MLFLOW_HTTP_REQUEST_MAX_BACKOFF_FACTOR_LIMIT)
+BACKOFF_CAP_S = 120  # urllib3's Retry.DEFAULT_BACKOFF_MAX
+
+
+def retry_span_s(retries: int, backoff_factor: int) -> float:
+    """How long MLflow keeps retrying a request that fails at once (a refused connection)."""
+    return sum(min(backoff_factor * 2 ** (k - 1), BACKOFF_CAP_S) for k in range(2, retries + 1))
+
+
+def tolerate_outages(outage_s: float) -> dict[str, str]:
+    """Set MLflow's HTTP retry settings (read at every request) so that a tracking server away
+    for up to outage_s does not fail a request: the fewest retries, with the smallest backoff,
+    whose waits add up to at least outage_s. Call it once at the start of a run, in the process
+    that logs (sweep workers included). Returns what it set."""
+    retries, factor = 1, 1
+    while retry_span_s(retries, factor) < outage_s:
+        if retries < MAX_RETRIES:
+            retries += 1
+        elif factor < MAX_BACKOFF_FACTOR:
+            factor += 1
+        else:
+            break  # 9 waits of 120 s: MLflow's most
+    settings = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(retries), "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": str(factor)}
+    os.environ.update(settings)
+    return settings
