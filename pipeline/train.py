@@ -107,15 +107,17 @@ def write_run_file(path: str, run) -> None:
 def collapse_warning(cfg: Config, how: str) -> str:
     """One line: the model collapsed, the likely cause, and the recipe this model trains well with."""
     name = cfg.model["name"]
-    back = recipe_overrides(name, as_dict(cfg.optim))
-    remedy = (
-        f"{name} trains well with its own recipe: {' '.join(back)} (conf/model/{name}.yaml)"
-        if back
-        else f"this is {name}'s own recipe (conf/model/{name}.yaml): try a smaller optim.lr"
-    )
+    try:
+        back = recipe_overrides(name, as_dict(cfg.optim))
+    except PipelineError:  # a model composed from elsewhere than conf/: its own file says its recipe
+        back = None
+    if back:
+        remedy = f"{name} trains well with its own recipe: {' '.join(back)} (conf/model/{name}.yaml)"
+    else:
+        remedy = f"this is {name}'s own recipe (conf/model/{name}.yaml): try a smaller optim.lr or more epochs"
     return (
         f"the model collapsed: it {how}; likely cause: a learning rate too high for this model "
-        f"(optim={cfg.optim.name.value} optim.lr={cfg.optim.lr:g}); {remedy}"
+        f"(optim={cfg.optim.name.value} optim.lr={cfg.optim.lr:g}), or too little training; {remedy}"
     )
 
 

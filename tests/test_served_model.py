@@ -1,4 +1,4 @@
-"""pipeline/predict/served_model.py: the pyfunc loaded in-process, and served by MLflow's own scoring server
+"""pipeline/tracking/served_model.py: the pyfunc loaded in-process, and served by MLflow's own scoring server
 (`mlflow models serve`) on loopback, with good and bad requests."""
 
 from __future__ import annotations
@@ -193,3 +193,18 @@ def test_mlflow_models_serve_answers_images_and_refuses_bad_requests(served, tmp
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGTERM)  # the server and its uvicorn worker
         server.wait(timeout=30)
+
+
+def test_a_model_logged_before_the_networks_moved_still_loads_and_answers_the_same():
+    """tests/fixtures/logged_model/ was logged by the code before the folders by role (main 13c9d57):
+    its code file imports pipeline.predict.served_model, its config names pipeline.nets.Linear."""
+    fixtures = Path(__file__).parent / "fixtures"
+    entry = (fixtures / "logged_model/served_model_entry.py").read_text()
+    assert "from pipeline.predict.served_model import DigitModel" in entry
+    assert '"pipeline.nets.Linear"' in (fixtures / "logged_model/artifacts/config.json").read_text()
+    model = mlflow.pyfunc.load_model(str(fixtures / "logged_model"))
+    answers = model.predict(np.load(fixtures / "logged_model_images.npy"))
+    expected = pd.read_csv(fixtures / "logged_model_answers.csv")
+    assert answers["digit"].tolist() == expected["digit"].tolist()
+    assert np.allclose(answers["prob_3"], expected["prob_3"], rtol=0, atol=1e-12)
+    assert model.unwrap_python_model().pixel_weights()[0].shape == (784,)

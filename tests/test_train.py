@@ -1,14 +1,18 @@
 import json
+import subprocess
+import sys
 
 import mlflow
 import numpy as np
 import pytest
 from mlflow import MlflowClient
+from omegaconf import OmegaConf
 
 from pipeline.model.metrics import FIT_SECONDS
 from pipeline.model.predictions import FILE as PREDICTIONS
 from pipeline.tracking.store import logged_params
 from pipeline.train import train
+from tests.conftest import REPO, make_config
 
 
 def test_train_records_everything_in_one_mlflow_run(normalized, tmp_path):
@@ -99,3 +103,67 @@ def test_the_run_file_names_the_run_for_dvc(normalized, tmp_path):
     assert ids["mlflow_run_id"] == result["run_id"]
     assert MlflowClient(cfg.tracking.uri).get_run(result["run_id"]).info.experiment_id == ids["mlflow_experiment_id"]
     assert not (tmp_path / "models/mlflow_run.json").exists()
+
+
+def test_a_collapsed_model_warns_once_is_tagged_and_never_becomes_champion(normalized, tmp_path, capsys):
+    """An MLP of 2 units at SGD lr 100 answers one digit for every image after one epoch (its ReLUs die),
+    as the CNN does on MNIST with the linear model's recipe."""
+    cfg = make_config(tmp_path, ["model=mlp", "model.hidden=2", "optim=sgd", "optim.lr=100", "optim.epochs=1"])
+    results = train(cfg, tmp_path / "collapsed")
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "collapsed" in line]
+    assert warnings == [
+        "train: warning: the model collapsed: it answers 3 for 40 of 40 validation images; likely cause: a "
+        "learning rate too high for this model (optim=sgd optim.lr=100), or too little training; mlp trains well "
+        "with its own recipe: optim=adam optim.lr=0.001 optim.epochs=20 (conf/model/mlp.yaml)"
+    ]
+    run = MlflowClient(cfg.tracking.uri).get_run(results["run_id"])
+    assert run.info.status == "FINISHED" and run.data.tags["collapsed"] == "answers 3 for 40 of 40 validation images"
+    assert run.data.tags["mlflow.note.content"].startswith("Warning: the model collapsed")  # the run's description
+    assert results["registry"]["alias"] == "challenger" and not results["registry"]["promoted"]
+    assert results["registry"]["reason"].startswith("collapsed (answers 3 for 40 of 40")
+
+
+def counted_train(tmp_path, normalized, *args: str, env: dict | None = None) -> dict:
+    """Counts of tests/counted_train.py for `python -m pipeline.train ARGS` on the synthetic data."""
+    counts = tmp_path / "counts.json"
+    data = normalized.paths.normalized
+    done = subprocess.run(
+        [sys.executable, str(REPO / "tests/counted_train.py"), str(counts), data, *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", **(env or {})},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(counts.read_text())
+
+
+ONE_CHECK = {
+    "task validate": 1,
+    "task check_store": 1,
+    **{f"task open {name}": 1 for name in ("stats.json", "train_x.npy", "train_y.npy", "valid_x.npy", "valid_y.npy")},
+}
+
+
+def test_one_check_per_run_a_direct_run_and_a_dvc_stage(normalized, tmp_path):
+    """A run validates its configuration, reads each input file and probes the store exactly once."""
+    world = [f"paths.normalized={normalized.paths.normalized}", f"tracking.uri={normalized.tracking.uri}"]
+    direct = counted_train(tmp_path, normalized, *world, f"hydra.run.dir={tmp_path}/run", "trainer.accelerator=cpu")
+    assert direct == ONE_CHECK
+    params = OmegaConf.to_container(OmegaConf.structured(normalized), enum_to_str=True)
+    (tmp_path / "params.yaml").write_text(OmegaConf.to_yaml(params))
+    stage = ["--config-dir", str(tmp_path), "--config-name", "params", f"hydra.run.dir={tmp_path}/models"]
+    stage += ["hydra.output_subdir=null", "hydra/job_logging=stdout"]  # as dvc.yaml's train stage runs it
+    assert counted_train(tmp_path, normalized, *stage, env={"DVC_STAGE": "train"}) == ONE_CHECK
+
+
+def test_one_check_per_job_of_a_sweep_and_one_look_at_the_world_for_the_whole_sweep(normalized, tmp_path):
+    world = [f"paths.normalized={normalized.paths.normalized}", f"tracking.uri={normalized.tracking.uri}"]
+    counts = counted_train(
+        tmp_path, normalized, "-m", "optim.lr=0.5,1.0", *world, f"hydra.sweep.dir={tmp_path}/sweep", "optim.epochs=1"
+    )
+    jobs = 2
+    assert {key: n for key, n in counts.items() if key.startswith("task")} == {k: jobs * n for k, n in ONE_CHECK.items()}
+    # Before the first job: the data and the store once for the whole sweep (each job's configuration is
+    # validated by the callbacks, so that a bad job stops the sweep before any job runs).
+    assert counts["sweep check_store"] == 1 and counts["sweep open train_x.npy"] == 1

@@ -85,7 +85,7 @@ def as_dict(section) -> dict[str, Any]:
     return OmegaConf.to_container(OmegaConf.structured(section), enum_to_str=True)
 
 
-def to_flat_dict(cfg: Config) -> dict[str, Any]:
+def to_flat_dict(cfg: Config | dict) -> dict[str, Any]:
     """`section.key -> value` with enums by their names: what MLflow logs as params."""
     flat: dict[str, Any] = {}
 
@@ -101,9 +101,13 @@ def to_flat_dict(cfg: Config) -> dict[str, Any]:
 
 
 def compose(overrides: list[str] | None = None) -> DictConfig:
-    """conf/ composed by Hydra, as `dvc exp run` composes it into params.yaml."""
+    """conf/ composed by Hydra, as `dvc exp run` composes it into params.yaml. Inside a running Hydra
+    app, with that app's search path (conf/ and any --config-dir it was given)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
 
+    if GlobalHydra.instance().is_initialized():
+        return hydra_compose("config", overrides=overrides or [])
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         return hydra_compose("config", overrides=overrides or [])

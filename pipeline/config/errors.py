@@ -1,6 +1,7 @@
-"""Every exception the pipeline raises for bad input. Each one ends a command with one line
-`error: ...` naming the file or key and what was expected, and exit status 1 (pipeline/config/cli.py).
-Any other exception is a bug and keeps its traceback."""
+"""Every exception the pipeline raises. Those for bad input (PipelineError and its kinds) end a
+command with one line `error: ...` naming the file or key and what was expected, and exit status 1
+(pipeline/config/cli.py); `Interrupted` is a signal, which ends a run KILLED. Any other exception
+is a bug and keeps its traceback."""
 
 
 class PipelineError(Exception):
@@ -41,3 +42,7 @@ class ImageError(PipelineError):
 
 class ReportError(PipelineError):
     """The runs the report needs are not in MLflow."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived; Lightning shuts a fit down gracefully on a KeyboardInterrupt."""

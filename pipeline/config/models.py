@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.config.compose import CONF_DIR, as_dict, compose, validate
+from pipeline.config.errors import ConfigError
 
 MODEL_DIR = CONF_DIR / "model"
 RECIPE_KEYS = ("name", "lr", "momentum", "weight_decay", "loss", "batch_size", "epochs", "shuffle")
@@ -19,8 +20,14 @@ def model_names(conf_dir: Path = CONF_DIR) -> list[str]:
 
 
 def recipe(name: str) -> dict:
-    """What `model=name` trains with when nothing else is asked for: its optim section."""
-    optim = as_dict(validate(compose([f"model={name}"])).optim)
+    """What `model=name` trains with when nothing else is asked for: its optim section (ConfigError
+    for a model conf/ does not have)."""
+    from hydra.errors import HydraException
+
+    try:
+        optim = as_dict(validate(compose([f"model={name}"])).optim)
+    except HydraException as err:
+        raise ConfigError(f"model={name}: {str(err).splitlines()[0]}") from None
     return {key: optim[key] for key in RECIPE_KEYS}
 
 

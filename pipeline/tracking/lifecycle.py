@@ -20,6 +20,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Run
 from pytorch_lightning.callbacks import Callback
 
+from pipeline.config.errors import Interrupted
 from pipeline.config.schema import Config
 from pipeline.tracking import store
 from pipeline.tracking.processes import HOST_TAG, PID_TAG, process_tags, writer_is_gone
@@ -53,10 +54,6 @@ def mark_orphans(client: MlflowClient, experiment_ids: list[str]) -> list[str]:
 def received_signal() -> str | None:
     """The name of the signal that interrupted the last run of this process, if one did."""
     return signal.Signals(_received[0]).name if _received else None
-
-
-class Interrupted(KeyboardInterrupt):
-    """SIGINT or SIGTERM arrived; Lightning shuts a fit down gracefully on a KeyboardInterrupt."""
 
 
 # Signals received during `recorded_run`, and whether a fit is running. An exception raised by

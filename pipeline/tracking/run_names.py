@@ -33,10 +33,9 @@ def short_value(value) -> str:
     return ",".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
-def changes(cfg: Config, defaults: Config) -> str:
-    """`key=value` for each value (outside tracking) that differs from the defaults, by the key's
-    last part unless two changed keys share it; at most MAX_KEYS, then `+N`."""
-    base = to_flat_dict(defaults)
+def changes(cfg: Config, base: dict) -> str:
+    """`key=value` for each value (outside tracking) that differs from `base` (flat, as to_flat_dict
+    gives), by the key's last part unless two changed keys share it; at most MAX_KEYS, then `+N`."""
     changed = {k: v for k, v in to_flat_dict(cfg).items() if base.get(k) != v and not k.startswith("tracking.")}
     leaves = [key.split(".")[-1] for key in changed]
     words = [
@@ -47,13 +46,18 @@ def changes(cfg: Config, defaults: Config) -> str:
     return " ".join(words[:MAX_KEYS]) + more
 
 
-def dvc_defaults() -> Config:
-    """conf/ as it is, composed in the running Hydra app (which `dvc repro` starts on params.yaml)."""
-    from hydra import compose
+def dvc_defaults() -> dict:
+    """conf/ as it is, composed in the running Hydra app (which `dvc repro` starts on params.yaml),
+    flat, its paths resolved as a validated configuration's are. Not validated: conf/ is not the
+    configuration of this run, which the run validates once."""
+    from omegaconf import OmegaConf
 
-    from pipeline.config.compose import validate
+    from pipeline.config.compose import compose
+    from pipeline.config.project import in_project
 
-    return validate(compose("config"))
+    conf = OmegaConf.to_container(compose(), resolve=True)
+    flat = to_flat_dict({key: value for key, value in conf.items() if key != "hydra"})
+    return {key: in_project(value) if key.startswith("paths.") else value for key, value in flat.items()}
 
 
 def run_name(cfg: Config, overrides: list[str]) -> str:
