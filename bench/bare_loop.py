@@ -1,7 +1,7 @@
 """The bare PyTorch loop the benchmarks measure the project against.
 
 It does the project's work per epoch with no framework: the same data on the same device,
-the same seeded per-epoch permutation and index-sliced batches (pipeline/datamodule.py), the
+the same seeded per-epoch permutation and index-sliced batches (pipeline/data/datamodule.py), the
 same initial weights (nn.Linear after seeding), BCE on the logit, SGD, one validation pass, and
 the four per-epoch figures read back to the host (train_loss, val_loss, val_acc, bias).
 """

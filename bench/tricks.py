@@ -1,7 +1,7 @@
 """Speed tricks switched on (or, for the one the project keeps, off) around the unchanged
 `python -m pipeline.train`, so that bench/whole_process.py times each with and without it.
 
-    python -m bench.tricks no_gc_freeze [overrides]   # without pipeline/startup.py's import-time GC pause
+    python -m bench.tricks no_gc_freeze [overrides]   # without pipeline/config/startup.py's import-time GC pause
     python -m bench.tricks async_logging [overrides]  # MLflow's asynchronous metric logging
     python -m bench.tricks one_write_per_epoch [overrides]  # an epoch's metrics in one MLflow write
 """
@@ -14,12 +14,12 @@ import warnings
 
 
 def no_gc_freeze() -> None:
-    """pipeline/startup.py's long_lived_imports replaced by a no-op before pipeline.train imports it."""
+    """pipeline/config/startup.py's long_lived_imports replaced by a no-op before pipeline.train imports it."""
     import contextlib
 
-    import pipeline.startup
+    import pipeline.config.startup
 
-    pipeline.startup.long_lived_imports = contextlib.nullcontext
+    pipeline.config.startup.long_lived_imports = contextlib.nullcontext
 
 
 def async_logging() -> None:

@@ -10,6 +10,7 @@ import os
 import runpy
 import sys
 from collections import Counter
+from pathlib import Path
 
 counts_file, data_dir, *args = sys.argv[1:]
 counts: Counter = Counter()
@@ -47,6 +48,6 @@ from pipeline.tracking import store_check  # noqa: E402
 
 counted(compose, "validate")
 counted(store_check, "check_store")
-atexit.register(lambda: open(counts_file, "w").write(json.dumps(counts)))
+atexit.register(lambda: Path(counts_file).write_text(json.dumps(counts)))
 sys.argv = ["pipeline/train.py", *args]
 runpy.run_module("pipeline.train", run_name="__main__")

@@ -94,7 +94,7 @@ def job_error(job: JobReturn) -> BaseException:
 
 def first_best(completed: List[FrozenTrial], direction: str) -> FrozenTrial:
     """The best completed trial; on a tie the first in trial order (Optuna's `study.best_trial` leaves
-    ties to the storage). The sweep's parent run names the same one: pipeline/tracking/sweep.py orders
+    ties to the storage). The sweep's parent run names the same one: pipeline/launch/sweep.py orders
     tied child runs by start time, which is trial order when trials run one at a time."""
     sign = 1 if direction == "maximize" else -1
     return max(sorted(completed, key=lambda trial: trial.number), key=lambda trial: sign * trial.value)
