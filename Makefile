@@ -6,7 +6,7 @@ PIP := $(BIN)/pip --disable-pip-version-check -q
 # dvc.yaml's commands say `python`: make it the project's.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: run test lint lock params setup system-deps
+.PHONY: run test lint lock params setup system-deps image
 run: setup params
 	$(BIN)/dvc repro
 
@@ -68,3 +68,11 @@ system-deps: setup
 	else \
 	  $(BIN)/python -m tests.system_deps; \
 	fi
+
+# `make image`: the project's image (docker/Dockerfile: requirements.lock, then the project), tagged IMAGE, built
+# with podman or docker, whichever is installed (podman first: where both are, `docker` is often podman's shim).
+IMAGE ?= threes-sevens
+CONTAINER_ENGINE ?= $(shell command -v podman || command -v docker)
+image:
+	@[ -n "$(CONTAINER_ENGINE)" ] || { echo "make image: neither podman nor docker is installed" >&2; exit 1; }
+	$(CONTAINER_ENGINE) build -f docker/Dockerfile -t $(IMAGE) .
