@@ -72,9 +72,7 @@ class Podman:
         """Everything it made: containers, images, volumes, networks, then the directory."""
         self("rm", "--all", "--force", "--time", "0", check=False)
         self("system", "reset", "--force", check=False)
-        for mount in reversed(_mounts_under(self.root)):  # what a failed reset may have left mounted
-            subprocess.run(["umount", "--lazy", mount], check=False)
-        shutil.rmtree(self.root, ignore_errors=True)
+        remove_tree(self.root)
 
 
 def run(cmd: list, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
@@ -85,12 +83,13 @@ def run(cmd: list, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
     return done
 
 
-def _mounts_under(root: Path) -> list[str]:
-    return [
-        line.split()[1]
-        for line in Path("/proc/mounts").read_text().splitlines()
-        if line.split()[1].startswith(f"{root}/")
-    ]
+def remove_tree(directory: Path) -> None:
+    """rm -rf, after unmounting what is mounted under it (podman's storage, a failed debootstrap's /proc):
+    rmtree would otherwise fail there, or descend into the mounts."""
+    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+    for mount in sorted((m for m in mounts if m.startswith(f"{directory}/")), reverse=True):
+        subprocess.run(["umount", "--lazy", mount], check=False)
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def debian_mirror() -> str:
@@ -126,7 +125,7 @@ def make_base(podman: Podman, name: str) -> None:
         podman("import", "-", name, stdin=tar.stdout)
         assert tar.wait() == 0, "tar of the base failed"
     finally:
-        shutil.rmtree(rootfs, ignore_errors=True)
+        remove_tree(rootfs)
 
 
 def pip_sources(pip_conf: Path) -> list[str]:
