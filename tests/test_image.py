@@ -1,7 +1,7 @@
 """The image built and run with podman: docker/Dockerfile on a Debian base made here with debootstrap (no
 registry is assumed reachable), then docker/compose.yaml brought up with podman-compose, against a PostgreSQL
-image built here too (tests/postgres_image/). Slow: ~8 min on an idle 2-core machine, 5 of them the build,
-which takes ~27 GB of disk at its peak.
+image built here too (tests/postgres_image/). Slow: its steps take
+~7.5 min on an idle 2-core machine, 5 of them the build, whose disk use peaks ~27 GB above the start.
 Everything it makes lives in one podman directory, removed at the end whether the tests pass or fail."""
 
 from __future__ import annotations
