@@ -6,7 +6,7 @@ PIP := $(BIN)/pip --disable-pip-version-check -q
 # dvc.yaml's commands say `python`: make it the project's.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: run test lint lock params setup system-deps
+.PHONY: run test lint lock params setup system-deps image
 run: setup params
 	$(BIN)/dvc repro
 
@@ -54,11 +54,12 @@ lock:
 	  $(LOCK_VENV)/bin/pip freeze --all --exclude-editable; } > requirements.lock
 	rm -rf $(LOCK_VENV)
 
-# Debian packages a few tests need: chromium (the MLflow UI test) and postgresql (the tracking server test).
+# Debian packages a few tests need: chromium (the MLflow UI test), postgresql (the tracking server test), and
+# podman, podman-compose, debootstrap and runc (the image test, tests/test_image.py).
 # As root on a Debian-family system (CI) apt-get installs the missing ones. Elsewhere nothing is installed:
 # one line says which tests will be skipped and how to get what they need (tests/system_deps.py; under
 # CI=true those tests fail instead of skipping).
-APT_PACKAGES := chromium postgresql
+APT_PACKAGES := chromium postgresql podman podman-compose debootstrap runc
 system-deps: setup
 	@if [ "$$(id -u)" = 0 ] && command -v dpkg >/dev/null && command -v apt-get >/dev/null; then \
 	  missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -68,3 +69,11 @@ system-deps: setup
 	else \
 	  $(BIN)/python -m tests.system_deps; \
 	fi
+
+# `make image`: the project's image (docker/Dockerfile: requirements.lock, then the project), tagged IMAGE, built
+# with podman or docker, whichever is installed (podman first: where both are, `docker` is often podman's shim).
+IMAGE ?= threes-sevens
+CONTAINER_ENGINE ?= $(shell command -v podman || command -v docker)
+image:
+	@[ -n "$(CONTAINER_ENGINE)" ] || { echo "make image: neither podman nor docker is installed" >&2; exit 1; }
+	$(CONTAINER_ENGINE) build -f docker/Dockerfile -t $(IMAGE) .

@@ -105,8 +105,9 @@ def _isolated_mlflow(monkeypatch, tmp_path):
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """A test marked `needs_chromium` or `needs_postgres` is skipped, with the reason, where that program is
-    missing; under CI=true it fails instead: CI installs every one (`make test` as root), so none goes unchecked."""
+    """A test marked `needs_chromium`, `needs_postgres` or `needs_podman` is skipped, with the reason, where that
+    program is missing; under CI=true it fails instead: CI installs every one (`make test` as root), so none goes
+    unchecked."""
     for marker in item.iter_markers():
         reason = system_deps.missing(marker.name)
         if reason and os.environ.get("CI") == "true":

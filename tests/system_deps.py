@@ -1,4 +1,4 @@
-"""The system programs a few tests need (a browser, a PostgreSQL server), found without root.
+"""The system programs a few tests need (a browser, a PostgreSQL server, a container engine), found without root.
 
 CI runs `make test` as root on Debian, where apt-get installs them. Elsewhere the tests marked
 `needs_<program>` are skipped, each with the reason below (tests/conftest.py), and
@@ -20,7 +20,11 @@ TESTS = Path(__file__).resolve().parent
 HOW = {
     "chromium": "Debian/Ubuntu: sudo apt-get install chromium; elsewhere: .venv/bin/playwright install chromium",
     "postgresql": "Debian/Ubuntu: sudo apt-get install postgresql; macOS: brew install postgresql",
+    "podman": "Debian/Ubuntu: sudo apt-get install podman podman-compose debootstrap runc",
 }
+# What tests/test_image.py runs: podman and podman-compose, with runc (crun fails on some hosts), on a base
+# image it makes with debootstrap (no registry is assumed reachable).
+PODMAN_TOOLS = ("podman", "podman-compose", "debootstrap", "runc")
 
 
 @cache
@@ -52,7 +56,7 @@ def postgres_bindir() -> Path | None:
 
 
 def missing(need: str) -> str | None:
-    """Why the program behind marker `need` ("needs_chromium", "needs_postgres") cannot be used here,
+    """Why the program behind marker `need` ("needs_chromium", "needs_postgres", "needs_podman") cannot be used here,
     or None when it can (also for markers that are not a need)."""
     if need == "needs_chromium" and not chromium():
         return f"chromium not found ({HOW['chromium']})"
@@ -61,6 +65,13 @@ def missing(need: str) -> str | None:
             return f"PostgreSQL's initdb/pg_ctl not found ({HOW['postgresql']})"
         if os.geteuid() == 0 and not _user_exists("postgres"):
             return "PostgreSQL refuses to run as root and there is no `postgres` user to run it as"
+    if need == "needs_podman":
+        path = f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin"  # where Debian puts debootstrap and runc
+        absent = [tool for tool in PODMAN_TOOLS if not shutil.which(tool, path=path)]
+        if absent:
+            return f"{', '.join(absent)} not found ({HOW['podman']})"
+        if os.geteuid() != 0:
+            return "the image test needs root (debootstrap builds its base image)"
     return None
 
 
@@ -79,7 +90,7 @@ def marked(need: str) -> list[str]:
 
 def main() -> int:
     """One line for `make test` where it cannot install system packages: which tests it will skip and why."""
-    needs = ("needs_chromium", "needs_postgres")
+    needs = ("needs_chromium", "needs_postgres", "needs_podman")
     reasons = [f"{need} ({', '.join(marked(need))}): {reason}" for need in needs if (reason := missing(need))]
     if reasons:
         print(f"make test: will skip the tests marked {'; '.join(reasons)}", file=sys.stderr)

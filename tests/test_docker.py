@@ -1,5 +1,6 @@
-"""docker/: no Docker engine runs here, so the files are checked with real tools: hadolint lints
-the Dockerfile, check-jsonschema validates the compose files against the compose-spec schema."""
+"""docker/, checked without an engine by real tools: hadolint lints the Dockerfile, check-jsonschema
+validates the compose files against the compose-spec schema; and `make image`'s choice of engine.
+tests/test_image.py builds the image and runs the compose stack with podman."""
 
 import re
 import shutil
@@ -50,11 +51,20 @@ def test_hadolint_catches_what_the_dockerfile_avoids(tmp_path):
 def test_dockerfile_pins_its_base_runs_unprivileged_and_reproduces_by_default():
     text = (DOCKER / "Dockerfile").read_text()
     lines = [line.split() for line in text.splitlines() if line and line[0] != "#"]
-    [base] = [words[1] for words in lines if words[0] == "FROM"]
-    assert base.startswith("nvidia/cuda:") and not base.endswith(":latest")
+    assert [words for words in lines if words[0] == "FROM"] == [["FROM", "${BASE}"]]
+    # the default base: Python 3.11 (the lock's), a slim Debian release, a tag rather than latest
+    assert re.search(r"^ARG BASE=python:3\.11-slim-[a-z]+$", text, re.MULTILINE)
     assert [words for words in lines if words[0] == "USER"] == [["USER", "${UID}"]]
     assert re.search(r'useradd .*--uid "\$\{UID\}" .*trainer', text)  # the user that UID names
     assert lines[-1] == ["CMD", '["dvc",', '"repro"]']
+
+
+def test_dockerfile_installs_the_lock_exactly_then_the_project_without_resolving():
+    text = (DOCKER / "Dockerfile").read_text()
+    assert "pip install --no-cache-dir --no-deps -r /tmp/requirements.lock" in text
+    assert re.search(r"pip install --no-cache-dir --no-deps --no-build-isolation /tmp/threes-sevens\b", text)
+    locked = (REPO / "requirements.lock").read_text()
+    assert re.search(r"^psycopg2-binary==", locked, re.MULTILINE)  # the tracking server's PostgreSQL driver
 
 
 def test_compose_files_match_the_compose_spec():
@@ -70,11 +80,11 @@ def test_compose_schema_check_rejects_a_broken_file(tmp_path):
 
 def test_compose_runs_mlflow_on_postgresql_with_an_artifact_store_and_the_trainer():
     services = yaml.safe_load((DOCKER / "compose.yaml").read_text())["services"]
-    assert services["postgres"]["image"].startswith("postgres:")
+    assert re.fullmatch(r"\$\{POSTGRES_IMAGE:-postgres:[\d.]+\}", services["postgres"]["image"])  # the official one
     server = " ".join(services["mlflow"]["command"])
     assert "--backend-store-uri postgresql+psycopg2://" in server and "@postgres:5432/" in server
     assert "--artifacts-destination /mlartifacts" in server
-    assert services["mlflow"]["ports"] == ["127.0.0.1:5000:5000"]  # the UI on the host's loopback only
+    assert services["mlflow"]["ports"] == ["127.0.0.1:${MLFLOW_PORT:-5000}:5000"]  # the UI on the host's loopback only
     assert services["trainer"]["environment"]["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
     assert services["trainer"]["depends_on"]["mlflow"]["condition"] == "service_healthy"
     assert services["mlflow"]["depends_on"]["postgres"]["condition"] == "service_healthy"
@@ -90,3 +100,30 @@ def test_compose_serves_the_champion_on_loopback_from_the_training_image():
     assert serve["ports"] == ["127.0.0.1:5001:5001"]  # the host's loopback only
     assert serve["environment"]["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
     assert serve["depends_on"]["mlflow"]["condition"] == "service_healthy"
+
+
+def make_image(tmp_path: Path, engines: list[str]) -> tuple[subprocess.CompletedProcess, str]:
+    """`make image` with only `engines` (recording stand-ins) and uname on PATH; make's result and the calls."""
+    bin_dir, log = tmp_path / "bin", tmp_path / "calls.log"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "uname").symlink_to(shutil.which("uname"))
+    for engine in engines:
+        (bin_dir / engine).write_text(f'#!/bin/sh\necho "{engine} $*" >> {log}\n')
+        (bin_dir / engine).chmod(0o755)
+    env = {"PATH": str(bin_dir), "HOME": str(tmp_path)}
+    done = subprocess.run([shutil.which("make"), "-s", "-C", REPO, "image"], env=env, capture_output=True, text=True)
+    return done, log.read_text() if log.exists() else ""
+
+
+def test_make_image_builds_with_podman_or_docker_whichever_is_installed(tmp_path):
+    done, calls = make_image(tmp_path / "docker", ["docker"])
+    assert done.returncode == 0, done.stderr
+    assert calls == "docker build -f docker/Dockerfile -t threes-sevens .\n"
+    _, calls = make_image(tmp_path / "both", ["docker", "podman"])
+    assert calls.startswith("podman build -f docker/Dockerfile")
+
+
+def test_make_image_says_so_in_one_line_when_neither_is_installed(tmp_path):
+    done, calls = make_image(tmp_path, [])
+    assert done.returncode != 0 and calls == ""
+    assert done.stderr.splitlines()[0] == "make image: neither podman nor docker is installed"

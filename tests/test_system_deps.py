@@ -52,6 +52,20 @@ def test_a_missing_program_is_named_with_how_to_get_it(tmp_path, monkeypatch):
     assert system_deps.missing("slow") is None
 
 
+def test_the_image_test_needs_podman_its_tools_and_root(monkeypatch):
+    present = {"podman", "runc"}
+    monkeypatch.setattr(
+        system_deps.shutil, "which", lambda tool, path=None: f"/usr/sbin/{tool}" if tool in present else None
+    )
+    reason = system_deps.missing("needs_podman")
+    assert reason.startswith("podman-compose, debootstrap not found") and "apt-get install podman" in reason
+    present |= {"podman-compose", "debootstrap"}
+    monkeypatch.setattr(system_deps.os, "geteuid", lambda: 1000)
+    assert "needs root" in system_deps.missing("needs_podman")
+    monkeypatch.setattr(system_deps.os, "geteuid", lambda: 0)
+    assert system_deps.missing("needs_podman") is None
+
+
 def test_make_prints_one_line_naming_the_tests_to_be_skipped(monkeypatch, capsys):
     monkeypatch.setattr(system_deps, "missing", lambda need: "chromium not found (how)" if "chromium" in need else None)
     assert system_deps.main() == 0
