@@ -5,6 +5,7 @@ same data, epochs and batch size; and optionally the same command with a speed t
     python -m bench.whole_process --data data/normalized --runs 5
     python -m bench.whole_process --runs 5 --trick no_gc_freeze --trick async_logging
     python -m bench.whole_process --runs 5 --checkout /path/to/older/checkout   # e.g. before a change
+    python -m bench.whole_process --runs 5 --checkout OLD --checkout-data OLD/data/normalized   # its own data
 
 Runs alternate (bare, project, project with each trick, ...) so a changing load hits all alike;
 medians of wall and CPU (user + sys of the process and its children) seconds are printed with
@@ -78,6 +79,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--trick", action="append", choices=TRICKS, default=[], help="also time the project with it")
     parser.add_argument("--checkout", type=Path, help="also time `python -m pipeline.train` of another checkout")
+    parser.add_argument(
+        "--checkout-data", type=Path, help="the checkout's own normalized data, where it reads another format"
+    )
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error(f"--runs {args.runs}: expected an integer >= 1")
@@ -90,8 +94,9 @@ def main(argv: list[str] | None = None) -> None:
         runs = commands(args.data, Path(tmp), args.epochs, args.trick)
         where = dict.fromkeys(runs, ROOT)
         if args.checkout:
+            data = f"paths.normalized={(args.checkout_data or args.data).resolve()}"
             runs["checkout"], where["checkout"] = (
-                runs["project"][:-4]
+                [runs["project"][0], "-m", "pipeline.train", data, *runs["project"][4:-4]]
                 + [f"tracking.uri=sqlite:///{tmp}/other.db", f"hydra.run.dir={tmp}/other", *runs["project"][-2:]],
                 args.checkout.resolve(),
             )
