@@ -42,6 +42,7 @@ import torch
 
 from bench import bare_loop
 from pipeline.config.compose import as_dict, compose, validate
+from pipeline.data import normalized
 from pipeline.data.datamodule import NormalizedMNIST
 from pipeline.model.classifier import DigitClassifier
 from pipeline.train import make_trainer, quiet_lightning, train
@@ -98,7 +99,7 @@ def project_run(cfg, work: Path) -> dict:
 def lightning_run(cfg) -> dict:
     """(b0) The project's module, data and Trainer settings, fitted with no MLflow logger or run."""
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    data = NormalizedMNIST(cfg.paths.normalized, cfg.optim.batch_size, cfg.optim.shuffle, cfg.seed)
+    data = NormalizedMNIST(normalized.read(cfg.paths.normalized), cfg.optim.batch_size, cfg.optim.shuffle, cfg.seed)
     module = DigitClassifier(model=as_dict(cfg.model), optim=as_dict(cfg.optim))
     with clocked_epochs() as ends:
         make_trainer(cfg, logger=False).fit(module, datamodule=data)

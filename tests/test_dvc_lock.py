@@ -4,6 +4,7 @@ reproduced checkout has nothing to rerun. (Editing a stage's module means runnin
 and committing dvc.lock with it.)"""
 
 import hashlib
+from pathlib import Path
 
 import pytest
 import yaml
@@ -20,9 +21,17 @@ def committed(entries: list[dict]) -> list[dict]:
     return [entry for entry in entries if not entry["path"].startswith(DATA_DIRS)]
 
 
+def directory_md5(directory: Path) -> str:
+    """DVC's hash of a directory, from its files' MD5s."""
+    files = [path for path in directory.rglob("*") if path.is_file()]
+    return dvc_md5(
+        {path.relative_to(directory).as_posix(): hashlib.md5(path.read_bytes()).hexdigest() for path in files}
+    )
+
+
 def md5_of(path: str) -> str:
     target = REPO / path
-    return dvc_md5(target) if target.is_dir() else hashlib.md5(target.read_bytes()).hexdigest()
+    return directory_md5(target) if target.is_dir() else hashlib.md5(target.read_bytes()).hexdigest()
 
 
 @pytest.mark.parametrize("stage", LOCK)

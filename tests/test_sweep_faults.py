@@ -156,7 +156,7 @@ def test_the_sweep_server_tracks_only_and_ends_when_the_process_that_started_it_
     """Two processes (`mlflow server` and uvicorn, one worker), no job-execution workers (huey),
     gone within seconds of `kill -9` of the process that started them."""
     starter = (
-        "import sys, time; from pipeline.server import TrackingServer; "
+        "import sys, time; from pipeline.tracking.server import TrackingServer; "
         "server = TrackingServer(sys.argv[1], sys.argv[2], sys.argv[3], serve_artifacts=False); "
         "print(server.start(), flush=True); time.sleep(600)"
     )

@@ -69,6 +69,7 @@ def run_command(main, *args):
     other error with its traceback. Returns what main returns."""
     from hydra.errors import CompactHydraException
 
+    published = PROJECT_DIR_ENV not in os.environ
     os.environ.setdefault(PROJECT_DIR_ENV, str(project_dir()))
     try:
         return main(*args)
@@ -76,6 +77,9 @@ def run_command(main, *args):
         refuse_config(err)
     except (PipelineError, FileNotFoundError, CompactHydraException) as err:
         fail(one_line(err))
+    finally:
+        if published:  # for this command and what it starts, not for whatever runs next in this process
+            del os.environ[PROJECT_DIR_ENV]
 
 
 def run_hydra_app(main) -> None:
