@@ -146,7 +146,7 @@ def train(
         trainer.fit(module, datamodule=datamodule)
         fit_seconds = time.perf_counter() - started
         trainer.callbacks[0].raise_if_stopped()  # StopOnNonFiniteLoss: a NaN loss saves no model
-        valid, logits = score(module, datamodule.valid_x, datamodule.valid_y, data.digits)
+        valid, logits = score(module, datamodule.valid_x, datamodule.valid_y)
         with replaced_outputs(out_dir) as scratch:  # on disk before any record that can fail
             written = write_outputs(trainer, module, logits, data.arrays["valid"], data.digits, scratch)
         saved = [out_dir / path.name for path in written]

@@ -107,7 +107,7 @@ def test_parallel_sweep_records_every_job_as_a_complete_child_of_one_parent(grid
     assert {child.info.run_name.lower() for child in children} == expected_names
     for child in children:
         assert child.info.status == "FINISHED"
-        assert {"final_val_acc", "final_val_acc_3", "final_val_acc_7"} <= set(child.data.metrics)
+        assert {"final_val_acc", "final_val_acc_first", "final_val_acc_second"} <= set(child.data.metrics)
         has_bias = child.data.params["model.bias"] == "True"
         for metric in ("train_loss", "val_loss", "val_acc") + (("bias",) if has_bias else ()):
             assert len(client.get_metric_history(child.info.run_id, metric)) == EPOCHS, metric
