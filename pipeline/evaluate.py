@@ -1,7 +1,8 @@
 """Stage `evaluate`: the trained model on the validation images.
 
-Writes the metrics file (loss, accuracy overall and per digit, confusion matrix) and the
-per-image predictions DVC draws as a confusion matrix.
+Writes the metrics file (validation loss, accuracy overall and on each digit: `acc_first` and
+`acc_second`, the digits of params.yaml's data.digits, so experiments on several pairs share their
+columns in `dvc exp show`) and the per-image predictions DVC draws as the confusion matrix.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def evaluate(cfg: Config) -> dict:
         path = Path(getattr(cfg.paths, key))
         check_writable(path.parent, f"paths.{key}={path}", f"set paths.{key} elsewhere")
     train_count = data.counts["train"]
-    valid, logits = score(module, torch.as_tensor(x), torch.as_tensor(y), digits)
+    valid, logits = score(module, torch.as_tensor(x), torch.as_tensor(y))
     metrics = {"train": {"count": train_count}, "valid": valid}
 
     with atomic_directory(cfg.paths.plots) as plots:

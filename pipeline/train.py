@@ -35,9 +35,9 @@ with long_lived_imports():  # what it saves: pipeline/config/startup.py
     from omegaconf import DictConfig
 
     from pipeline.config.atomic import atomic_directory, atomic_file
-    from pipeline.config.cli import run_hydra_app
+    from pipeline.config.cli import fail, refuse_config, run_hydra_app
     from pipeline.config.compose import as_dict, validate
-    from pipeline.config.errors import PipelineError
+    from pipeline.config.errors import ConfigError, PipelineError
     from pipeline.config.models import recipe_overrides
     from pipeline.config.schema import Config
     from pipeline.data import normalized
@@ -148,7 +148,7 @@ def train(
         trainer.fit(module, datamodule=datamodule)
         fit_seconds = time.perf_counter() - started
         trainer.callbacks[0].raise_if_stopped()  # StopOnNonFiniteLoss: a NaN loss saves no model
-        valid, logits = score(module, datamodule.valid_x, datamodule.valid_y, data.digits)
+        valid, logits = score(module, datamodule.valid_x, datamodule.valid_y)
         with replaced_outputs(out_dir) as scratch:  # on disk before any record that can fail
             written = write_outputs(trainer, module, logits, data.arrays["valid"], data.digits, scratch)
         saved = [out_dir / path.name for path in written]
@@ -209,11 +209,16 @@ def main(cfg: DictConfig) -> float | None:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     with refusals_leave_no_run_dir(run_dir):  # the one check of this run: configuration, data, store
-        config = validate(cfg)
-        distributed.check_launch(config.trainer.strategy, hydra_cfg.mode == RunMode.MULTIRUN)
-        config, parent_run_id = sweep_runs.join(config)  # a multirun job: the sweep's store and parent run
-        preflight.check_model(config)
-        data = preflight.check_before_run(config)
+        try:
+            config = validate(cfg)
+            distributed.check_launch(config.trainer.strategy, hydra_cfg.mode == RunMode.MULTIRUN)
+            config, parent_run_id = sweep_runs.join(config)  # a multirun job: the sweep's store and parent run
+            preflight.check_model(config)
+            data = preflight.check_before_run(config)
+        except ConfigError as err:  # here, not through Hydra (which would print its own line first)
+            refuse_config(err)
+        except PipelineError as err:
+            fail(err)
     run_name = run_names.run_name(config, list(hydra_cfg.overrides.task))
     results = train(config, run_dir, run_name, parent_run_id, data)
     if not results:  # a DDP process other than rank 0

@@ -146,3 +146,39 @@ def learner_runs(tmp_path_factory) -> LearnerRuns:
     seeds = ",".join(str(seed) for seed in LEARNER_SEEDS)
     overrides = [f"tracking.uri={base.tracking.uri}", "optim.epochs=2", f"seed={seeds}"]
     return LearnerRuns(base.tracking.uri, overrides, Path(base.paths.normalized))
+
+
+def mlflow_store(directory: Path) -> Path:
+    """An MLflow sqlite store (all its tables) holding one finished run with a few params and metrics."""
+    from mlflow import MlflowClient
+
+    directory.mkdir(parents=True, exist_ok=True)
+    database = directory / "mlflow.db"
+    client = MlflowClient(f"sqlite:///{database}")
+    run = client.create_run(
+        client.create_experiment("threes-sevens", artifact_location=(directory / "mlruns").as_uri())
+    )
+    client.log_param(run.info.run_id, "optim.lr", "0.5")
+    for epoch in range(3):
+        client.log_metric(run.info.run_id, "val_acc", 0.9 + epoch / 100, step=epoch)
+    client.set_terminated(run.info.run_id)
+    return database
+
+
+def damaged_copies(database: Path) -> dict[str, Path]:
+    """Two damaged copies of a sqlite database, beside it: `truncated` (cut at 20,000 bytes) and `flipped`
+    (16 bytes inverted at the start of the `runs` table's root page: its b-tree page header)."""
+    import sqlite3
+    from contextlib import closing
+
+    data = database.read_bytes()
+    with closing(sqlite3.connect(database)) as db:
+        page_size = db.execute("PRAGMA page_size").fetchone()[0]
+        root = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'runs'").fetchone()[0]
+    flipped = bytearray(data)
+    start = (root - 1) * page_size
+    flipped[start : start + 16] = bytes(b ^ 0xFF for b in flipped[start : start + 16])
+    copies = {"truncated": data[:20_000], "flipped": bytes(flipped)}
+    for name, content in copies.items():
+        (database.parent / f"{name}.db").write_bytes(content)
+    return {name: database.parent / f"{name}.db" for name in copies}

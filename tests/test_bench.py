@@ -98,3 +98,13 @@ def test_parallel_sweep_refuses_a_missing_data_directory_in_one_line(tmp_path):
 
     with pytest.raises(SystemExit, match=r"train_x.npy.*not found"):
         parallel_sweep.main(["--data", str(tmp_path / "absent")])
+
+
+@pytest.mark.slow
+def test_store_check_times_the_damaged_store_check_on_built_stores(capsys):
+    from bench import store_check
+
+    store_check.main(["--runs", "2", "--epochs", "2", "--repeats", "1"])
+    out = capsys.readouterr().out
+    assert re.search(r"^2 runs x 2 epochs\s+[\d.]+\s+[\d.]+ ms .*CPU [\d.]+ ms\s+[\d.]+ ms", out, re.M), out
+    assert re.search(r"quick_check: [\d.]+ CPU ms per MB", out)

@@ -70,7 +70,8 @@ BAD_OVERRIDES = {
     "optim.lr=0": "error: optim.lr=0.0: expected a number > 0",
     "optim.batch_size=0": "error: optim.batch_size=0: expected an integer >= 1",
     "optim.epochs=0": "error: optim.epochs=0: expected an integer >= 1",
-    "model=resnet": "error: In 'config': Could not find 'model/resnet'; available: cnn, linear, mlp, pixel_similarity",
+    "model=resnet": "error: In 'config': Could not find 'model/resnet'; available: "
+    "cnn, fastbook, linear, linear_no_bias, mlp, pixel_similarity",
     "optim=rmsprop": "error: In 'config': Could not find 'optim/rmsprop'; available: adam, sgd",
 }
 

@@ -1,6 +1,6 @@
 """Failures that come from the world around the configuration, met by the real commands: a
-tracking server that is not there, a GPU that is not there, a truncated data file, data of
-another digit pair, nowhere to write, a damaged model. Each: one line, exit 1, no MLflow run,
+tracking server that is not there, a damaged sqlite store, a GPU that is not there, a truncated data
+file, data of another digit pair, nowhere to write, a damaged model. Each: one line, exit 1, no MLflow run,
 no output."""
 
 import json
@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 from omegaconf import OmegaConf
 
 from pipeline.tracking.server import free_port
-from tests.conftest import REPO, make_config, write_idx_dir
+from tests.conftest import REPO, damaged_copies, make_config, mlflow_store, write_idx_dir
 
 pytestmark = pytest.mark.slow
 REMAKE = "remake it with `dvc repro`, or restore the committed version with `dvc checkout {}`"
@@ -126,13 +126,43 @@ def test_faults_outside_the_configuration_are_one_line_exit_1_and_leave_nothing(
     assert not (tmp_path / "a-file" / "run").exists()
 
 
+def test_a_damaged_store_is_one_line_exit_1_and_left_as_it_was(tmp_path, data):
+    """An MLflow store cut at 20,000 bytes, and one with bytes flipped inside: refused before any run,
+    saying how to recover, and the file not written to."""
+    stores = damaged_copies(mlflow_store(tmp_path / "stores"))
+    before = {name: (path.read_bytes(), path.stat().st_mtime_ns) for name, path in stores.items()}
+    procs = {
+        name: start(
+            tmp_path / name,
+            "pipeline.train",
+            f"paths.normalized={data['3-7']}",
+            "optim.epochs=1",
+            f"hydra.run.dir={tmp_path / name}/out",
+            f"tracking.uri=sqlite:///{path}",
+        )
+        for name, path in stores.items()
+    }
+    for name, proc in procs.items():
+        assert finish(proc) == 1, name
+        database = stores[name]
+        recovered = database.with_name(f"{name}-recovered.db")
+        [line] = (tmp_path / name / "err.txt").read_text().splitlines()
+        assert line.startswith(f"error: tracking.uri=sqlite:///{database}: {database} is damaged (sqlite: "), line
+        assert line.endswith(
+            f"sqlite3 {database} .recover | sqlite3 {recovered} and set tracking.uri=sqlite:///{recovered}"
+        )
+        assert (database.read_bytes(), database.stat().st_mtime_ns) == before[name], name
+        assert sorted(p.name for p in (tmp_path / name).iterdir()) == ["err.txt"], name  # no run directory
+    assert sorted(p.name for p in (tmp_path / "stores").iterdir()) == ["flipped.db", "mlflow.db", "truncated.db"]
+
+
 def test_data_of_the_asked_digits_trains_and_the_run_records_what_it_used(tmp_path, data):
     """The way out the refusal names (`data.digits=[4,9]`) works, and the run describes the data it used."""
     proc = start(
         tmp_path,
         "pipeline.train",
         f"paths.normalized={data['4-9']}",
-        "+experiment=fastbook",
+        "model=fastbook",
         "data.digits=[4,9]",
         "optim.epochs=2",
         f"hydra.run.dir={tmp_path}/out",

@@ -126,6 +126,35 @@ def test_gating_a_run_again_registers_and_promotes_nothing(store, name):
     assert registry.decision_of_run(client, name, store["weak"]["run_id"])["alias"] == "champion"  # as decided then
 
 
+def test_the_gate_registers_in_its_own_store_whatever_the_process_default(store, name, tmp_path):
+    """A sweep's process gates the best child in the store its jobs wrote, though it never set
+    MLflow's process-wide default store (its jobs ran in other processes): the default here is
+    another, empty store, where the logged model does not exist."""
+    elsewhere = sqlite_uri(tmp_path / "elsewhere")
+    (tmp_path / "elsewhere").mkdir()
+    mlflow.set_tracking_uri(elsewhere)
+    try:
+        decision = registry.gate_run(
+            store["uri"],
+            name,
+            store["strong"]["run_id"],
+            store["strong"]["model_uri"],
+            {"acc": 1.0, "loss": 0.1},
+            DIGEST,
+        )
+    finally:
+        mlflow.set_tracking_uri(store["uri"])
+    assert decision["registered"] and decision["alias"] == "champion"
+    version = MlflowClient(store["uri"]).get_model_version(name, str(decision["version"]))
+    logged = MlflowClient(store["uri"]).get_logged_model(store["strong"]["model_uri"].removeprefix("models:/"))
+    assert version.source == logged.artifact_location and version.run_id == store["strong"]["run_id"]
+    served = mlflow.pyfunc.load_model(f"models:/{name}@champion")
+    assert np.array_equal(
+        served.predict(store["data"].valid_x)["digit"],
+        np.where(logits(store["strong"]["net"], store["data"].valid_x) > 0, 3, 7),
+    )
+
+
 def test_the_model_name_comes_from_the_digits_or_the_config(cfg):
     assert registry.model_name(cfg) == "threes-sevens-3-7"
     cfg.tracking.registered_model = "my-digits"

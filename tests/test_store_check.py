@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +16,7 @@ from pipeline.tracking import store_check
 from pipeline.tracking.server import free_port
 from pipeline.tracking.store import default_uri
 from pipeline.tracking.store_check import check_store, retry_span_s, tolerate_outages
+from tests.conftest import damaged_copies, mlflow_store
 
 
 def default() -> str:
@@ -144,6 +146,39 @@ def test_a_sqlite_store_in_a_read_only_directory_is_refused(tmp_path):
 def test_a_new_sqlite_store_where_one_can_be_made_passes(tmp_path):
     check_store(f"sqlite:///{tmp_path}/not/yet/made/mlflow.db", "tracking.uri", 5)
     assert list(tmp_path.iterdir()) == []  # nothing created by the check
+
+
+@pytest.fixture(scope="module")
+def damaged(tmp_path_factory) -> dict[str, Path]:
+    """An MLflow store, and its truncated and flipped copies."""
+    database = mlflow_store(tmp_path_factory.mktemp("stores"))
+    return {"intact": database, **damaged_copies(database)}
+
+
+def recovery(database: Path) -> str:
+    recovered = database.with_name(f"{database.stem}-recovered.db")
+    return (
+        "nothing was written to it. Restore it from a backup, or copy what sqlite can still read into a new "
+        f"file: sqlite3 {database} .recover | sqlite3 {recovered} and set tracking.uri=sqlite:///{recovered}"
+    )
+
+
+@pytest.mark.parametrize("damage", ["truncated", "flipped"])
+def test_a_damaged_sqlite_store_is_refused_with_the_way_to_recover_and_left_untouched(damaged, damage):
+    database = damaged[damage]
+    before = (database.read_bytes(), database.stat().st_mtime_ns)
+    message = refusal(f"sqlite:///{database}")
+    assert message.startswith(f"tracking.uri=sqlite:///{database}: {database} is damaged (sqlite: ")
+    assert message.endswith(recovery(database))
+    if damage == "truncated":
+        assert "(sqlite: database disk image is malformed)" in message
+    assert (database.read_bytes(), database.stat().st_mtime_ns) == before
+    assert sorted(p.name for p in database.parent.iterdir()) == ["flipped.db", "mlflow.db", "truncated.db"]
+
+
+def test_an_intact_sqlite_store_passes(damaged):
+    check_store(f"sqlite:///{damaged['intact']}", "tracking.uri", 5)
+    assert store_check.sqlite_damage(damaged["intact"]) is None
 
 
 @pytest.fixture

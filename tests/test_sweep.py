@@ -18,6 +18,9 @@ from tests.conftest import REPO, make_config, write_idx_dir
 
 pytestmark = pytest.mark.slow
 EPOCHS = 2
+# Not mlflow.db: MLflow's own default store is ./mlflow.db of the sweep's directory (the tests' cwd); a
+# sweep must use the store its tracking.uri names, not that one (issue 27).
+STORE = "sweeps.db"
 GRID = {"optim.lr": ["0.25", "0.5", "1.0"], "model.bias": ["true", "false"]}  # 6 jobs
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -64,7 +67,7 @@ def multirun(cwd: Path, *overrides: str) -> str:
 def common_overrides(root: Path, normalized: Path, sweep_dir: str) -> list[str]:
     return [
         f"paths.normalized={normalized}",
-        f"tracking.uri=sqlite:///{root}/mlflow.db",
+        f"tracking.uri=sqlite:///{root}/{STORE}",
         f"optim.epochs={EPOCHS}",
         "trainer.accelerator=cpu",
         f"hydra.sweep.dir={root}/{sweep_dir}",
@@ -88,9 +91,9 @@ def test_parallel_sweep_records_every_job_as_a_complete_child_of_one_parent(grid
     assert "database is locked" not in out
     assert "LeafSpec" not in out and "litlogger" not in out  # quiet_lightning reaches joblib's workers
     published = json.loads((root / "grid" / SWEEP_FILE).read_text())
-    assert published["tracking_uri"] == f"sqlite:///{root}/mlflow.db"  # the jobs wrote the file directly
+    assert published["tracking_uri"] == f"sqlite:///{root}/{STORE}"  # the jobs wrote the file directly
 
-    client = MlflowClient(f"sqlite:///{root}/mlflow.db")
+    client = MlflowClient(f"sqlite:///{root}/{STORE}")
     runs = client.search_runs([published["experiment_id"]])
     parents = [run for run in runs if PARENT_TAG not in run.data.tags]
     assert [parent.info.run_id for parent in parents] == [published["parent_run_id"]]
@@ -104,7 +107,7 @@ def test_parallel_sweep_records_every_job_as_a_complete_child_of_one_parent(grid
     assert {child.info.run_name.lower() for child in children} == expected_names
     for child in children:
         assert child.info.status == "FINISHED"
-        assert {"final_val_acc", "final_val_acc_3", "final_val_acc_7"} <= set(child.data.metrics)
+        assert {"final_val_acc", "final_val_acc_first", "final_val_acc_second"} <= set(child.data.metrics)
         has_bias = child.data.params["model.bias"] == "True"
         for metric in ("train_loss", "val_loss", "val_acc") + (("bias",) if has_bias else ()):
             assert len(client.get_metric_history(child.info.run_id, metric)) == EPOCHS, metric
@@ -132,6 +135,20 @@ def test_parallel_sweep_records_every_job_as_a_complete_child_of_one_parent(grid
     assert {"config.yaml", "sweep.yaml"} <= parent_artifacts
 
 
+def test_a_parallel_sweep_registers_its_best_child_in_the_store_tracking_uri_names(grid_sweep):
+    """The joblib jobs ran in other processes; the sweep's own process registers the best child's model
+    through the gate in the same store (MLflow's process-wide default store is never consulted)."""
+    root, out = grid_sweep
+    assert "Callback MlflowSweep" not in out  # no end-of-sweep error turned into a warning
+    assert not (root / "mlflow.db").exists()  # MLflow's default store of the cwd was not created
+    client = MlflowClient(f"sqlite:///{root}/{STORE}")
+    parent = client.get_run(json.loads((root / "grid" / SWEEP_FILE).read_text())["parent_run_id"])
+    [version] = client.search_model_versions("name = 'threes-sevens-3-7'")
+    assert version.run_id == parent.data.tags["best_run_id"]
+    assert client.get_model_version_by_alias("threes-sevens-3-7", "champion").version == version.version
+    assert f"threes-sevens-3-7 version {version.version} is the champion" in out
+
+
 def test_compare_prints_the_sweep_and_plots_accuracy_against_swept_parameters(grid_sweep):
     root, _ = grid_sweep
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
@@ -143,7 +160,7 @@ def test_compare_prints_the_sweep_and_plots_accuracy_against_swept_parameters(gr
             "pipeline.compare",
             "grid",
             "--tracking-uri",
-            f"sqlite:///{root}/mlflow.db",
+            f"sqlite:///{root}/{STORE}",
             "--png",
             str(root / "grid.png"),
         ],
@@ -171,7 +188,7 @@ def test_mlflow_ui_shows_the_sweep_in_headless_chromium(grid_sweep, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
     root, _ = grid_sweep
-    uri = f"sqlite:///{root}/mlflow.db"
+    uri = f"sqlite:///{root}/{STORE}"
     published = json.loads((root / "grid" / SWEEP_FILE).read_text())
     experiment, parent_id = published["experiment_id"], published["parent_run_id"]
     children = MlflowClient(uri).search_runs([experiment], f"tags.`{PARENT_TAG}` = '{parent_id}'")
@@ -233,7 +250,7 @@ def test_optuna_sweep_through_hydra_is_one_parent_with_a_child_per_trial(tmp_pat
     assert results.n_trials == 3 == results.n_complete
     published = json.loads((tmp_path / "optuna" / SWEEP_FILE).read_text())
     assert published["tracking_uri"].startswith("sqlite:")  # one job at a time, in process: no server needed
-    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    client = MlflowClient(f"sqlite:///{tmp_path}/{STORE}")
     parent = client.get_run(published["parent_run_id"])
     children = client.search_runs([published["experiment_id"]], f"tags.`{PARENT_TAG}` = '{parent.info.run_id}'")
     assert len(children) == 3 and all(child.info.status == "FINISHED" for child in children)

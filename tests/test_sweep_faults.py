@@ -181,3 +181,47 @@ def test_the_sweep_server_tracks_only_and_ends_when_the_process_that_started_it_
         proc.kill()
     with pytest.raises(OSError):
         urllib.request.urlopen(url + "/health", timeout=5)
+
+
+# `python -m pipeline.train` with the registry refusing every model: the sweep's end meets a registry failure.
+REGISTRY_REFUSES = (
+    "import runpy; from mlflow.exceptions import MlflowException; from pipeline.tracking import registry\n"
+    "def refuse(*args, **kwargs): raise MlflowException('injected: the registry is read-only')\n"
+    "registry.register_and_gate = refuse\n"
+    "runpy.run_module('pipeline.train', run_name='__main__')"
+)
+
+
+def test_a_registry_failure_at_the_sweeps_end_fails_the_parent_and_the_command_in_one_line(tmp_path, data):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            REGISTRY_REFUSES,
+            "-m",
+            "seed=1",
+            "optim.epochs=1",
+            f"paths.normalized={data}",
+            "trainer.accelerator=cpu",
+            f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
+            f"hydra.sweep.dir={tmp_path}/sweep",
+        ],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-3000:]
+    assert "Traceback" not in done.stderr and "UserWarning" not in done.stderr, done.stderr[-3000:]
+    [line] = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    parent, [child] = runs_of(tmp_path)
+    assert child.info.status == "FINISHED" and parent.data.tags["best_run_id"] == child.info.run_id
+    why = (
+        f"the best run's model ({child.info.run_name}) was not registered as threes-sevens-3-7: "
+        "MlflowException: injected: the registry is read-only"
+    )
+    assert parent.info.status == "FAILED" and parent.data.tags[lifecycle.END_REASON_TAG] == why
+    store_and_parent = f"sqlite:///{tmp_path}/mlflow.db (parent run {parent.info.run_id})"
+    assert line == f"error: sweep: its runs are recorded in {store_and_parent}, but {why}"

@@ -7,7 +7,9 @@ Before any job starts it creates the experiment and the sweep's parent run, and,
 (pipeline/tracking/server.py). It publishes the store and the parent in `<sweep dir>/mlflow_sweep.json`,
 which every job reads through `sweep_runs.join` whatever launcher runs it (in process,
 joblib/loky workers, submitit); each job's run is started with MLflow's own `parent_run_id`.
-At the end it records the best child on the parent and ends it.
+At the end it records the best child on the parent, registers the best child's model through the
+gate (pipeline/tracking/registry.py) in the same store, and ends the parent; if registering fails,
+the parent ends FAILED with the reason and the command exits 1 with one line saying so.
 
 However the sweep ends, its runs end: SIGINT/SIGTERM stop the running jobs (each ends its run
 KILLED), end the parent KILLED with `end_reason`, stop the server, and exit 128 + signal. After
@@ -33,6 +35,7 @@ from mlflow.environment_variables import MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT
 from omegaconf import DictConfig, OmegaConf
 
 from pipeline.config.atomic import atomic_file
+from pipeline.config.cli import fail
 from pipeline.config.compose import validate
 from pipeline.config.schema import Config
 from pipeline.model.metrics import COLLAPSED_TAG, FINAL_VAL_ACC, FINAL_VAL_LOSS
@@ -138,16 +141,32 @@ class MlflowSweep(Callback):
                 f"({FINAL_VAL_ACC} {best.data.metrics[FINAL_VAL_ACC]:.4f}) of {len(runs)} runs"
             )
             if self.cfg.tracking.register and registry.MODEL_URI_TAG in best.data.tags:  # only the best, once
-                registry.gate_run(
-                    self.client.tracking_uri,
-                    registry.model_name(self.cfg),
-                    best.info.run_id,
-                    best.data.tags[registry.MODEL_URI_TAG],
-                    {"acc": best.data.metrics[FINAL_VAL_ACC], "loss": best.data.metrics[FINAL_VAL_LOSS]},
-                    validation_digest(best),  # what the job recorded of its validation data
-                    best.data.tags.get(COLLAPSED_TAG),
-                )
+                self._register(best)
         self._end("FINISHED" if finished else "FAILED")
+
+    def _register(self, best) -> None:
+        """The best child's model through the gate, in the store the jobs wrote (the sweep's client).
+        If that fails, the runs stay recorded: the parent ends FAILED with the reason, and the command
+        says so in one line and exits 1 (SystemExit: Hydra would turn an exception into a warning)."""
+        name = registry.model_name(self.cfg)
+        try:
+            registry.gate_run(
+                self.client.tracking_uri,
+                name,
+                best.info.run_id,
+                best.data.tags[registry.MODEL_URI_TAG],
+                {"acc": best.data.metrics[FINAL_VAL_ACC], "loss": best.data.metrics[FINAL_VAL_LOSS]},
+                validation_digest(best),  # what the job recorded of its validation data
+                best.data.tags.get(COLLAPSED_TAG),
+            )
+        except Exception as err:  # whatever the registry raised: the sweep's runs are kept either way
+            why = " ".join(f"{type(err).__name__}: {err}".split())[:500]
+            parent = self.parent_id
+            self._end("FAILED", f"the best run's model ({best.info.run_name}) was not registered as {name}: {why}")
+            fail(
+                f"sweep: its runs are recorded in {store.redact(store.tracking_uri(self.cfg))} (parent run "
+                f"{parent}), but the best run's model ({best.info.run_name}) was not registered as {name}: {why}"
+            )
 
     def _interrupt(self, signum: int, _frame) -> None:
         """SIGINT/SIGTERM between jobs or while other processes run them (a job running in this

@@ -83,7 +83,22 @@ def register(client: MlflowClient, run_id: str, model_uri: str, name: str, tags:
         if err.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
             raise
     model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
-    return client.create_model_version(name, source=model_uri, run_id=run_id, tags=tags, model_id=model_id)
+    return client.create_model_version(
+        name, source=model_source(client, model_uri), run_id=run_id, tags=tags, model_id=model_id
+    )
+
+
+def model_source(client: MlflowClient, model_uri: str) -> str:
+    """Where the model's files are, read through `client`: its store, not the process's default one.
+    Given a `models:/m-...` source, MLflow 3.17's SQL and file registry stores look the logged model up
+    with `MlflowClient()`, the process-wide default tracking URI (a TODO in SqlAlchemyStore
+    .create_model_version), not the client's: a sweep whose jobs ran in other processes never set it
+    in its own, so it looked in ./mlflow.db (creating it) and failed. The artifact location, with the
+    model's id, registers the same version without that lookup (MLflow's client does the same for
+    registries that cannot resolve `models:/<id>`: MlflowClient._create_model_version)."""
+    if not model_uri.startswith("models:/m-"):
+        return model_uri
+    return client.get_logged_model(model_uri.removeprefix("models:/")).artifact_location
 
 
 def register_and_gate(

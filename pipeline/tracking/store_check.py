@@ -6,15 +6,19 @@
 Before a run, an http(s) store gets one request, without retries, with MLflow's own credentials
 and TLS settings (MLFLOW_TRACKING_USERNAME/PASSWORD/TOKEN, MLFLOW_TRACKING_INSECURE_TLS, ...):
 a refused connection, an unknown host, no answer within the timeout, a TLS failure or a 401/403
-is one line naming the URI and what to do. A sqlite store must be a database file, or a place
-where one can be created. Other stores (postgresql, ...) are left to MLflow.
+is one line naming the URI and what to do. A sqlite store must be a database file that sqlite's own
+check finds undamaged (else one line on how to recover it, and the file is left as it was), or a
+place where one can be created. Other stores (postgresql, ...) are left to MLflow.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 import socket
+import sqlite3
 import threading
+from contextlib import closing
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -22,10 +26,11 @@ import requests
 
 from pipeline.config.errors import NotWritable, StoreUnavailable
 from pipeline.config.writable import check_writable
-from pipeline.tracking.store import default_uri, redact, sqlite_path
+from pipeline.tracking.store import SQLITE_BUSY_TIMEOUT_MS, default_uri, redact, sqlite_path
 
 PROBE = "/api/2.0/mlflow/experiments/search"  # read-only, and behind a server's authentication
 SQLITE_HEADER = b"SQLite format 3\x00"
+SQLITE_CORRUPT, SQLITE_NOTADB = 11, 26  # sqlite's result codes for a damaged file
 
 
 def default_store() -> str:
@@ -59,10 +64,39 @@ def check_sqlite(database: Path, shown_as: str) -> None:
                 f"{shown_as}: {database} is not an SQLite database; point tracking.uri at "
                 f"an MLflow database, or {elsewhere}"
             )
+        problem = sqlite_damage(database) if header else None
+        if problem:
+            recovered = database.with_name(f"{database.stem}-recovered{database.suffix}")
+            raise StoreUnavailable(
+                f"{shown_as}: {database} is damaged (sqlite: {problem}); nothing was written to it. Restore it "
+                f"from a backup, or copy what sqlite can still read into a new file: sqlite3 "
+                f"{shlex.quote(str(database))} .recover | sqlite3 {shlex.quote(str(recovered))} and set "
+                f"tracking.uri=sqlite:///{recovered}"
+            )
     try:
         check_writable(database.parent, shown_as, elsewhere)  # MLflow's journal and our lock file go beside it
     except NotWritable as err:
         raise StoreUnavailable(str(err)) from None
+
+
+def sqlite_damage(database: Path) -> str | None:
+    """What sqlite's own `PRAGMA quick_check` finds wrong with the database's structure (pages,
+    b-trees, free list; a cut or overwritten page), on one line; None if nothing. Read only: no
+    write, no journal, nothing rolled back; it waits for a writer like MLflow's own connections.
+    Cost: one read of the file (bench/store_check.py). Errors other than damage (locked for longer
+    than that, a hot journal to roll back, I/O) are left to MLflow."""
+    url = database.resolve().as_uri() + "?mode=ro"
+    try:
+        with closing(sqlite3.connect(url, uri=True, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)) as connection:
+            found = [row[0] for row in connection.execute("PRAGMA quick_check(1)")]
+    except sqlite3.DatabaseError as err:
+        if (getattr(err, "sqlite_errorcode", 0) & 0xFF) in (SQLITE_CORRUPT, SQLITE_NOTADB):  # primary code
+            return str(err)
+        return None
+    if found == ["ok"]:
+        return None
+    lines = [line.strip() for text in found for line in str(text).splitlines()]
+    return " ".join(line for line in lines if line and not line.startswith("***"))[:300]
 
 
 def check_server(uri: str, shown_as: str, timeout_s: float) -> None:
