@@ -16,6 +16,7 @@ from omegaconf.errors import OmegaConfBaseException
 from pipeline.config.errors import ConfigError
 from pipeline.config.project import in_project, project_dir
 from pipeline.config.schema import Config
+from pipeline.config.secrets import has_credentials, redact
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
@@ -28,7 +29,7 @@ def resolve_paths(cfg: Config) -> Config:
     return replace(cfg, paths=paths, tracking=replace(cfg.tracking, run_file=run_file))
 
 
-def _check_ranges(cfg: Config) -> None:
+def _check_values(cfg: Config) -> None:
     checks = [
         ("optim.lr", cfg.optim.lr > 0, "a number > 0"),
         ("optim.batch_size", cfg.optim.batch_size >= 1, "an integer >= 1"),
@@ -46,6 +47,11 @@ def _check_ranges(cfg: Config) -> None:
     for key in ("_target_", "name"):
         if not isinstance(cfg.model.get(key), str) or not cfg.model[key]:
             raise ConfigError(f"model.{key}: expected a string (conf/model/*.yaml gives one)")
+    if has_credentials(cfg.tracking.uri):  # Hydra's .hydra/, params.yaml and dvc.lock would keep them
+        raise ConfigError(
+            f"tracking.uri={redact(cfg.tracking.uri)}: expected a URI without user:password@, which would be "
+            "saved with the configuration; set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD instead"
+        )
 
 
 def validate(cfg: DictConfig | dict, source: str = "config") -> Config:
@@ -65,7 +71,7 @@ def validate(cfg: DictConfig | dict, source: str = "config") -> Config:
     except OmegaConfBaseException as err:  # a MISSING value
         key = getattr(err, "full_key", None) or "?"
         raise ConfigError(f"{source}: key '{key}': no value given, expected one in conf/") from None
-    _check_ranges(typed)
+    _check_values(typed)
     return resolve_paths(typed)
 
 
@@ -101,9 +107,18 @@ def to_flat_dict(cfg: Config) -> dict[str, Any]:
 
 
 def compose(overrides: list[str] | None = None) -> DictConfig:
-    """conf/ composed by Hydra, as `dvc exp run` composes it into params.yaml."""
+    """conf/ composed by Hydra, as `dvc exp run` composes it into params.yaml; also from inside a
+    running Hydra app (a training's collapse warning looks up the model's recipe), whose Hydra is
+    set aside meanwhile (Hydra allows one at a time) and put back as it was."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.initialize import get_gh_backup, restore_gh_from_backup
 
-    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        return hydra_compose("config", overrides=overrides or [])
+    running = get_gh_backup()
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+            return hydra_compose("config", overrides=overrides or [])
+    finally:
+        restore_gh_from_backup(running)
