@@ -12,9 +12,9 @@ to the Hydra run directory (`models/` when DVC runs it), then records them in on
 
 from __future__ import annotations
 
-import json
 import logging
 import os
+import shlex
 import shutil
 import sys
 import time
@@ -34,10 +34,10 @@ with long_lived_imports():  # what it saves: pipeline/config/startup.py
     from hydra.types import RunMode
     from omegaconf import DictConfig
 
-    from pipeline.config.atomic import atomic_directory, atomic_file
+    from pipeline.config.atomic import atomic_directory
     from pipeline.config.cli import fail, refuse_config, run_hydra_app
     from pipeline.config.compose import as_dict, validate
-    from pipeline.config.errors import ConfigError, PipelineError
+    from pipeline.config.errors import ConfigError, PipelineError, StoreLost
     from pipeline.config.models import recipe_overrides
     from pipeline.config.schema import Config
     from pipeline.data import normalized
@@ -47,7 +47,7 @@ with long_lived_imports():  # what it saves: pipeline/config/startup.py
     from pipeline.model.classifier import CHECKPOINT, DigitClassifier, StopOnNonFiniteLoss
     from pipeline.model.metrics import COLLAPSED_TAG, FIT_SECONDS, N_PARAMETERS, collapse, score
     from pipeline.model.outputs import write_outputs
-    from pipeline.tracking import lineage, registry, run_names, served_model, store, store_check, sweep_runs
+    from pipeline.tracking import lineage, registry, results, run_names, store, store_check, sweep_runs
     from pipeline.tracking.epoch_logger import ActiveRunLogger
     from pipeline.tracking.lifecycle import StopOnSignal, recorded_run
 
@@ -95,13 +95,41 @@ def replaced_outputs(out_dir: Path) -> Iterator[Path]:
             entry.rename(scratch / entry.name)
 
 
-def write_run_file(path: str, run) -> None:
-    """The run's id in a small JSON file that dvc.yaml declares a metrics file (mlflow_run.json), so
-    `dvc exp show` and `dvc metrics diff` name each experiment's run. Not in models/ nor in
-    metrics.json: stage outputs, whose hashes dvc.lock records, and a run id differs every run."""
-    with atomic_file(path) as scratch:
-        record = {"mlflow_run_id": run.info.run_id, "mlflow_experiment_id": run.info.experiment_id}
-        scratch.write_text(json.dumps(record, indent=2) + "\n")
+def to_record(cfg: Config, run, valid, fit_seconds, module, data, written, collapsed, tags, parent_run_id):
+    """What the run has yet to receive once the outputs are written (pipeline/tracking/results.py)."""
+    n_parameters = sum(p.numel() for p in module.net.parameters() if p.requires_grad)
+    model, gate = None, None
+    if cfg.tracking.log_model:
+        example = data.arrays["valid"][0][:4].tolist()
+        model = {"config": as_dict(cfg.model), "digits": list(data.digits), "input_example": example}
+    if model and parent_run_id is None and cfg.tracking.register:  # a sweep registers its best job, at the end
+        name, digest = registry.model_name(cfg), data.digest("valid")
+        gate = {"name": name, "digest": digest, "acc": valid["acc"], "loss": valid["loss"], "collapsed": collapsed}
+    return results.Results(
+        run_id=run.info.run_id,
+        tracking_uri=store.tracking_uri(cfg),
+        metrics={
+            **{f"final_val_{k}": v for k, v in valid.items() if isinstance(v, float)},
+            FIT_SECONDS: fit_seconds,  # what the report's ladder shows each model cost
+            N_PARAMETERS: n_parameters,
+        },
+        tags=tags,
+        artifacts=[path.name for path in written],
+        model=model,
+        model_uri_tag=model is not None and parent_run_id is not None,
+        registry=gate,
+        run_file=cfg.tracking.run_file,
+    )
+
+
+def lost(cfg: Config, run, out_dir: Path) -> str:
+    """The one line a training ends with when the store went away after the model was saved."""
+    where = shlex.quote(str(out_dir.resolve()))
+    return (
+        f"the tracking server {store.tracking_uri(cfg)} was away for longer than tracking.outage_s="
+        f"{cfg.tracking.outage_s:g} s after the training: the model is saved in {where}, and its MLflow run "
+        f"{run.info.run_id} waits to be completed; once the server is back: python -m pipeline.tracking record {where}"
+    )
 
 
 def collapse_warning(cfg: Config, how: str) -> str:
@@ -149,43 +177,25 @@ def train(
         fit_seconds = time.perf_counter() - started
         trainer.callbacks[0].raise_if_stopped()  # StopOnNonFiniteLoss: a NaN loss saves no model
         valid, logits = score(module, datamodule.valid_x, datamodule.valid_y)
-        with replaced_outputs(out_dir) as scratch:  # on disk before any record that can fail
-            written = write_outputs(trainer, module, logits, data.arrays["valid"], data.digits, scratch)
-        saved = [out_dir / path.name for path in written]
-
-        collapsed = collapse(logits, data.arrays["valid"][1], data.digits)
+        collapsed, tags = collapse(logits, data.arrays["valid"][1], data.digits), {}
         if collapsed:
             warning = collapse_warning(cfg, collapsed)
             print(f"train: warning: {warning}", file=sys.stderr)
-            mlflow.set_tags({COLLAPSED_TAG: collapsed, "mlflow.note.content": f"Warning: {warning}"})
-        n_parameters = sum(p.numel() for p in module.net.parameters() if p.requires_grad)
-        mlflow.log_metrics(
-            {
-                **{f"final_val_{k}": v for k, v in valid.items() if isinstance(v, float)},
-                FIT_SECONDS: fit_seconds,  # what the report's ladder shows each model cost
-                N_PARAMETERS: n_parameters,
-            }
-        )
-        for path in saved:
-            mlflow.log_artifact(str(path))
-        if cfg.tracking.log_model:
-            model_uri = served_model.log(
-                module.net.cpu(), as_dict(cfg.model), data.digits, data.arrays["valid"][0][:4], name="model"
-            )
-            if parent_run_id is not None:  # a sweep registers its best child, at the end
-                mlflow.set_tag(registry.MODEL_URI_TAG, model_uri)
-            elif cfg.tracking.register:
-                valid["registry"] = registry.gate_run(
-                    store.tracking_uri(cfg),
-                    registry.model_name(cfg),
-                    run.info.run_id,
-                    model_uri,
-                    valid,
-                    data.digest("valid"),
-                    collapsed,
-                )
+            tags = {COLLAPSED_TAG: collapsed, "mlflow.note.content": f"Warning: {warning}"}
+        with replaced_outputs(out_dir) as scratch:  # the model, and what its run has yet to receive, on disk first
+            written = write_outputs(trainer, module, logits, data.arrays["valid"], data.digits, scratch)
+            pending = to_record(cfg, run, valid, fit_seconds, module, data, written, collapsed, tags, parent_run_id)
+            pending.save(scratch)
+        try:
+            decision = results.record(pending, out_dir, module.net)
+        except Exception as err:
+            if store_check.is_outage(err):  # the run waits on disk: one line says how to complete it
+                raise StoreLost(lost(cfg, run, out_dir)) from None
+            raise
+        if decision is not None:
+            valid["registry"] = decision
     if cfg.tracking.run_file:
-        write_run_file(cfg.tracking.run_file, run)
+        results.write_run_file(cfg.tracking.run_file, run.info.run_id, run.info.experiment_id)
     return {"run_id": run.info.run_id, **valid}
 
 
@@ -193,14 +203,18 @@ def train(
 def refusals_leave_no_run_dir(run_dir: Path) -> Iterator[None]:
     """A refusal before the run leaves nothing behind: Hydra's own files of this run (`.hydra/`,
     `train.log`, written before the task function runs) are removed, then the run directory if
-    that leaves it empty (a DVC stage's models/ keeps what it holds)."""
+    that leaves it empty (a DVC stage's models/ keeps what it holds). A single run's refusal ends
+    the process here, as one line (an exception would have Hydra print the job's overrides first);
+    a sweep's job raises it to the sweep."""
     try:
         yield
-    except (PipelineError, SystemExit):
+    except (PipelineError, SystemExit) as err:
         shutil.rmtree(run_dir / ".hydra", ignore_errors=True)
         (run_dir / f"{HydraConfig.get().job.name}.log").unlink(missing_ok=True)
         if run_dir.is_dir() and not any(run_dir.iterdir()):
             run_dir.rmdir()
+        if isinstance(err, PipelineError) and HydraConfig.get().mode == RunMode.RUN:
+            refuse_config(err) if isinstance(err, ConfigError) else fail(err)
         raise
 
 
@@ -209,22 +223,22 @@ def main(cfg: DictConfig) -> float | None:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     with refusals_leave_no_run_dir(run_dir):  # the one check of this run: configuration, data, store
-        try:
-            config = validate(cfg)
-            distributed.check_launch(config.trainer.strategy, hydra_cfg.mode == RunMode.MULTIRUN)
-            config, parent_run_id = sweep_runs.join(config)  # a multirun job: the sweep's store and parent run
-            preflight.check_model(config)
-            data = preflight.check_before_run(config)
-        except ConfigError as err:  # here, not through Hydra (which would print its own line first)
-            refuse_config(err)
-        except PipelineError as err:
-            fail(err)
+        config = validate(cfg)
+        distributed.check_launch(config.trainer.strategy, hydra_cfg.mode == RunMode.MULTIRUN)
+        config, parent_run_id = sweep_runs.join(config)  # a multirun job: the sweep's store and parent run
+        preflight.check_model(config)
+        data = preflight.check_before_run(config)
     run_name = run_names.run_name(config, list(hydra_cfg.overrides.task))
-    results = train(config, run_dir, run_name, parent_run_id, data)
-    if not results:  # a DDP process other than rank 0
+    try:
+        outcome = train(config, run_dir, run_name, parent_run_id, data)
+    except StoreLost as err:  # the model is saved: one line says how to record it (Hydra would print more first)
+        if hydra_cfg.mode == RunMode.RUN:
+            fail(err)
+        raise
+    if not outcome:  # a DDP process other than rank 0
         return None
-    print(f"train: run {results['run_id']}: validation accuracy {results['acc']:.4f}")
-    return results["acc"]  # what an Optuna sweeper maximises
+    print(f"train: run {outcome['run_id']}: validation accuracy {outcome['acc']:.4f}")
+    return outcome["acc"]  # what an Optuna sweeper maximises
 
 
 if __name__ == "__main__":

@@ -72,3 +72,18 @@ def test_relative_paths_mean_the_project_directory_from_any_subdirectory(tmp_pat
     assert cfg.tracking.run_file == f"{tmp_path}/project/run.json"
     # params.yaml keeps them relative: dvc.yaml interpolates them, and dvc.lock records them.
     assert OmegaConf.load(REPO / "params.yaml").paths.normalized == "data/normalized"
+
+
+def test_conf_composes_inside_a_running_hydra_app_and_leaves_it_as_it_was():
+    """A training's collapse warning composes conf/ (the model's recipe) while its Hydra app runs."""
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from pipeline.config.compose import CONF_DIR, compose
+
+    with initialize_config_dir(str(CONF_DIR), job_name="running", version_base="1.3"):
+        assert compose(["model=mlp"]).model.name == "mlp"
+        assert GlobalHydra.instance().is_initialized()
+        assert GlobalHydra.instance().hydra.config_loader is not None
+    assert not GlobalHydra.instance().is_initialized()
+    assert compose().model.name == "linear"

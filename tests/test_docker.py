@@ -90,6 +90,18 @@ def test_compose_runs_mlflow_on_postgresql_with_an_artifact_store_and_the_traine
     assert services["mlflow"]["depends_on"]["postgres"]["condition"] == "service_healthy"
 
 
+def test_compose_runs_the_server_with_accounts_and_the_trainer_with_its_own():
+    services = yaml.safe_load((DOCKER / "compose.yaml").read_text())["services"]
+    server = " ".join(services["mlflow"]["command"])
+    assert server.startswith("python -m pipeline.server ") and "--no-auth" not in server
+    admin = services["mlflow"]["environment"]["MLFLOW_AUTH_ADMIN_PASSWORD"]
+    assert admin.startswith("${MLFLOW_AUTH_ADMIN_PASSWORD:?")  # from the environment, required
+    trainer = services["trainer"]["environment"]
+    assert trainer["MLFLOW_TRACKING_USERNAME"] == "trainer"
+    assert trainer["MLFLOW_TRACKING_PASSWORD"].startswith("${MLFLOW_TRAINER_PASSWORD:?")  # not the admin's
+    assert services["serve"]["environment"]["MLFLOW_TRACKING_USERNAME"] == "serve"
+
+
 def test_compose_serves_the_champion_on_loopback_from_the_training_image():
     services = yaml.safe_load((DOCKER / "compose.yaml").read_text())["services"]
     serve = services["serve"]

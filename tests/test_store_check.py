@@ -91,13 +91,33 @@ def test_tls_to_a_server_without_tls_is_a_tls_error():
     assert message.endswith("or use http:// for a server without TLS")
 
 
-@pytest.mark.parametrize("status", [401, 403])
-def test_a_server_refusing_the_client_asks_for_credentials(status):
-    with http_server(status) as port:
+@pytest.fixture
+def no_account(monkeypatch, tmp_path):
+    """No MLflow credentials: none in the environment, no ~/.mlflow/credentials."""
+    for name in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+
+
+def test_a_server_asking_for_an_account_says_how_to_give_one(no_account):
+    with http_server(401) as port:
         assert refusal(f"http://127.0.0.1:{port}") == (
-            f"tracking.uri=http://127.0.0.1:{port}: the server refused this client (HTTP {status}); set "
+            f"tracking.uri=http://127.0.0.1:{port}: the server asks for an account (HTTP 401); set "
             "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) to an account it knows"
         )
+
+
+def test_a_refused_account_is_named_and_its_password_is_not(no_account, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "alice")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "not-her-password")
+    with http_server(401) as port:
+        assert refusal(f"http://127.0.0.1:{port}") == (
+            f"tracking.uri=http://127.0.0.1:{port}: the server refused account 'alice' (HTTP 401): a wrong "
+            "password, or no such account; check MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD "
+            "(or ~/.mlflow/credentials)"
+        )
+    with http_server(403) as port:
+        assert "refused account 'alice' (HTTP 403 to a read)" in refusal(f"http://127.0.0.1:{port}")
 
 
 def test_a_server_that_is_not_mlflow_is_named():

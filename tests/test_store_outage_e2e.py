@@ -25,12 +25,13 @@ def env() -> dict[str, str]:
 
 
 def start_server(port: int, store: Path, log: Path) -> subprocess.Popen:
-    """`python -m pipeline.server` as a user starts it, in its own process group (mlflow runs uvicorn
-    as a child); a tracking-only server: no job-execution workers."""
+    """`python -m pipeline.server --no-auth` as one user starts it, in its own process group (mlflow
+    runs uvicorn as a child); a tracking-only server: no job-execution workers."""
     command = [
         sys.executable,
         "-m",
         "pipeline.server",
+        "--no-auth",
         "--port",
         str(port),
         "--backend-store-uri",
@@ -142,5 +143,85 @@ def test_a_server_restarted_during_training_loses_no_metric_point_or_artifact(tm
         assert {"history.csv", "weights.npy", "weights.png"} <= artifacts
         [model] = client.search_logged_models([run.info.experiment_id], f"source_run_id = '{run_id}'")
         assert model.name == "model" and model.status.name == "READY"
+    finally:
+        stop(server)
+
+
+# The training's own process stops the server once the model is written (model/outputs.py), before
+# any record of the run's end: the store goes away between the fit and the records.
+STOP_AFTER_OUTPUTS = """
+import os, runpy, signal, socket, time
+import pipeline.model.outputs as outputs
+
+write_outputs = outputs.write_outputs
+
+def write_then_stop_the_server(*args, **kwargs):
+    written = write_outputs(*args, **kwargs)
+    os.killpg(int(os.environ["SERVER_PGID"]), signal.SIGTERM)
+    while True:  # until nothing answers on the server's port
+        try:
+            socket.create_connection(("127.0.0.1", int(os.environ["SERVER_PORT"])), timeout=1).close()
+            time.sleep(0.2)
+        except OSError:
+            return written
+
+outputs.write_outputs = write_then_stop_the_server
+runpy.run_module("pipeline.train", run_name="__main__", alter_sys=True)  # python -m pipeline.train ARGS
+"""
+
+
+def test_a_model_whose_store_stays_away_is_kept_and_recorded_by_one_command_later(tmp_path, data):
+    port, store, log = free_port(), tmp_path / "server" / "mlflow.db", tmp_path / "server.log"
+    store.parent.mkdir()
+    server = start_server(port, store, log)
+    out = tmp_path / "out"
+    epochs = 3
+    training = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            STOP_AFTER_OUTPUTS,
+            f"paths.normalized={data}",
+            f"tracking.uri=http://127.0.0.1:{port}",
+            f"optim.epochs={epochs}",
+            "trainer.accelerator=cpu",
+            "tracking.outage_s=1",  # MLflow's retries give up after 2 s
+            f"hydra.run.dir={out}",
+        ],
+        cwd=tmp_path,
+        env={**env(), "SERVER_PGID": str(server.pid), "SERVER_PORT": str(port)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    stop(server)  # stopped already, by the training
+    assert training.returncode == 1, training.stderr[-3000:]
+    line = training.stderr.strip().splitlines()[-1]  # the last line, and no traceback or Hydra report before it
+    assert "Traceback" not in training.stderr and "Error executing job" not in training.stderr
+    assert line.startswith(f"error: the tracking server http://127.0.0.1:{port} was away for longer than ")
+    assert f"tracking.outage_s=1 s after the training: the model is saved in {out}" in line
+    command = line.split("once the server is back: ")[1]
+    assert command == f"python -m pipeline.tracking record {out}"
+    assert {"model.ckpt", "history.csv", "weights.npy", "unrecorded.json"} <= {p.name for p in out.iterdir()}
+
+    server = start_server(port, store, log)
+    try:
+        recorded = subprocess.run(
+            [sys.executable, *command.split()[1:]], cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=600
+        )
+        assert recorded.returncode == 0, recorded.stderr[-3000:]
+        client = MlflowClient(f"http://127.0.0.1:{port}")
+        [run] = client.search_runs([client.get_experiment_by_name("threes-sevens").experiment_id])
+        assert run.info.status == "FINISHED" and "end_reason" not in run.data.tags
+        assert run.data.tags["recorded_later"] == f"by `python -m pipeline.tracking record` from {out}"
+        for metric in ("train_loss", "val_loss", "val_acc", "bias"):  # logged during the fit, each epoch once
+            assert len(client.get_metric_history(run.info.run_id, metric)) == epochs, metric
+        assert {"final_val_acc", "fit_seconds", "n_parameters"} <= set(run.data.metrics)
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert {"history.csv", "weights.npy", "predictions.csv"} <= artifacts
+        [model] = client.search_logged_models([run.info.experiment_id], f"source_run_id = '{run.info.run_id}'")
+        assert model.status.name == "READY"
+        assert client.get_model_version_by_alias("threes-sevens-3-7", "champion").run_id == run.info.run_id
+        assert not (out / "unrecorded.json").exists()
     finally:
         stop(server)

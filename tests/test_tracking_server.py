@@ -2,12 +2,9 @@
 (Hydra's joblib launcher) records into it, and every run arrives complete."""
 
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -16,54 +13,19 @@ import psycopg2
 import pytest
 from mlflow import MlflowClient
 
-from tests import system_deps
+from pipeline.tracking.server import free_port
 from tests.conftest import REPO
+from tests.postgres import postgres_cluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_postgres]
 LEARNING_RATES = ["0.25", "0.5", "1.0", "2.0"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def postgres_bin(name: str) -> str:
-    return str(system_deps.postgres_bindir() / name)
-
-
 @pytest.fixture
 def postgres():
-    """A throwaway PostgreSQL cluster on 127.0.0.1; yields its port. PostgreSQL refuses to run as
-    root, so as root it runs as the `postgres` user that Debian's package creates."""
-    directory = Path(tempfile.mkdtemp(prefix="pg-"))  # not under pytest's root-only tmp_path
-    as_owner = []
-    if os.geteuid() == 0:
-        shutil.chown(directory, "postgres")
-        as_owner = ["runuser", "-u", "postgres", "--"]
-    data, port = directory / "data", free_port()
-    subprocess.run(
-        [*as_owner, postgres_bin("initdb"), "-D", data, "-U", "postgres", "--auth=trust", "--no-sync"],
-        check=True,
-        capture_output=True,
-    )
-    server_options = f"-c listen_addresses=127.0.0.1 -p {port} -k {directory} -c fsync=off"
-    subprocess.run(
-        [*as_owner, postgres_bin("pg_ctl"), "-D", data, "-l", directory / "log", "-w", "-o", server_options, "start"],
-        check=True,
-        capture_output=True,
-    )
-    try:
-        subprocess.run(
-            [postgres_bin("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "mlflow"],
-            check=True,
-            capture_output=True,
-        )
+    """A throwaway PostgreSQL cluster on 127.0.0.1 (tests/postgres.py); yields its port."""
+    with postgres_cluster() as port:
         yield port
-    finally:
-        subprocess.run([*as_owner, postgres_bin("pg_ctl"), "-D", data, "-m", "fast", "-w", "stop"], capture_output=True)
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture

@@ -4,7 +4,9 @@ input: one line `error: ...` on stderr and exit status 1.
 Commands run their main through `run_command` (argparse and plain functions) or `run_hydra_app`
 (a @hydra.main app). Both find the project directory once and publish it in the environment, so
 a command started in a subdirectory reads and writes what it would from the root, and so do the
-processes it starts (a sweep's jobs, a tracking server). Code that must stop at once calls `fail`.
+processes it starts (a sweep's jobs, a tracking server). Both also move a user:password@ out of
+$MLFLOW_TRACKING_URI into MLflow's credential variables (secrets.py), before anything can show or
+record the URI. Code that must stop at once calls `fail`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import NoReturn
 
 from pipeline.config.errors import ConfigError, PipelineError
 from pipeline.config.project import PROJECT_DIR_ENV, project_dir
+from pipeline.config.secrets import credentials_to_environment
 
 
 def fail(message: object) -> NoReturn:
@@ -71,6 +74,7 @@ def run_command(main, *args):
 
     published = PROJECT_DIR_ENV not in os.environ
     os.environ.setdefault(PROJECT_DIR_ENV, str(project_dir()))
+    credentials_to_environment()
     try:
         return main(*args)
     except ConfigError as err:

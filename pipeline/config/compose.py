@@ -16,6 +16,7 @@ from omegaconf.errors import OmegaConfBaseException
 from pipeline.config.errors import ConfigError
 from pipeline.config.project import in_project, project_dir
 from pipeline.config.schema import Config
+from pipeline.config.secrets import refuse_in_tracking_uri
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
@@ -28,7 +29,7 @@ def resolve_paths(cfg: Config) -> Config:
     return replace(cfg, paths=paths, tracking=replace(cfg.tracking, run_file=run_file))
 
 
-def _check_ranges(cfg: Config) -> None:
+def _check_values(cfg: Config) -> None:
     checks = [
         ("optim.lr", cfg.optim.lr > 0, "a number > 0"),
         ("optim.batch_size", cfg.optim.batch_size >= 1, "an integer >= 1"),
@@ -46,6 +47,7 @@ def _check_ranges(cfg: Config) -> None:
     for key in ("_target_", "name"):
         if not isinstance(cfg.model.get(key), str) or not cfg.model[key]:
             raise ConfigError(f"model.{key}: expected a string (conf/model/*.yaml gives one)")
+    refuse_in_tracking_uri(cfg.tracking.uri)
 
 
 def validate(cfg: DictConfig | dict, source: str = "config") -> Config:
@@ -65,7 +67,7 @@ def validate(cfg: DictConfig | dict, source: str = "config") -> Config:
     except OmegaConfBaseException as err:  # a MISSING value
         key = getattr(err, "full_key", None) or "?"
         raise ConfigError(f"{source}: key '{key}': no value given, expected one in conf/") from None
-    _check_ranges(typed)
+    _check_values(typed)
     return resolve_paths(typed)
 
 

@@ -44,5 +44,15 @@ class ReportError(PipelineError):
     """The runs the report needs are not in MLflow."""
 
 
+class AccountError(PipelineError):
+    """An account on the tracking server that cannot do what the command needs: no or a bad admin
+    password, credentials the server refuses, a permission missing, a user that cannot be made."""
+
+
+class StoreLost(PipelineError):
+    """The tracking store went away after the model was saved, for longer than tracking.outage_s:
+    the run waits on disk to be recorded (`python -m pipeline.tracking record`)."""
+
+
 class Interrupted(KeyboardInterrupt):
     """SIGINT or SIGTERM arrived; Lightning shuts a fit down gracefully on a KeyboardInterrupt."""

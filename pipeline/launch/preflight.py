@@ -4,7 +4,8 @@
 DVC stage or a sweep's job): what lies outside the configuration, cheapest first: the hardware
 asked for, the normalized data (read once, whole, and the digits asked for; the run trains on
 what was read), the output directory, the tracking store (reachable within
-tracking.connect_timeout_s). Each failure is one line and exit 1.
+tracking.connect_timeout_s, and, on a server with accounts, the account's EDIT on the experiment
+and on the registered model). Each failure is one line and exit 1.
 
 `ValidateFirst` is a Hydra callback (registered first under hydra.callbacks in conf/config.yaml)
 for what needs the whole sweep: every job of a grid sweep is checked at `on_multirun_start`,
@@ -29,10 +30,11 @@ from pipeline.config.cli import one_line, refuse_config
 from pipeline.config.compose import as_dict, validate
 from pipeline.config.errors import ConfigError, PipelineError
 from pipeline.config.schema import Config, TrainerConfig
+from pipeline.config.secrets import redact, refuse_in_tracking_uri
 from pipeline.config.writable import check_writable
 from pipeline.data import normalized
 from pipeline.model.distributed import check_launch
-from pipeline.tracking import store, store_check
+from pipeline.tracking import registry, store, store_check
 from pipeline.tracking.sweep_runs import swept_keys
 
 GRID_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
@@ -124,9 +126,9 @@ def tracking_store(cfg: Config) -> tuple[str, str]:
     """The tracking URI a run would use, and how to name it in a message (credentials cut out)."""
     uri = store.tracking_uri(cfg)
     if cfg.tracking.uri:
-        return uri, f"tracking.uri={store.redact(uri)}"
+        return uri, f"tracking.uri={redact(uri)}"
     if os.environ.get("MLFLOW_TRACKING_URI"):
-        return uri, f"MLFLOW_TRACKING_URI={store.redact(uri)}"
+        return uri, f"MLFLOW_TRACKING_URI={redact(uri)}"
     return uri, f"the default tracking store {uri}"
 
 
@@ -140,16 +142,20 @@ def check_before_run(
     if output_dir is not None:
         check_writable(output_dir, f"{output_key}={output_dir}", f"set {output_key} to another directory")
     uri, shown_as = tracking_store(cfg)
-    store_check.check_store(uri, shown_as, cfg.tracking.connect_timeout_s)
+    registers = cfg.tracking.log_model and cfg.tracking.register
+    model = registry.model_name(cfg) if registers else None
+    store_check.check_store(uri, shown_as, cfg.tracking.connect_timeout_s, cfg.tracking.experiment, model)
     return data
 
 
 class ValidateFirst(Callback):
     # refuse_config raises SystemExit, not an Exception: Hydra's callback runner would only warn
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
-        """Only where Hydra writes before the task function runs: its run directory. The rest of a
-        single run's check is the task function's own (check_before_run, once)."""
+        """Only what Hydra would write before the task function runs: no credentials in tracking.uri
+        (Hydra saves the overrides in `.hydra/`), and a run directory it can make. The rest of a
+        single run's check is the task function's own (validate and check_before_run, once)."""
         try:
+            refuse_in_tracking_uri(OmegaConf.select(config, "tracking.uri"))
             check_writable(config.hydra.run.dir, f"hydra.run.dir={config.hydra.run.dir}", RUN_DIR_ELSEWHERE)
         except PipelineError as err:
             refuse_config(str(err))
@@ -182,6 +188,8 @@ class ValidateFirst(Callback):
                 tuple(job_cfg.data.digits),
                 store.tracking_uri(job_cfg),
                 job_cfg.tracking.connect_timeout_s,
+                job_cfg.tracking.experiment,
+                registry.model_name(job_cfg),
             )
             if need in checked:
                 continue

@@ -1,8 +1,10 @@
-"""Everything MLflow: where runs go (store.py) and whether that store can take one (store_check.py),
-the data a run used (lineage.py), how a run starts and ends (lifecycle.py, processes.py), its name
-(run_names.py), its per-epoch metrics (epoch_logger.py), a sweep's runs (sweep_runs.py), the model
-as MLflow serves it (served_model.py), the Model Registry's gate (registry.py), and the tracking
-server process (server.py).
+"""Everything MLflow: where runs go (store.py) and whether that store can take one (store_check.py,
+permissions.py), the data a run used (lineage.py), how a run starts and ends (lifecycle.py,
+processes.py), what it records once its model is on disk (results.py), its name (run_names.py),
+its per-epoch metrics (epoch_logger.py), a sweep's runs (sweep_runs.py), the model as MLflow serves
+it (served_model.py), the Model Registry's gate (registry.py), and the tracking server process
+(server.py) with its accounts (basic_auth.py, accounts.py).
 
     python -m pipeline.tracking mark-orphans [URI]   # RUNNING runs whose process is gone -> KILLED
+    python -m pipeline.tracking record DIR           # complete the run of a training whose store was away
 """

@@ -9,19 +9,21 @@ process (`process.*` tags), so a run left RUNNING by `kill -9` is found and mark
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import mlflow
 from mlflow import MlflowClient
 from mlflow.entities import Run
 from pytorch_lightning.callbacks import Callback
 
-from pipeline.config.errors import Interrupted
+from pipeline.config.errors import Interrupted, StoreLost
 from pipeline.config.schema import Config
+from pipeline.config.secrets import redact
 from pipeline.tracking import store
 from pipeline.tracking.processes import HOST_TAG, PID_TAG, process_tags, writer_is_gone
 
@@ -80,6 +82,27 @@ class StopOnSignal(Callback):
     on_validation_batch_end = on_train_batch_end
 
 
+def leave_for_record(reason: str) -> None:
+    """Leave the active run, whose store is away, to `python -m pipeline.tracking record`: one
+    quick try each, without retries, to say why and to end it FAILED (the record resumes it).
+    MLflow's end_run forgets the run before it calls the store, so the run is no longer active
+    in this process whatever the store answers (the next job of a sequential sweep starts clean)."""
+    quick = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
+    saved = {key: os.environ.get(key) for key in quick}
+    os.environ.update(quick)
+    try:
+        with suppress(Exception):
+            mlflow.set_tag(END_REASON_TAG, reason[:5000])
+        with suppress(Exception):
+            mlflow.end_run("FAILED")
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 @contextmanager
 def signals_end_the_run(run_id: str) -> Iterator[None]:
     """Within an active run: SIGINT/SIGTERM end it KILLED and exit 128 + signal; an error tags
@@ -108,7 +131,10 @@ def signals_end_the_run(run_id: str) -> Iterator[None]:
             mlflow.end_run("KILLED")
             print(f"train: interrupted by {name}; MLflow run {run_id} marked KILLED", file=sys.stderr)
             raise SystemExit(128 + (_received[0] if _received else signal.SIGINT)) from None
-        mlflow.set_tag(END_REASON_TAG, f"{type(err).__name__}: {err}"[:5000])
+        if isinstance(err, StoreLost):  # the store is away: do not wait for it again
+            leave_for_record(str(err))
+            raise
+        mlflow.set_tag(END_REASON_TAG, redact(f"{type(err).__name__}: {err}")[:5000])
         raise
     finally:
         for signum, handler in previous.items():
@@ -129,7 +155,7 @@ def recorded_run(cfg: Config, run_name: str | None = None, parent_run_id: str | 
     tags = {**store.source_tags(), **process_tags()}
     with (
         mlflow.start_run(
-            experiment_id=experiment_id, run_name=store.redact(run_name), parent_run_id=parent_run_id, tags=tags
+            experiment_id=experiment_id, run_name=redact(run_name), parent_run_id=parent_run_id, tags=tags
         ) as run,
         signals_end_the_run(run.info.run_id),
     ):

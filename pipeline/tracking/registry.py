@@ -72,7 +72,8 @@ def version_of_run(client: MlflowClient, name: str, run_id: str) -> ModelVersion
     return min(found, key=lambda v: int(v.version)) if found else None
 
 
-def register(client: MlflowClient, run_id: str, model_uri: str, name: str, tags: dict) -> ModelVersion:
+def create_model(client: MlflowClient, name: str) -> bool:
+    """The registered model `name`, made if missing; whether this call made it."""
     try:
         client.create_registered_model(
             name,
@@ -82,6 +83,12 @@ def register(client: MlflowClient, run_id: str, model_uri: str, name: str, tags:
     except MlflowException as err:
         if err.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
             raise
+        return False
+    return True
+
+
+def register(client: MlflowClient, run_id: str, model_uri: str, name: str, tags: dict) -> ModelVersion:
+    create_model(client, name)
     model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
     return client.create_model_version(
         name, source=model_source(client, model_uri), run_id=run_id, tags=tags, model_id=model_id

@@ -39,10 +39,12 @@ def server_command(
     allowed_hosts: list[str] | None = None,
     workers: int = 1,
     serve_artifacts: bool = True,
+    app_name: str | None = None,
 ) -> list[str]:
     """`mlflow server` on host:port. serve_artifacts: the server stores artifacts in `artifacts`
     and proxies them; otherwise clients write them to the local path `artifacts` themselves
-    (what a direct SQLite client does, so the store reads the same with or without the server)."""
+    (what a direct SQLite client does, so the store reads the same with or without the server).
+    app_name: an MLflow server app, e.g. `basic-auth` (accounts: pipeline/tracking/basic_auth.py)."""
     if serve_artifacts:
         artifact_options = ["--artifacts-destination", str(artifacts)]
     else:
@@ -63,6 +65,7 @@ def server_command(
         ",".join(allowed_hosts or default_allowed_hosts(host, port)),
         "--workers",
         str(workers),
+        *(["--app-name", app_name] if app_name else []),
     ]
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import re
 import sqlite3
 import subprocess
 from contextlib import contextmanager
@@ -30,6 +29,7 @@ from mlflow.exceptions import MlflowException
 from pipeline.config.compose import to_flat_dict
 from pipeline.config.project import project_dir
 from pipeline.config.schema import Config
+from pipeline.config.secrets import redact
 
 DVC_ROOT = "DVC_ROOT"  # set by DVC for stage commands: the repository (the queuing one for a temp workspace)
 # What DVC tells a stage of an experiment (`dvc exp run`): the experiment's name, the commit it started from.
@@ -137,14 +137,6 @@ def source_tags() -> dict[str, str]:
     commit = git_commit()
     tags = {"mlflow.source.git.commit": commit} if commit else {}
     return tags | {tag: os.environ[var] for var, tag in DVC_EXPERIMENT_TAGS.items() if os.environ.get(var)}
-
-
-_URL_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
-
-
-def redact(value):
-    """A string with any URL's user:password@ replaced by ***@ (other values unchanged)."""
-    return _URL_CREDENTIALS.sub("***@", value) if isinstance(value, str) else value
 
 
 def logged_params(cfg: Config) -> dict:

@@ -1,14 +1,16 @@
 """The tracking store: checked before a run exists, and tolerated when it goes away during one.
 
-    check_store(uri, shown_as, timeout_s)   # PipelineError, one line, when the store cannot take a run
-    tolerate_outages(outage_s)              # MLflow's HTTP retries span an outage of outage_s
+    check_store(uri, shown_as, timeout_s, experiment)   # StoreUnavailable, one line, when it cannot take the run
+    tolerate_outages(outage_s)                          # MLflow's HTTP retries span an outage of outage_s
 
-Before a run, an http(s) store gets one request, without retries, with MLflow's own credentials
-and TLS settings (MLFLOW_TRACKING_USERNAME/PASSWORD/TOKEN, MLFLOW_TRACKING_INSECURE_TLS, ...):
-a refused connection, an unknown host, no answer within the timeout, a TLS failure or a 401/403
-is one line naming the URI and what to do. A sqlite store must be a database file that sqlite's own
-check finds undamaged (else one line on how to recover it, and the file is left as it was), or a
-place where one can be created. Other stores (postgresql, ...) are left to MLflow.
+Before a run, an http(s) store is asked, without retries, with MLflow's own credentials and TLS
+settings (MLFLOW_TRACKING_USERNAME/PASSWORD/TOKEN, ~/.mlflow/credentials,
+MLFLOW_TRACKING_INSECURE_TLS, ...): a refused connection, an unknown host, no answer within the
+timeout, a TLS failure, credentials it refuses (naming the account), or an account without EDIT
+on the run's experiment or registered model (permissions.py) is one line naming the URI and what
+to do. A sqlite store must be a database file that sqlite's own check finds undamaged (else one
+line on how to recover it, and the file is left as it was), or a place where one can be created.
+Other stores (postgresql, ...) are left to MLflow.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import shlex
 import socket
 import sqlite3
 import threading
+import time
 from contextlib import closing
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -25,8 +28,10 @@ from urllib.parse import urlsplit
 import requests
 
 from pipeline.config.errors import NotWritable, StoreUnavailable
+from pipeline.config.secrets import redact
 from pipeline.config.writable import check_writable
-from pipeline.tracking.store import SQLITE_BUSY_TIMEOUT_MS, default_uri, redact, sqlite_path
+from pipeline.tracking import permissions
+from pipeline.tracking.store import SQLITE_BUSY_TIMEOUT_MS, default_uri, sqlite_path
 
 PROBE = "/api/2.0/mlflow/experiments/search"  # read-only, and behind a server's authentication
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -37,12 +42,15 @@ def default_store() -> str:
     return f"leave tracking.uri unset for the default store {default_uri()}"
 
 
-def check_store(uri: str, shown_as: str, timeout_s: float) -> None:
+def check_store(
+    uri: str, shown_as: str, timeout_s: float, experiment: str | None = None, registered_model: str | None = None
+) -> None:
     """Raise StoreUnavailable (one line, starting with `shown_as`, e.g. `tracking.uri=...`) when
-    the store at `uri` cannot take a run; return within about timeout_s."""
+    the store at `uri` cannot take a run (into `experiment`, registering `registered_model`);
+    return within about timeout_s."""
     scheme = uri.split(":", 1)[0].lower()
     if scheme in ("http", "https"):
-        check_server(uri, shown_as, timeout_s)
+        check_server(uri, shown_as, timeout_s, experiment, registered_model)
     elif sqlite_path(uri) is not None:
         check_sqlite(sqlite_path(uri), shown_as)
 
@@ -99,10 +107,14 @@ def sqlite_damage(database: Path) -> str | None:
     return " ".join(line for line in lines if line and not line.startswith("***"))[:300]
 
 
-def check_server(uri: str, shown_as: str, timeout_s: float) -> None:
-    """One request to the server's API, in a thread so that a hung name lookup cannot hold us."""
+def check_server(
+    uri: str, shown_as: str, timeout_s: float, experiment: str | None = None, registered_model: str | None = None
+) -> None:
+    """A few requests to the server's API, in a thread so that a hung name lookup cannot hold us."""
     outcome: list = []
-    worker = threading.Thread(target=lambda: outcome.append(probe(uri, timeout_s)), daemon=True)
+    worker = threading.Thread(
+        target=lambda: outcome.append(probe(uri, timeout_s, experiment, registered_model)), daemon=True
+    )
     worker.start()
     worker.join(timeout_s + 1)
     problem = outcome[0] if outcome else f"no answer within {timeout_s:g} s (tracking.connect_timeout_s)"
@@ -110,34 +122,50 @@ def check_server(uri: str, shown_as: str, timeout_s: float) -> None:
         raise StoreUnavailable(f"{shown_as}: {problem}")
 
 
-def probe(uri: str, timeout_s: float) -> str | None:
+def probe(uri: str, timeout_s: float, experiment: str | None = None, registered_model: str | None = None) -> str | None:
     """What keeps the server at `uri` from taking a run (None: nothing)."""
     from mlflow.utils.credentials import get_default_host_creds
     from mlflow.utils.rest_utils import http_request
 
+    credentials = get_default_host_creds(uri)
+    deadline = time.monotonic() + timeout_s
+
+    def get(endpoint: str, params: dict):
+        left = max(deadline - time.monotonic(), 0.5)
+        return http_request(credentials, endpoint, "GET", max_retries=0, backoff_factor=0, timeout=left, params=params)
+
     try:
-        response = http_request(
-            get_default_host_creds(uri),
-            PROBE,
-            "GET",
-            max_retries=0,
-            backoff_factor=0,
-            timeout=timeout_s,
-            params={"max_results": 1},
-        )
+        response = get(PROBE, {"max_results": 1})
+        if response.status_code in (401, 403):
+            return refused(response.status_code, credentials.username, credentials.token)
+        if response.status_code != 200:
+            return (
+                f"answered HTTP {response.status_code} to GET {PROBE}: not an MLflow tracking server, or a "
+                f"failing one; check the URI, or {default_store()}"
+            )
+        if experiment and credentials.username:
+            return permissions.lacking(get, credentials.username, experiment, registered_model)
     except Exception as err:  # MLflow wraps what requests raised: the cause says what happened
         return connection_problem(uri, err, timeout_s)
-    if response.status_code in (401, 403):
-        return (
-            f"the server refused this client (HTTP {response.status_code}); set MLFLOW_TRACKING_USERNAME "
-            "and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) to an account it knows"
-        )
-    if response.status_code != 200:
-        return (
-            f"answered HTTP {response.status_code} to GET {PROBE}: not an MLflow tracking server, or a "
-            f"failing one; check the URI, or {default_store()}"
-        )
     return None
+
+
+def refused(status: int, username: str | None, token: str | None) -> str:
+    """The server's 401 or 403 to a read, as what to do about it."""
+    if status == 403:
+        who = f"account '{username}'" if username else "this client"
+        return f"the server refused {who} (HTTP 403 to a read); ask the server's admin for access"
+    if username:
+        return (
+            f"the server refused account '{username}' (HTTP 401): a wrong password, or no such account; check "
+            "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or ~/.mlflow/credentials)"
+        )
+    if token:
+        return "the server refused the token in MLFLOW_TRACKING_TOKEN (HTTP 401)"
+    return (
+        "the server asks for an account (HTTP 401); set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD "
+        "(or MLFLOW_TRACKING_TOKEN) to an account it knows"
+    )
 
 
 def connection_problem(uri: str, err: BaseException, timeout_s: float) -> str:
@@ -167,6 +195,13 @@ def connection_problem(uri: str, err: BaseException, timeout_s: float) -> str:
             "and reachable, or raise tracking.connect_timeout_s"
         )
     return f"cannot connect ({redact(str(chain[-1]))}); {start}"
+
+
+def is_outage(err: BaseException) -> bool:
+    """Whether an MLflow call failed because its http(s) store could not be reached (refused,
+    unknown, timed out, or answering 5xx until MLflow's retries ran out)."""
+    lost = (requests.exceptions.ConnectionError, requests.exceptions.Timeout, requests.exceptions.RetryError)
+    return any(isinstance(e, lost) for e in causes(err))
 
 
 def causes(err: BaseException):
