@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shlex
 import shutil
 import sys
 import time
@@ -38,16 +37,15 @@ with long_lived_imports():  # what it saves: pipeline/config/startup.py
     from pipeline.config.cli import fail, refuse_config, run_hydra_app
     from pipeline.config.compose import as_dict, validate
     from pipeline.config.errors import ConfigError, PipelineError, StoreLost
-    from pipeline.config.models import recipe_overrides
     from pipeline.config.schema import Config
     from pipeline.data import normalized
     from pipeline.data.datamodule import NormalizedMNIST
     from pipeline.launch import preflight
     from pipeline.model import distributed
     from pipeline.model.classifier import CHECKPOINT, DigitClassifier, StopOnNonFiniteLoss
-    from pipeline.model.metrics import COLLAPSED_TAG, FIT_SECONDS, N_PARAMETERS, collapse, score
+    from pipeline.model.metrics import COLLAPSED_TAG, FIT_SECONDS, N_PARAMETERS, collapse, collapse_warning, score
     from pipeline.model.outputs import write_outputs
-    from pipeline.tracking import lineage, registry, results, run_names, store, store_check, sweep_runs
+    from pipeline.tracking import lineage, outages, registry, results, run_names, store, sweep_runs
     from pipeline.tracking.epoch_logger import ActiveRunLogger
     from pipeline.tracking.lifecycle import StopOnSignal, recorded_run
 
@@ -122,33 +120,6 @@ def to_record(cfg: Config, run, valid, fit_seconds, module, data, written, colla
     )
 
 
-def lost(cfg: Config, run, out_dir: Path) -> str:
-    """The one line a training ends with when the store went away after the model was saved."""
-    where = shlex.quote(str(out_dir.resolve()))
-    return (
-        f"the tracking server {store.tracking_uri(cfg)} was away for longer than tracking.outage_s="
-        f"{cfg.tracking.outage_s:g} s after the training: the model is saved in {where}, and its MLflow run "
-        f"{run.info.run_id} waits to be completed; once the server is back: python -m pipeline.tracking record {where}"
-    )
-
-
-def collapse_warning(cfg: Config, how: str) -> str:
-    """One line: the model collapsed, the likely cause, and the recipe this model trains well with."""
-    name = cfg.model["name"]
-    try:
-        back = recipe_overrides(name, as_dict(cfg.optim))
-    except PipelineError:  # a model composed from elsewhere than conf/: its own file says its recipe
-        back = None
-    if back:
-        remedy = f"{name} trains well with its own recipe: {' '.join(back)} (conf/model/{name}.yaml)"
-    else:
-        remedy = f"this is {name}'s own recipe (conf/model/{name}.yaml): try a smaller optim.lr or more epochs"
-    return (
-        f"the model collapsed: it {how}; likely cause: a learning rate too high for this model "
-        f"(optim={cfg.optim.name.value} optim.lr={cfg.optim.lr:g}), or too little training; {remedy}"
-    )
-
-
 def train(
     cfg: Config,
     out_dir: Path,
@@ -158,7 +129,7 @@ def train(
 ) -> dict:
     """Train, save the model to out_dir, record everything in one MLflow run; return validation metrics."""
     data = data or normalized.read_for(cfg)  # unreadable or other data: one line, before any run
-    store_check.tolerate_outages(cfg.tracking.outage_s)  # a tracking server restart does not fail the run
+    outages.tolerate_outages(cfg.tracking.outage_s)  # a tracking server restart does not fail the run
     pl.seed_everything(cfg.seed, workers=True)
     if torch.cuda.is_available():
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
@@ -179,7 +150,7 @@ def train(
         valid, logits = score(module, datamodule.valid_x, datamodule.valid_y)
         collapsed, tags = collapse(logits, data.arrays["valid"][1], data.digits), {}
         if collapsed:
-            warning = collapse_warning(cfg, collapsed)
+            warning = collapse_warning(cfg.model["name"], as_dict(cfg.optim), collapsed)
             print(f"train: warning: {warning}", file=sys.stderr)
             tags = {COLLAPSED_TAG: collapsed, "mlflow.note.content": f"Warning: {warning}"}
         with replaced_outputs(out_dir) as scratch:  # the model, and what its run has yet to receive, on disk first
@@ -189,8 +160,10 @@ def train(
         try:
             decision = results.record(pending, out_dir, module.net)
         except Exception as err:
-            if store_check.is_outage(err):  # the run waits on disk: one line says how to complete it
-                raise StoreLost(lost(cfg, run, out_dir)) from None
+            if outages.is_outage(err):  # the run waits on disk: one line says how to complete it
+                raise StoreLost(
+                    results.waiting(store.tracking_uri(cfg), cfg.tracking.outage_s, run.info.run_id, out_dir)
+                ) from None
             raise
         if decision is not None:
             valid["registry"] = decision

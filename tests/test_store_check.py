@@ -13,9 +13,10 @@ import pytest
 
 from pipeline.config.errors import StoreUnavailable
 from pipeline.tracking import store_check
+from pipeline.tracking.outages import MAX_RETRIES, retry_span_s, tolerate_outages
 from pipeline.tracking.server import free_port
 from pipeline.tracking.store import default_uri
-from pipeline.tracking.store_check import check_store, retry_span_s, tolerate_outages
+from pipeline.tracking.store_check import check_store
 from tests.conftest import damaged_copies, mlflow_store
 
 
@@ -219,7 +220,7 @@ def test_retries_span_the_outage_with_the_fewest_retries(retry_settings):
             int(settings["MLFLOW_HTTP_REQUEST_MAX_RETRIES"]),
             int(settings["MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"]),
         )
-        assert retry_span_s(retries, factor) >= outage_s and retries <= store_check.MAX_RETRIES
+        assert retry_span_s(retries, factor) >= outage_s and retries <= MAX_RETRIES
     assert tolerate_outages(10**6) == {
         "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "10",
         "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "120",

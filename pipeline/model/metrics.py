@@ -1,10 +1,14 @@
-"""What a trained model is measured by: the metric names every module uses, and `score`."""
+"""What a trained model is measured by: the metric names every module uses, `score`, and whether
+it collapsed to one answer (`collapse`, `collapse_warning`)."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 from torchmetrics.functional.classification import binary_accuracy
+
+from pipeline.config.errors import PipelineError
+from pipeline.config.models import recipe_overrides
 
 # Logged once per epoch (the step is the epoch).
 TRAIN_LOSS, VAL_LOSS, VAL_ACC, BIAS = "train_loss", "val_loss", "val_acc", "bias"
@@ -51,3 +55,20 @@ def score(module, x: torch.Tensor, y: torch.Tensor) -> tuple[dict, np.ndarray]:
         ACC_FIRST: float(binary_accuracy(probs[target == 1], target[target == 1])),
         ACC_SECOND: float(binary_accuracy(probs[target == 0], target[target == 0])),
     }, logits.cpu().numpy()
+
+
+def collapse_warning(name: str, optim: dict, how: str) -> str:
+    """One line: model `name` (trained with `optim`) collapsed, the likely cause, and the recipe it
+    trains well with (conf/model/<name>.yaml)."""
+    try:
+        back = recipe_overrides(name, optim)
+    except PipelineError:  # a model composed from elsewhere than conf/: its own file says its recipe
+        back = None
+    if back:
+        remedy = f"{name} trains well with its own recipe: {' '.join(back)} (conf/model/{name}.yaml)"
+    else:
+        remedy = f"this is {name}'s own recipe (conf/model/{name}.yaml): try a smaller optim.lr or more epochs"
+    return (
+        f"the model collapsed: it {how}; likely cause: a learning rate too high for this model "
+        f"(optim={optim['name']} optim.lr={optim['lr']:g}), or too little training; {remedy}"
+    )

@@ -13,6 +13,7 @@ its params and per-epoch metrics already there) once the server is back.
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -62,6 +63,16 @@ class Results:
             return cls(**json.loads(path.read_text()))
         except (ValueError, TypeError) as err:
             raise PipelineError(f"{path}: not what a training writes ({err})") from None
+
+
+def waiting(uri: str, outage_s: float, run_id: str, directory: Path) -> str:
+    """The one line a training ends with when the store went away after its model was saved."""
+    where = shlex.quote(str(directory.resolve()))
+    return (
+        f"the tracking server {uri} was away for longer than tracking.outage_s={outage_s:g} s after the "
+        f"training: the model is saved in {where}, and its MLflow run {run_id} waits to be completed; "
+        f"once the server is back: python -m pipeline.tracking record {where}"
+    )
 
 
 def logged_model_uri(client: MlflowClient, run) -> str | None:

@@ -1,7 +1,6 @@
-"""The tracking store: checked before a run exists, and tolerated when it goes away during one.
+"""The tracking store, checked before a run exists (an outage during a run is outages.py's).
 
     check_store(uri, shown_as, timeout_s, experiment)   # StoreUnavailable, one line, when it cannot take the run
-    tolerate_outages(outage_s)                          # MLflow's HTTP retries span an outage of outage_s
 
 Before a run, an http(s) store is asked, without retries, with MLflow's own credentials and TLS
 settings (MLFLOW_TRACKING_USERNAME/PASSWORD/TOKEN, ~/.mlflow/credentials,
@@ -15,7 +14,6 @@ Other stores (postgresql, ...) are left to MLflow.
 
 from __future__ import annotations
 
-import os
 import shlex
 import socket
 import sqlite3
@@ -197,13 +195,6 @@ def connection_problem(uri: str, err: BaseException, timeout_s: float) -> str:
     return f"cannot connect ({redact(str(chain[-1]))}); {start}"
 
 
-def is_outage(err: BaseException) -> bool:
-    """Whether an MLflow call failed because its http(s) store could not be reached (refused,
-    unknown, timed out, or answering 5xx until MLflow's retries ran out)."""
-    lost = (requests.exceptions.ConnectionError, requests.exceptions.Timeout, requests.exceptions.RetryError)
-    return any(isinstance(e, lost) for e in causes(err))
-
-
 def causes(err: BaseException):
     """err and what it wraps: urllib3's `reason`, an exception argument, __cause__ / __context__."""
     seen = set()
@@ -214,33 +205,3 @@ def causes(err: BaseException):
         if not isinstance(wrapped, BaseException):
             wrapped = next((arg for arg in err.args if isinstance(arg, BaseException)), None)
         err = wrapped or err.__cause__ or err.__context__
-
-
-# MLflow retries a failed HTTP request `max_retries` times; urllib3 waits 0 s before the first
-# retry and backoff_factor * 2**(k - 1) s before the k-th after it, each wait capped at 120 s.
-MAX_RETRIES = 10  # MLflow refuses more (its _MLFLOW_HTTP_REQUEST_MAX_RETRIES_LIMIT)
-MAX_BACKOFF_FACTOR = 120  # likewise (_MLFLOW_HTTP_REQUEST_MAX_BACKOFF_FACTOR_LIMIT)
-BACKOFF_CAP_S = 120  # urllib3's Retry.DEFAULT_BACKOFF_MAX
-
-
-def retry_span_s(retries: int, backoff_factor: int) -> float:
-    """How long MLflow keeps retrying a request that fails at once (a refused connection)."""
-    return sum(min(backoff_factor * 2 ** (k - 1), BACKOFF_CAP_S) for k in range(2, retries + 1))
-
-
-def tolerate_outages(outage_s: float) -> dict[str, str]:
-    """Set MLflow's HTTP retry settings (read at every request) so that a tracking server away
-    for up to outage_s does not fail a request: the fewest retries, with the smallest backoff,
-    whose waits add up to at least outage_s. Call it once at the start of a run, in the process
-    that logs (sweep workers included). Returns what it set."""
-    retries, factor = 1, 1
-    while retry_span_s(retries, factor) < outage_s:
-        if retries < MAX_RETRIES:
-            retries += 1
-        elif factor < MAX_BACKOFF_FACTOR:
-            factor += 1
-        else:
-            break  # 9 waits of 120 s: MLflow's most
-    settings = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(retries), "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": str(factor)}
-    os.environ.update(settings)
-    return settings
