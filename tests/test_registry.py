@@ -191,7 +191,7 @@ def test_a_training_run_registers_a_champion_that_answers_as_evaluate(normalized
     )
     assert decision["alias"] == "champion" and decision["new"]["val_acc"] == results["acc"]
 
-    _, evaluated = score(module, torch.tensor(x), torch.tensor(y), digits)
+    _, evaluated = score(module, torch.tensor(x), torch.tensor(y))
     answers = mlflow.pyfunc.load_model("models:/threes-sevens-3-7@champion").predict(x)
     assert np.array_equal(answers["digit"], np.where(evaluated > 0, digits[0], digits[1]))
     assert np.allclose(answers["prob_3"], 1 / (1 + np.exp(-evaluated.astype(np.float64))), atol=1e-6)
