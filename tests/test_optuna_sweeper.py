@@ -9,7 +9,8 @@ from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import OmegaConf
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from hydra_plugins.threes_sevens_optuna.optuna_sweeper import OptunaSweeper, search_space
+from hydra_plugins.threes_sevens_optuna.optuna_sweeper import OptunaSweeper
+from hydra_plugins.threes_sevens_optuna.search_space import search_space
 from pipeline.config.compose import CONF_DIR, validate
 from pipeline.config.compose import compose as pipeline_compose
 
@@ -90,7 +91,7 @@ def test_conf_wires_the_sweep_callback_and_the_optuna_search():
         plain = compose("config", return_hydra_config=True)
         search = compose("config", overrides=["hparams_search=linear_optuna"], return_hydra_config=True)
     assert plain.hydra.callbacks.mlflow_sweep._target_ == "pipeline.launch.sweep.MlflowSweep"
-    assert plain.hydra.sweeper._target_.endswith("BasicSweeper")
+    assert plain.hydra.sweeper._target_.endswith("GridSweeper")
     assert search.hydra.sweeper._target_ == "hydra_plugins.threes_sevens_optuna.optuna_sweeper.OptunaSweeper"
     assert search.hydra.sweeper.direction == "maximize"
     assert set(search.hydra.sweeper.params) == {"optim.lr", "optim.batch_size", "optim.momentum"}
