@@ -16,6 +16,7 @@ times and the store's path are set aside.
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import re
 import signal
@@ -63,6 +64,7 @@ def report(store: Path, overrides: list[str], env: dict) -> tuple[dict, str]:
     from pipeline.report.runs import correctness, find_runs
 
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{store}/mlflow.db"
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
     measured, uri, _ = find_runs(list(overrides))
     made_of = {
         m.name: {seed: run.data.metrics["final_val_acc"] for seed, run in sorted(m.runs.items())} for m in measured
@@ -131,6 +133,10 @@ def main(argv: list[str] | None = None) -> None:
         f"  report: accuracies and per-image predictions {'the same' if same_numbers else 'DIFFER'}; "
         f"index.html {'the same' if same_page else 'DIFFERS'} (run ids, times and paths aside)"
     )
+    if not same_page:
+        whole_lines, cut_lines = page_whole.splitlines(), page_cut.splitlines()
+        for line in difflib.unified_diff(whole_lines, cut_lines, "uninterrupted", "resumed", n=0, lineterm=""):
+            print(f"    {line[:200]}")
 
 
 def resume_started(parent) -> int:

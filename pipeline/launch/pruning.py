@@ -55,7 +55,8 @@ def running_trial(study, number: int):
 
 class ReportToTrial(Callback):
     """Tags the run with its trial number; with a pruner, reports `val_acc` after each epoch's
-    validation and, when the pruner says so, asks Lightning to stop at the end of that epoch."""
+    validation (the step is the epoch's index, as in the run's metrics) and, when the pruner says
+    so, asks Lightning to stop at the end of that epoch."""
 
     def __init__(self, trial, pruner) -> None:
         self.trial, self.pruner = trial, pruner  # pruner: None when the search has none

@@ -10,6 +10,7 @@ joblib/loky workers, submitit); each job's run is started with MLflow's own `par
 At the end it records the best child on the parent, registers the best child's model through the
 gate (pipeline/tracking/registry.py) in the same store, and ends the parent; if registering fails,
 the parent ends FAILED with the reason and the command exits 1 with one line saying so.
+A resumed sweep (`hydra.sweeper.resume`, pipeline/launch/resume.py) goes on under its first parent run.
 
 However the sweep ends, its runs end: SIGINT/SIGTERM stop the running jobs (each ends its run
 KILLED), end the parent KILLED with `end_reason`, stop the server, and exit 128 + signal. After
