@@ -144,3 +144,69 @@ def test_a_grid_sweep_interrupted_then_resumed_runs_only_the_rest_and_names_the_
     assert parent.data.tags["best_run_id"] == best.info.run_id
     assert parent.data.tags["sweep.children_finished"] == "4"
     assert parent.data.tags[resume.RESUMES_TAG] == str(tmp_path / "second")
+
+
+def sweep_config(tmp_path, *overrides: str):
+    """A sweep's Hydra config (as the MlflowSweep callback gets it) and its validated task config."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from pipeline.config.compose import CONF_DIR, validate
+
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        config = compose(
+            "config", [f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", *overrides], return_hydra_config=True
+        )
+    return config, validate(OmegaConf.masked_copy(config, [key for key in config if key != "hydra"]))
+
+
+def recorded_sweep(client, config, cfg, process: dict[str, str]):
+    """A sweep's parent run with one RUNNING child, as the callback records them, written by `process`."""
+    from mlflow.entities import Param
+
+    from pipeline.tracking import store
+
+    experiment = store.experiment_id(client, cfg.tracking.experiment)
+    parent = client.create_run(experiment, run_name="first", tags={resume.DIR_TAG: "/sweeps/first", **process})
+    client.log_batch(parent.info.run_id, params=[Param(k, str(v)) for k, v in store.logged_params(cfg).items()])
+    client.log_dict(parent.info.run_id, resume.sweep_spec(config), resume.SPEC_FILE)
+    child = client.create_run(experiment, run_name="optim.lr=0.1", tags={PARENT_TAG: parent.info.run_id, **process})
+    return parent, child
+
+
+def test_a_sweep_whose_process_died_is_resumed_after_its_runs_are_ended(tmp_path):
+    from pipeline.tracking import processes
+
+    config, cfg = sweep_config(tmp_path, "optim.epochs=3", "hydra.sweeper.resume=latest")
+    client = MlflowClient(cfg.tracking.uri)
+    dead = {**processes.process_tags(), processes.PID_TAG: "999999999"}  # no such process
+    parent, child = recorded_sweep(client, config, cfg, dead)
+    found = resume.sweep_to_resume(config, cfg)
+    assert found.info.run_id == parent.info.run_id
+    assert client.get_run(child.info.run_id).info.status == "KILLED"  # ended as an orphan first
+    resume.reopen(client, found, tmp_path / "second")
+    reopened = client.get_run(parent.info.run_id)
+    assert reopened.info.status == "RUNNING" and "end_reason" not in reopened.data.tags
+    assert reopened.data.tags[processes.PID_TAG] == str(os.getpid())
+    assert reopened.data.tags[resume.RESUMES_TAG] == str(tmp_path / "second")
+
+
+def test_a_sweep_still_running_or_a_changed_conf_is_refused(tmp_path, capsys):
+    from pipeline.tracking import processes
+
+    config, cfg = sweep_config(tmp_path, "optim.epochs=3", "hydra.sweeper.resume=first")
+    client = MlflowClient(cfg.tracking.uri)
+    parent, _ = recorded_sweep(client, config, cfg, processes.process_tags())  # this process: alive
+    with pytest.raises(SystemExit):
+        resume.sweep_to_resume(config, cfg)
+    assert f"sweep first (parent run {parent.info.run_id}) is still running (process {os.getpid()})" in (
+        capsys.readouterr().err
+    )
+    client.set_terminated(parent.info.run_id, "KILLED")
+    other, other_cfg = sweep_config(tmp_path, "optim.epochs=3", "optim.momentum=0.5", "hydra.sweeper.resume=first")
+    with pytest.raises(SystemExit):
+        resume.sweep_to_resume(other, other_cfg)
+    assert "optim.momentum=0.5 here, (not given) in the sweep" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # the same command, but conf/ gives another value now
+        resume.sweep_to_resume(config, sweep_config(tmp_path, "optim.epochs=3", "optim.lr=0.7")[1])
+    assert "optim.lr=0.7 here, 1.0 in the sweep" in capsys.readouterr().err

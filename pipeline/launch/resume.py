@@ -120,6 +120,7 @@ def sweep_to_resume(config: DictConfig, cfg: Config) -> Run | None:
         if writer is not None:
             refuse_config(f"{shown}: {name} is still running (process {writer.pid}); let it end or stop it first")
         lifecycle.mark_orphans(client, [parent.info.experiment_id])  # its process died: its runs end KILLED
+        parent = client.get_run(parent.info.run_id)
     found = differences(comparable(recorded_spec(client, parent)), comparable(sweep_spec(config)))
     if not found:  # the same command, but conf/ says otherwise now
         params = {key: str(value) for key, value in store.logged_params(cfg).items()}
