@@ -31,7 +31,9 @@ from mlflow import MlflowClient
 from bench.sweep_overhead import timed
 from pipeline.tracking.sweep_runs import PARENT_TAG, published
 
-VOLATILE = re.compile(r"[0-9a-f]{32}|<code>[0-9a-f]{8}</code>|[\d.]+ s\b|\d{4}-\d\d-\d\d[ T]\d\d:\d\d(:\d\d)?|sqlite:///[^<\s\"]*")
+VOLATILE = re.compile(
+    r"[0-9a-f]{32}|<code>[0-9a-f]{8}</code>|[\d.]+ s\b|\d{4}-\d\d-\d\d[ T]\d\d:\d\d(:\d\d)?|sqlite:///[^<\s\"]*"
+)
 
 
 def train(store: Path, *overrides: str) -> list[str]:
