@@ -40,7 +40,7 @@ with long_lived_imports():  # what it saves: pipeline/config/startup.py
     from pipeline.config.schema import Config
     from pipeline.data import normalized
     from pipeline.data.datamodule import NormalizedMNIST
-    from pipeline.launch import preflight
+    from pipeline.launch import preflight, pruning
     from pipeline.model import distributed
     from pipeline.model.classifier import CHECKPOINT, DigitClassifier, StopOnNonFiniteLoss
     from pipeline.model.metrics import COLLAPSED_TAG, FIT_SECONDS, N_PARAMETERS, collapse, collapse_warning, score
@@ -60,7 +60,7 @@ def quiet_lightning() -> None:
     )
 
 
-def make_trainer(cfg: Config, logger) -> pl.Trainer:
+def make_trainer(cfg: Config, logger, *callbacks) -> pl.Trainer:
     quiet_lightning()
     return pl.Trainer(
         max_epochs=cfg.optim.epochs,
@@ -76,7 +76,7 @@ def make_trainer(cfg: Config, logger) -> pl.Trainer:
         num_sanity_val_steps=0,
         log_every_n_steps=0,  # metrics are logged per epoch: no per-step bookkeeping
         logger=logger,
-        callbacks=[StopOnNonFiniteLoss(), StopOnSignal()],
+        callbacks=[StopOnNonFiniteLoss(), StopOnSignal(), *callbacks],
     )
 
 
@@ -142,11 +142,14 @@ def train(
     with recorded_run(cfg, run_name or cfg.tracking.run_name, parent_run_id) as run:
         lineage.log_data_lineage(cfg, data)
         mlflow.log_params({**store.logged_params(cfg), **data.as_params()})  # the data used, and asked for
-        trainer = make_trainer(cfg, ActiveRunLogger())
+        trial = pruning.sweep_trial()  # a job of an Optuna search reports to its trial
+        trainer = make_trainer(cfg, ActiveRunLogger(), *([trial] if trial else []))
         started = time.perf_counter()
         trainer.fit(module, datamodule=datamodule)
         fit_seconds = time.perf_counter() - started
         trainer.callbacks[0].raise_if_stopped()  # StopOnNonFiniteLoss: a NaN loss saves no model
+        if trial:
+            trial.raise_if_pruned(cfg.optim.epochs)  # stopped by the search's pruner: no model either
         valid, logits = score(module, datamodule.valid_x, datamodule.valid_y)
         collapsed, tags = collapse(logits, data.arrays["valid"][1], data.digits), {}
         if collapsed:

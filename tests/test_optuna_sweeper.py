@@ -3,15 +3,19 @@ around a launcher (here a stand-in that scores overrides without training)."""
 
 import math
 
+import optuna
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import OmegaConf
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState
 
-from hydra_plugins.threes_sevens_optuna.optuna_sweeper import OptunaSweeper, search_space
+from hydra_plugins.threes_sevens_optuna.optuna_sweeper import OptunaSweeper
+from hydra_plugins.threes_sevens_optuna.search_space import search_space
 from pipeline.config.compose import CONF_DIR, validate
 from pipeline.config.compose import compose as pipeline_compose
+from pipeline.config.errors import TrialPruned
 
 
 def test_search_space_from_hydra_sweep_syntax():
@@ -90,7 +94,7 @@ def test_conf_wires_the_sweep_callback_and_the_optuna_search():
         plain = compose("config", return_hydra_config=True)
         search = compose("config", overrides=["hparams_search=linear_optuna"], return_hydra_config=True)
     assert plain.hydra.callbacks.mlflow_sweep._target_ == "pipeline.launch.sweep.MlflowSweep"
-    assert plain.hydra.sweeper._target_.endswith("BasicSweeper")
+    assert plain.hydra.sweeper._target_.endswith("GridSweeper")
     assert search.hydra.sweeper._target_ == "hydra_plugins.threes_sevens_optuna.optuna_sweeper.OptunaSweeper"
     assert search.hydra.sweeper.direction == "maximize"
     assert set(search.hydra.sweeper.params) == {"optim.lr", "optim.batch_size", "optim.momentum"}
@@ -120,3 +124,62 @@ def test_a_failed_trial_is_logged_with_its_exception(tmp_path, caplog):
     with caplog.at_level("WARNING"):
         sweeper.sweep(["optim.epochs=3"])
     assert "failed: RuntimeError('diverged')" in caplog.text
+
+
+class InterruptedLauncher(ScoringLauncher):
+    """Scores like ScoringLauncher; the `stop_at`-th batch is interrupted (a sweep's SIGINT)."""
+
+    def __init__(self, stop_at: int | None = None):
+        super().__init__()
+        self.stop_at = stop_at
+
+    def launch(self, batch, initial_job_idx):
+        if len(self.calls) == self.stop_at:
+            raise SystemExit(130)
+        return super().launch(batch, initial_job_idx)
+
+
+def test_a_resumed_search_runs_again_the_interrupted_trials_and_only_those_missing(tmp_path):
+    params = {"lr": "tag(log, interval(0.01, 100.0))", "fail": "choice(false)"}
+    first = make_sweeper(tmp_path, 9, params)
+    first.launcher = InterruptedLauncher(stop_at=2)  # two batches of 3 told, the third interrupted
+    with pytest.raises(SystemExit):
+        first.sweep(["optim.epochs=3"])
+    study = optuna.load_study(study_name=tmp_path.name, storage=f"sqlite:///{tmp_path}/optuna.db")
+    interrupted = {t.number: t.params for t in study.trials if t.state == TrialState.RUNNING}
+    assert len(interrupted) == 3 and len(study.trials) == 9
+
+    resumed = make_sweeper(tmp_path, 10, params)  # and one trial more than the first asked for
+    resumed.resume = "latest"
+    resumed.sweep(["optim.epochs=3"])
+    assert resumed.launcher.calls == [(3, 0), (1, 3)]  # 10 - 6 told before: 4 trials
+    study = optuna.load_study(study_name=tmp_path.name, storage=f"sqlite:///{tmp_path}/optuna.db")
+    retried = {t.user_attrs["retry_of"]: t.params for t in study.trials if "retry_of" in t.user_attrs}
+    assert retried == interrupted  # the interrupted values run again
+    assert sum(t.state == TrialState.COMPLETE for t in study.trials) == 10
+    results = OmegaConf.load(tmp_path / "optimization_results.yaml")
+    assert results.n_trials == 10 == results.n_complete
+
+
+class PruningLauncher:
+    """Every job after the first two stopped by its pruner (the job raises TrialPruned)."""
+
+    def launch(self, batch, initial_job_idx):
+        return [
+            JobReturn(status=JobStatus.COMPLETED, _return_value=0.9)
+            if initial_job_idx + i < 2
+            else JobReturn(status=JobStatus.FAILED, _return_value=TrialPruned("Optuna trial pruned after epoch 1"))
+            for i, _ in enumerate(batch)
+        ]
+
+
+def test_a_job_its_pruner_stopped_is_told_pruned_without_an_error_line(tmp_path, capsys, caplog):
+    sweeper = make_sweeper(tmp_path, 5, {"lr": "interval(0.1, 1.0)"})
+    sweeper.launcher = PruningLauncher()
+    with caplog.at_level("INFO"):
+        sweeper.sweep([])
+    study = optuna.load_study(study_name=tmp_path.name, storage=f"sqlite:///{tmp_path}/optuna.db")
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2 + [TrialState.PRUNED] * 3
+    assert OmegaConf.load(tmp_path / "optimization_results.yaml").n_pruned == 3
+    assert "Optuna trial pruned after epoch 1" in caplog.text
+    assert "Error executing job" not in capsys.readouterr().err

@@ -14,7 +14,7 @@ from pipeline.config.compose import CONF_DIR, validate
 from pipeline.config.errors import PipelineError
 from pipeline.config.models import model_names
 from pipeline.launch import preflight
-from pipeline.launch.preflight import GRID_SWEEPER, ValidateFirst, check_hardware, grid_jobs, requested_devices
+from pipeline.launch.preflight import GRID_SWEEPERS, ValidateFirst, check_hardware, grid_jobs, requested_devices
 from pipeline.tracking.server import free_port
 from pipeline.tracking.store import default_uri
 
@@ -27,7 +27,7 @@ def world(normalized) -> list[str]:
 
 @contextmanager
 def hydra_config(
-    task_overrides: list[str], search_space: dict | None = None, sweeper: str = GRID_SWEEPER, base: list[str] = ()
+    task_overrides: list[str], search_space: dict | None = None, sweeper: str = GRID_SWEEPERS[1], base: list[str] = ()
 ):
     """conf/ composed with `base`, with its hydra node, as a callback receives it, with the sweep's
     overrides set; Hydra stays initialised inside (a callback composes jobs with Hydra's own config loader)."""

@@ -1,7 +1,7 @@
 """Every exception the pipeline raises. Those for bad input (PipelineError and its kinds) end a
 command with one line `error: ...` naming the file or key and what was expected, and exit status 1
-(pipeline/config/cli.py); `Interrupted` is a signal, which ends a run KILLED. Any other exception
-is a bug and keeps its traceback."""
+(pipeline/config/cli.py); `Interrupted` is a signal and `TrialPruned` a sweep's pruner, each of
+which ends a run KILLED. Any other exception is a bug and keeps its traceback."""
 
 
 class PipelineError(Exception):
@@ -56,3 +56,8 @@ class StoreLost(PipelineError):
 
 class Interrupted(KeyboardInterrupt):
     """SIGINT or SIGTERM arrived; Lightning shuts a fit down gracefully on a KeyboardInterrupt."""
+
+
+class TrialPruned(Exception):
+    """Not bad input and not a failure: a trial of an Optuna search that its pruner stopped early
+    (pipeline/launch/pruning.py). Its run ends KILLED with the reason; the sweeper tells the study PRUNED."""

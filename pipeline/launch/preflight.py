@@ -37,7 +37,10 @@ from pipeline.model.distributed import check_launch
 from pipeline.tracking import registry, store, store_check
 from pipeline.tracking.sweep_runs import swept_keys
 
-GRID_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+GRID_SWEEPERS = (  # Hydra's own, and the project's (the default: hydra_plugins/threes_sevens_grid/)
+    "hydra._internal.core_plugins.basic_sweeper.BasicSweeper",
+    "hydra_plugins.threes_sevens_grid.grid_sweeper.GridSweeper",
+)
 RUN_DIR_ELSEWHERE = "set hydra.run.dir to another directory"
 
 
@@ -168,7 +171,7 @@ class ValidateFirst(Callback):
         except ConfigError as err:
             refuse_config(str(err))
         jobs = {"": cfg}  # what sets a job apart -> its config
-        if config.hydra.sweeper._target_ == GRID_SWEEPER:
+        if config.hydra.sweeper._target_ in GRID_SWEEPERS:
             loader = GlobalHydra.instance().config_loader()
             jobs = {}
             for number, overrides in enumerate(grid_jobs(config)):

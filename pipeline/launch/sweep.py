@@ -10,6 +10,7 @@ joblib/loky workers, submitit); each job's run is started with MLflow's own `par
 At the end it records the best child on the parent, registers the best child's model through the
 gate (pipeline/tracking/registry.py) in the same store, and ends the parent; if registering fails,
 the parent ends FAILED with the reason and the command exits 1 with one line saying so.
+A resumed sweep (`hydra.sweeper.resume`, pipeline/launch/resume.py) goes on under its first parent run.
 
 However the sweep ends, its runs end: SIGINT/SIGTERM stop the running jobs (each ends its run
 KILLED), end the parent KILLED with `end_reason`, stop the server, and exit 128 + signal. After
@@ -38,6 +39,7 @@ from pipeline.config.atomic import atomic_file
 from pipeline.config.cli import fail
 from pipeline.config.compose import validate
 from pipeline.config.schema import Config
+from pipeline.launch import resume
 from pipeline.model.metrics import COLLAPSED_TAG, FINAL_VAL_ACC, FINAL_VAL_LOSS
 from pipeline.tracking import lifecycle, processes, registry, run_names, store
 from pipeline.tracking.lineage import validation_digest
@@ -73,6 +75,7 @@ class MlflowSweep(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         base = OmegaConf.masked_copy(config, [key for key in config if key != "hydra"])
         cfg = self.cfg = validate(base)  # the sweep's base configuration, without the sweep's own overrides
+        resumed = resume.sweep_to_resume(config, cfg)  # hydra.sweeper.resume: the sweep it continues, or None
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         uri = store.tracking_uri(cfg)
@@ -97,7 +100,7 @@ class MlflowSweep(Callback):
         self.client = store.open_client(uri)  # a new sqlite store is created under its lock
         overrides = run_names.untracked(config.hydra.overrides.task)  # no URI (it may carry credentials)
         tags = {
-            "sweep.dir": str(sweep_dir),
+            resume.DIR_TAG: str(sweep_dir),
             "sweep.overrides": " ".join(overrides),
             "sweep.swept_keys": ",".join(swept_keys(config)),
             "sweep.sweeper": config.hydra.sweeper._target_,
@@ -105,14 +108,17 @@ class MlflowSweep(Callback):
             **store.source_tags(),
             **processes.process_tags(),  # mark-orphans ends the parent KILLED after `kill -9`
         }
-        experiment_id = store.experiment_id(self.client, cfg.tracking.experiment)
-        parent = self.client.create_run(experiment_id, run_name=sweep_dir.name, tags=tags)
-        self.parent_id = parent.info.run_id
-        params = [Param(key, str(value)) for key, value in store.logged_params(cfg).items()]
-        self.client.log_batch(self.parent_id, params=params)
-        sweep_spec = {"overrides": overrides, "sweeper": OmegaConf.to_container(config.hydra.sweeper, resolve=True)}
-        self.client.log_dict(self.parent_id, sweep_spec, "sweep.yaml")
-        self.client.log_text(self.parent_id, OmegaConf.to_yaml(base, resolve=True), "config.yaml")
+        if resumed:
+            experiment_id, self.parent_id = resumed.info.experiment_id, resumed.info.run_id
+            resume.reopen(self.client, resumed, sweep_dir)
+        else:
+            experiment_id = store.experiment_id(self.client, cfg.tracking.experiment)
+            parent = self.client.create_run(experiment_id, run_name=sweep_dir.name, tags=tags)
+            self.parent_id = parent.info.run_id
+            params = [Param(key, str(value)) for key, value in store.logged_params(cfg).items()]
+            self.client.log_batch(self.parent_id, params=params)
+            self.client.log_dict(self.parent_id, resume.sweep_spec(config), resume.SPEC_FILE)
+            self.client.log_text(self.parent_id, OmegaConf.to_yaml(base, resolve=True), "config.yaml")
         published = {
             "tracking_uri": uri,
             "parent_run_id": self.parent_id,
@@ -120,6 +126,7 @@ class MlflowSweep(Callback):
             "swept_keys": swept_keys(config),
             "pid": os.getpid(),
             "started": float(tags[processes.STARTED_TAG]),
+            "home": resumed.data.tags[resume.DIR_TAG] if resumed else str(sweep_dir),  # its first directory
         }
         with atomic_file(sweep_dir / SWEEP_FILE) as scratch:  # jobs never read half a file
             scratch.write_text(json.dumps(published, indent=2))

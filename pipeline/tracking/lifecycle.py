@@ -21,7 +21,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Run
 from pytorch_lightning.callbacks import Callback
 
-from pipeline.config.errors import Interrupted, StoreLost
+from pipeline.config.errors import Interrupted, StoreLost, TrialPruned
 from pipeline.config.schema import Config
 from pipeline.config.secrets import redact
 from pipeline.tracking import store
@@ -105,8 +105,9 @@ def leave_for_record(reason: str) -> None:
 
 @contextmanager
 def signals_end_the_run(run_id: str) -> Iterator[None]:
-    """Within an active run: SIGINT/SIGTERM end it KILLED and exit 128 + signal; an error tags
-    `end_reason` (and `mlflow.start_run`'s own exit ends the run FAILED)."""
+    """Within an active run: SIGINT/SIGTERM end it KILLED and exit 128 + signal; a sweep's pruner
+    ends it KILLED too (TrialPruned, re-raised for the sweeper); an error tags `end_reason` (and
+    `mlflow.start_run`'s own exit ends the run FAILED)."""
     global _fitting
     _received.clear()
     _fitting = False
@@ -135,6 +136,8 @@ def signals_end_the_run(run_id: str) -> Iterator[None]:
             leave_for_record(str(err))
             raise
         mlflow.set_tag(END_REASON_TAG, redact(f"{type(err).__name__}: {err}")[:5000])
+        if isinstance(err, TrialPruned):
+            mlflow.end_run("KILLED")
         raise
     finally:
         for signum, handler in previous.items():

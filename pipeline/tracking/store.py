@@ -45,12 +45,14 @@ def _wait_for_sqlite_writers(dbapi_connection, _record) -> None:
 
 
 def setup() -> None:
-    """Once per process, before the first client: runs stay on this machine (no telemetry), and
-    every sqlite connection waits for other writers (a SQLAlchemy listener: MLflow builds the engine)."""
+    """Once per process, before the first client: runs stay on this machine (no telemetry), no
+    progress bar is printed for each artifact read back, and every sqlite connection waits for
+    other writers (a SQLAlchemy listener: MLflow builds the engine)."""
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
 
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     if not event.contains(Engine, "connect", _wait_for_sqlite_writers):
         event.listen(Engine, "connect", _wait_for_sqlite_writers)
 

@@ -1,9 +1,10 @@
 """A sweep's runs as its jobs and readers see them.
 
 `join` points a multirun job at the sweep's tracking URI and parent run (published by the
-MlflowSweep callback, pipeline/launch/sweep.py, in `<sweep dir>/mlflow_sweep.json`) and names its
-run after its swept values; `swept_keys` says which keys a sweep varies; `children` is the one
-query for a parent's child runs (the callback's best run, `compare`).
+MlflowSweep callback, pipeline/launch/sweep.py, in `<sweep dir>/mlflow_sweep.json`, read by
+`published`) and names its run after its swept values (`job_name`); `swept_keys` says which keys a
+sweep varies; `children` is the one query for a parent's child runs (the callback's best run,
+`compare`), `finished` those that count (a resumed sweep runs the other jobs again).
 """
 
 from __future__ import annotations
@@ -39,23 +40,33 @@ def join(cfg: Config) -> tuple[Config, str | None]:
     registered = any(cb.get("_target_") == TARGET for cb in (hydra_cfg.callbacks or {}).values())
     if hydra_cfg.mode != RunMode.MULTIRUN or not registered:
         return cfg, None
-    sweep_file = Path(hydra_cfg.sweep.dir) / SWEEP_FILE
-    if not sweep_file.is_file():  # Hydra turns a callback's exception into a warning: stop here instead
+    sweep = published(hydra_cfg.sweep.dir)
+    if sweep is None:  # Hydra turns a callback's exception into a warning: stop here instead
         raise PipelineError(
-            f"{sweep_file}: not found; the MlflowSweep callback failed to start the sweep (see its warning above)"
+            f"{Path(hydra_cfg.sweep.dir) / SWEEP_FILE}: not found; the MlflowSweep callback failed to start "
+            "the sweep (see its warning above)"
         )
-    sweep = json.loads(sweep_file.read_text())
     if sweep["pid"] != os.getpid() and sweep["pid"] not in _watched:  # a job in another process
         _watched.add(sweep["pid"])
         processes.exit_when_gone(sweep["pid"], sweep["started"])
-    swept = [o.input_line for o in parse(hydra_cfg.overrides.task) if o.key_or_group in sweep["swept_keys"]]
-    run_name = cfg.tracking.run_name or ",".join(swept) or None
+    run_name = cfg.tracking.run_name or job_name(hydra_cfg.overrides.task, sweep["swept_keys"]) or None
     tracking_cfg = replace(cfg.tracking, uri=sweep["tracking_uri"], run_name=run_name)
     return replace(cfg, tracking=tracking_cfg), sweep["parent_run_id"]
 
 
+def published(sweep_dir: str | Path) -> dict | None:
+    """What the MlflowSweep callback published for the sweep in `sweep_dir` (None: nothing)."""
+    sweep_file = Path(sweep_dir) / SWEEP_FILE
+    return json.loads(sweep_file.read_text()) if sweep_file.is_file() else None
+
+
 def parse(overrides) -> list:
     return OverridesParser.create().parse_overrides(list(overrides))
+
+
+def job_name(overrides, swept: list[str]) -> str:
+    """A job's name: its values of the swept keys as its overrides give them (`optim.lr=0.5,seed=1`)."""
+    return ",".join(o.input_line for o in parse(overrides) if o.key_or_group in swept)
 
 
 def swept_keys(config: DictConfig) -> list[str]:
@@ -74,3 +85,10 @@ def children(client: MlflowClient, parent) -> list:
         order_by=[f"metrics.{FINAL_VAL_ACC} DESC", "attributes.start_time ASC"],
         max_results=10_000,
     )
+
+
+def finished(client: MlflowClient, parent) -> list:
+    """The parent's children that count: FINISHED with a final validation accuracy, best first."""
+    return [
+        run for run in children(client, parent) if run.info.status == "FINISHED" and FINAL_VAL_ACC in run.data.metrics
+    ]

@@ -1,0 +1,150 @@
+"""The learner sweep interrupted half way (SIGINT) and resumed, against the same sweep uninterrupted.
+
+    python -m bench.sweep_resume --data data/normalized              # seeds 0-4: 30 + 15 runs per store
+    python -m bench.sweep_resume --data DIR --threads 2 seed=0,1      # shorter: 12 + 6
+
+Two fresh sqlite stores. In the first, `python -m pipeline.train -m +experiment=learner` runs
+whole; in the second it gets SIGINT once half of its jobs have FINISHED, then the same command with
+`hydra.sweeper.resume=latest` continues it. Both stores then get the learning-rate study
+(`+experiment=learning_rates`), which the report also reads. Prints the jobs the resume ran (its
+new child runs) against the jobs missing when it started, the wall time of each step, and whether
+the report built from each store is the same: every arm's accuracy per seed and its per-image
+predictions (what the report's numbers are made of), and report/index.html itself once run ids,
+times and the store's path are set aside.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from mlflow import MlflowClient
+
+from bench.sweep_overhead import timed
+from pipeline.tracking.sweep_runs import PARENT_TAG, published
+
+VOLATILE = re.compile(
+    r"[0-9a-f]{32}|<code>[0-9a-f]{8}</code>|[\d.]+ s\b|\d{4}-\d\d-\d\d[ T]\d\d:\d\d(:\d\d)?|sqlite:///[^<\s\"]*"
+)
+
+
+def train(store: Path, *overrides: str) -> list[str]:
+    return [sys.executable, "-m", "pipeline.train", "-m", f"tracking.uri=sqlite:///{store}/mlflow.db", *overrides]
+
+
+def finished_children(sweep_dir: Path) -> list:
+    sweep = published(sweep_dir)
+    if sweep is None:
+        return []
+    client = MlflowClient(sweep["tracking_uri"])
+    runs = client.search_runs([sweep["experiment_id"]], f"tags.`{PARENT_TAG}` = '{sweep['parent_run_id']}'")
+    return [run for run in runs if run.info.status == "FINISHED"]
+
+
+def interrupted(command: list[str], sweep_dir: Path, jobs: int, env: dict) -> float:
+    """Seconds until the sweep, interrupted by SIGINT once half its jobs finished, has exited."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while proc.poll() is None and len(finished_children(sweep_dir)) < jobs // 2:
+        time.sleep(1)
+    proc.send_signal(signal.SIGINT)
+    if proc.wait(600) != 128 + signal.SIGINT:
+        sys.exit(f"error: the interrupted sweep exited {proc.returncode}, expected {128 + signal.SIGINT}")
+    return time.perf_counter() - start
+
+
+def report(store: Path, overrides: list[str], env: dict) -> tuple[dict, str]:
+    """What the report is made of (arm -> seed -> accuracy, per-image correctness) and its page."""
+    from pipeline.report.runs import correctness, find_runs
+
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{store}/mlflow.db"
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+    measured, uri, _ = find_runs(list(overrides))
+    made_of = {
+        m.name: {seed: run.data.metrics["final_val_acc"] for seed, run in sorted(m.runs.items())} for m in measured
+    }
+    correct = correctness(MlflowClient(uri), measured)
+    made_of["correct"] = {name: {seed: c.tolist() for seed, c in seeds.items()} for name, seeds in correct.items()}
+    out = store / "report"
+    uri_override = f"tracking.uri=sqlite:///{store}/mlflow.db"
+    timed([sys.executable, "-m", "pipeline.report", "--out", str(out), uri_override, *overrides], env=env)
+    return made_of, VOLATILE.sub("", (out / "index.html").read_text())
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=Path("data/normalized"), help="normalized MNIST directory")
+    parser.add_argument("--threads", type=int, help="torch threads of every job (OMP_NUM_THREADS); default: torch's")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides of both sweeps and the report, e.g. seed=0,1")
+    args = parser.parse_args(argv)
+    if not (args.data / "train_x.npy").is_file():
+        sys.exit(f"error: {args.data / 'train_x.npy'}: not found; expected normalized MNIST (or pass --data DIR)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    if args.threads:
+        env["OMP_NUM_THREADS"] = str(args.threads)
+    common = [f"paths.normalized={args.data.resolve()}", *args.overrides]
+    from pipeline.report.runs import arms, split_seeds
+
+    seeds, _ = split_seeds(args.overrides)
+    jobs = len([arm for arm in arms() if arm.experiment == "learner"]) * len(seeds)
+    loads, seconds = [os.getloadavg()[0]], {}
+    with tempfile.TemporaryDirectory(prefix="sweep_resume-") as tmp:
+        whole, cut = Path(tmp) / "whole", Path(tmp) / "cut"
+        learner = ["+experiment=learner", *common]
+        seconds["uninterrupted"] = timed(train(whole, *learner, f"hydra.sweep.dir={whole}/learner"), env=env)
+        loads.append(os.getloadavg()[0])
+        first = train(cut, *learner, f"hydra.sweep.dir={cut}/learner")
+        seconds["interrupted"] = interrupted(first, cut / "learner", jobs, env)
+        before = len(finished_children(cut / "learner"))
+        resumed = [*learner, f"hydra.sweep.dir={cut}/resumed", "hydra.sweeper.resume=latest"]
+        seconds["resume"] = timed(train(cut, *resumed), env=env)
+        loads.append(os.getloadavg()[0])
+        client = MlflowClient(f"sqlite:///{cut}/mlflow.db")
+        parent = client.get_run(published(cut / "resumed")["parent_run_id"])
+        children = client.search_runs([parent.info.experiment_id], f"tags.`{PARENT_TAG}` = '{parent.info.run_id}'")
+        ran = sum(run.info.start_time >= resume_started(parent) for run in children)  # the resume's children
+        for store in (whole, cut):
+            timed(train(store, "+experiment=learning_rates", *common, f"hydra.sweep.dir={store}/rates"), env=env)
+        (made_whole, page_whole), (made_cut, page_cut) = (report(store, args.overrides, env) for store in (whole, cut))
+        loads.append(os.getloadavg()[0])
+    print(
+        f"sweep_resume: +experiment=learner {' '.join(args.overrides)} ({jobs} jobs); threads "
+        f"{args.threads or 'torch default'}; load average {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} CPUs"
+    )
+    print(f"  uninterrupted sweep: {seconds['uninterrupted']:.1f} s")
+    print(
+        f"  interrupted after {before} of {jobs} jobs finished: {seconds['interrupted']:.1f} s; resume: "
+        f"{seconds['resume']:.1f} s, ran {ran} jobs for the {jobs - before} missing "
+        f"({'only the missing ones' if ran == jobs - before else 'NOT only the missing ones'}); parent "
+        f"{parent.info.status}, {parent.data.tags.get('sweep.children_finished')} children finished"
+    )
+    print(
+        f"  (interrupted + resume) / uninterrupted: "
+        f"{(seconds['interrupted'] + seconds['resume']) / seconds['uninterrupted']:.2f}"
+    )
+    same_numbers, same_page = made_whole == made_cut, page_whole == page_cut
+    print(
+        f"  report: accuracies and per-image predictions {'the same' if same_numbers else 'DIFFER'}; "
+        f"index.html {'the same' if same_page else 'DIFFERS'} (run ids, times and paths aside)"
+    )
+    if not same_page:
+        whole_lines, cut_lines = page_whole.splitlines(), page_cut.splitlines()
+        for line in difflib.unified_diff(whole_lines, cut_lines, "uninterrupted", "resumed", n=0, lineterm=""):
+            print(f"    {line[:200]}")
+
+
+def resume_started(parent) -> int:
+    """When the resume began (ms): the parent's process tags are the resume's process."""
+    return int(float(parent.data.tags["process.started"]) * 1000)
+
+
+if __name__ == "__main__":
+    main()

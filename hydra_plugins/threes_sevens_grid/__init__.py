@@ -1,0 +1,1 @@
+"""Hydra sweeper plugin: the grid sweeper, resumable (see grid_sweeper.py)."""
