@@ -20,11 +20,11 @@ TESTS = Path(__file__).resolve().parent
 HOW = {
     "chromium": "Debian/Ubuntu: sudo apt-get install chromium; elsewhere: .venv/bin/playwright install chromium",
     "postgresql": "Debian/Ubuntu: sudo apt-get install postgresql; macOS: brew install postgresql",
-    "podman": "Debian/Ubuntu: sudo apt-get install podman podman-compose debootstrap runc",
+    "podman": "Debian/Ubuntu: sudo apt-get install podman podman-compose mmdebstrap runc",
 }
 # What tests/test_image.py runs: podman and podman-compose, with runc (crun fails on some hosts), on a base
-# image it makes with debootstrap (no registry is assumed reachable).
-PODMAN_TOOLS = ("podman", "podman-compose", "debootstrap", "runc")
+# image it makes with mmdebstrap (no registry is assumed reachable).
+PODMAN_TOOLS = ("podman", "podman-compose", "mmdebstrap", "runc")
 
 
 @cache
@@ -66,12 +66,12 @@ def missing(need: str) -> str | None:
         if os.geteuid() == 0 and not _user_exists("postgres"):
             return "PostgreSQL refuses to run as root and there is no `postgres` user to run it as"
     if need == "needs_podman":
-        path = f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin"  # where Debian puts debootstrap and runc
+        path = f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin"  # where Debian puts runc
         absent = [tool for tool in PODMAN_TOOLS if not shutil.which(tool, path=path)]
         if absent:
             return f"{', '.join(absent)} not found ({HOW['podman']})"
         if os.geteuid() != 0:
-            return "the image test needs root (debootstrap builds its base image)"
+            return "the image test needs root (mmdebstrap builds its base image)"
     return None
 
 

@@ -79,7 +79,7 @@ def test_make_test_as_root_on_debian_installs_the_missing_packages_with_apt(chec
     directory, env, log = checkout
     done = make_test(directory, env)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "apt-get install -y -q chromium postgresql podman podman-compose debootstrap runc" in log.read_text()
+    assert "apt-get install -y -q chromium postgresql podman podman-compose mmdebstrap runc" in log.read_text()
     assert log.read_text().splitlines()[-1] == "python -m pytest"
 
 

@@ -58,8 +58,8 @@ def test_the_image_test_needs_podman_its_tools_and_root(monkeypatch):
         system_deps.shutil, "which", lambda tool, path=None: f"/usr/sbin/{tool}" if tool in present else None
     )
     reason = system_deps.missing("needs_podman")
-    assert reason.startswith("podman-compose, debootstrap not found") and "apt-get install podman" in reason
-    present |= {"podman-compose", "debootstrap"}
+    assert reason.startswith("podman-compose, mmdebstrap not found") and "apt-get install podman" in reason
+    present |= {"podman-compose", "mmdebstrap"}
     monkeypatch.setattr(system_deps.os, "geteuid", lambda: 1000)
     assert "needs root" in system_deps.missing("needs_podman")
     monkeypatch.setattr(system_deps.os, "geteuid", lambda: 0)
