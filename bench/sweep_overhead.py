@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from bench import bare_loop
+from bench.tricks import TRICKS
 from pipeline.config.compose import compose, validate
 
 
@@ -43,7 +44,7 @@ def timed(cmd: list[str], **kwargs) -> float:
     return time.perf_counter() - start
 
 
-def multirun_seconds(jobs: int, data_dir: Path, overrides: list[str], env: dict) -> float:
+def multirun_seconds(jobs: int, data_dir: Path, overrides: list[str], env: dict, trick: str | None = None) -> float:
     with tempfile.TemporaryDirectory(prefix="sweep_overhead-") as tmp:
         store = f"sqlite:///{tmp}/mlflow.db"
         timed(
@@ -51,11 +52,11 @@ def multirun_seconds(jobs: int, data_dir: Path, overrides: list[str], env: dict)
             env=env,
         )
         seeds = ",".join(str(seed) for seed in range(1, jobs + 1))
+        command = ["-m", "bench.tricks", trick] if trick else ["-m", "pipeline.train"]
         return timed(
             [
                 sys.executable,
-                "-m",
-                "pipeline.train",
+                *command,
                 "-m",
                 f"seed={seeds}",
                 f"paths.normalized={data_dir}",
@@ -98,6 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--repeats", type=int, default=1, help="repeats of every measure (median)")
     parser.add_argument("--threads", type=int, help="torch threads, here and in the jobs (OMP_NUM_THREADS)")
+    parser.add_argument("--trick", choices=TRICKS, help="also time each sweep with this trick (bench/tricks.py)")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every job, e.g. optim.epochs=20")
     args = parser.parse_args(argv)
     if not (args.data / "train_x.npy").is_file():
@@ -112,10 +114,13 @@ def main(argv: list[str] | None = None) -> None:
     runs = sorted(set(args.runs))
 
     starts, sweeps, bares = [], {n: [] for n in runs}, {n: [] for n in runs}
+    tricked = {n: [] for n in runs}
     for _ in range(args.repeats):  # interleaved, so a busy spell on the shared machine hits every measure
         starts.append(timed([sys.executable, "-c", "import pipeline.train"], env=env))
         for n in runs:
             sweeps[n].append(multirun_seconds(n, data_dir, args.overrides, env))
+            if args.trick:
+                tricked[n].append(multirun_seconds(n, data_dir, args.overrides, env, args.trick))
         each = bare_seconds(data, cfg, max(runs))
         for n in runs:
             bares[n].append(sum(each[:n]))
@@ -138,6 +143,12 @@ def main(argv: list[str] | None = None) -> None:
         print(
             f"  {n:>4}  {sweep_s[n]:12.2f}  {bare_s[n]:10.2f}  {(sweep_s[n] - start_s) / bare_s[n]:25.2f}  "
             f"{budget:6.2f} s: {'met' if sweep_s[n] <= budget else 'NOT met'}"
+        )
+    for n in runs if args.trick else []:
+        with_trick = statistics.median(tricked[n])
+        print(
+            f"  {n:>4}  with {args.trick}: {with_trick:.2f} s, {(with_trick - start_s) / bare_s[n]:.2f}x: "
+            f"{100 * (with_trick - sweep_s[n]) / sweep_s[n]:+.1f}% of the sweep"
         )
     if len(runs) >= 2:
         per_job, fixed = np.polyfit(runs, [sweep_s[n] for n in runs], 1)

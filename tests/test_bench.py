@@ -62,11 +62,12 @@ def test_whole_process_times_the_command_against_a_bare_process_with_and_without
 
 
 @pytest.mark.slow
-def test_one_write_per_epoch_trick_still_records_every_epoch_of_every_metric(normalized, tmp_path):
-    """bench/tricks.py's one_write_per_epoch holds metrics back: none may be lost (the last epoch's
-    are written when Lightning finalizes the logger)."""
+@pytest.mark.parametrize("trick", ["one_write_per_epoch", "flush_every_second"])
+def test_a_trick_holding_metrics_back_still_records_every_epoch_of_every_metric(trick, normalized, tmp_path):
+    """bench/tricks.py's one_write_per_epoch and flush_every_second hold metrics back: none may be lost
+    (what is held is written when Lightning finalizes the logger)."""
     epochs, db = 3, tmp_path / "tricks.db"
-    command = [sys.executable, "-m", "bench.tricks", "one_write_per_epoch", f"optim.epochs={epochs}"]
+    command = [sys.executable, "-m", "bench.tricks", trick, f"optim.epochs={epochs}"]
     overrides = [
         f"paths.normalized={normalized.paths.normalized}",
         f"tracking.uri=sqlite:///{db}",

@@ -64,12 +64,17 @@ def test_every_command_reads_and_writes_from_a_subdirectory_what_it_would_from_t
     assert "mark-orphans: 0 run(s) marked KILLED" in command("pipeline.tracking", "mark-orphans")
     command("pipeline.report", status=1)  # no learner runs in this store: refused in one line, nothing written
     port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.server", "--port", str(port)], cwd=sub, env=env, stderr=subprocess.DEVNULL
+    server = subprocess.Popen(  # one person's server on loopback: no accounts, asked for by --no-auth
+        [sys.executable, "-m", "pipeline.server", "--no-auth", "--port", str(port)],
+        cwd=sub,
+        env={**env, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"},
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         client = MlflowClient(f"http://127.0.0.1:{port}")
-        for _ in range(120):
+        for _ in range(240):
+            assert server.poll() is None, server.stderr.read()[-2000:]
             try:
                 assert client.get_experiment_by_name("threes-sevens") is not None  # the project's store
                 break

@@ -29,6 +29,13 @@ def test_trial_overrides_parse_as_hydra_overrides_of_the_jobs_environment():
     }
 
 
+def use_store(tmp_path) -> None:
+    """The test's own store and experiment: the fluent API's active experiment may be another
+    test's, set earlier in the same worker."""
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
+    mlflow.set_experiment("trials")
+
+
 def fit_as_trial(tmp_path, pruner, epochs: int = 4):
     """A short fit of the linear model as trial 1 of a study whose trial 0 scored 1.0 every epoch;
     returns the callback and the run."""
@@ -60,7 +67,7 @@ def fit_as_trial(tmp_path, pruner, epochs: int = 4):
         enable_checkpointing=False,
         callbacks=[callback],
     )
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
+    use_store(tmp_path)
     with mlflow.start_run() as run:
         trainer.fit(module, TensorBatches(x, y, 32, False, 0), TensorBatches(x, y, 64, False, 0))
         return callback, trainer, study, run
@@ -89,7 +96,7 @@ def test_without_a_pruner_a_trial_runs_to_its_end_and_reports_nothing(tmp_path):
 
 
 def test_a_pruned_run_ends_killed_with_its_reason(tmp_path):
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
+    use_store(tmp_path)
     with pytest.raises(TrialPruned), mlflow.start_run() as run, lifecycle.signals_end_the_run(run.info.run_id):
         raise TrialPruned("Optuna trial 3 pruned after epoch 2 of 8")
     ended = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").get_run(run.info.run_id)

@@ -176,25 +176,27 @@ def test_a_model_whose_store_stays_away_is_kept_and_recorded_by_one_command_late
     server = start_server(port, store, log)
     out = tmp_path / "out"
     epochs = 3
-    training = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            STOP_AFTER_OUTPUTS,
-            f"paths.normalized={data}",
-            f"tracking.uri=http://127.0.0.1:{port}",
-            f"optim.epochs={epochs}",
-            "trainer.accelerator=cpu",
-            "tracking.outage_s=1",  # MLflow's retries give up after 2 s
-            f"hydra.run.dir={out}",
-        ],
-        cwd=tmp_path,
-        env={**env(), "SERVER_PGID": str(server.pid), "SERVER_PORT": str(port)},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    stop(server)  # stopped already, by the training
+    try:
+        training = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                STOP_AFTER_OUTPUTS,
+                f"paths.normalized={data}",
+                f"tracking.uri=http://127.0.0.1:{port}",
+                f"optim.epochs={epochs}",
+                "trainer.accelerator=cpu",
+                "tracking.outage_s=1",  # MLflow's retries give up after 2 s
+                f"hydra.run.dir={out}",
+            ],
+            cwd=tmp_path,
+            env={**env(), "SERVER_PGID": str(server.pid), "SERVER_PORT": str(port)},
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    finally:
+        stop(server)  # stopped already by the training, unless it failed first
     assert training.returncode == 1, training.stderr[-3000:]
     line = training.stderr.strip().splitlines()[-1]  # the last line, and no traceback or Hydra report before it
     assert "Traceback" not in training.stderr and "Error executing job" not in training.stderr
