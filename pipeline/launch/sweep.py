@@ -1,22 +1,12 @@
 """A Hydra multirun as one MLflow parent run with one child run per job.
 
-`MlflowSweep` is a Hydra callback (registered in conf/config.yaml under hydra.callbacks).
-Before any job starts it creates the experiment and the sweep's parent run, and, if asked
-(`server=true`) when the store is a SQLite file and a launcher runs the jobs in other processes
-(joblib, submitit), starts a local tracking server as the store's single writer
-(pipeline/tracking/server.py). It publishes the store and the parent in `<sweep dir>/mlflow_sweep.json`,
-which every job reads through `sweep_runs.join` whatever launcher runs it (in process,
-joblib/loky workers, submitit); each job's run is started with MLflow's own `parent_run_id`.
-At the end it records the best child on the parent, registers the best child's model through the
-gate (pipeline/tracking/registry.py) in the same store, and ends the parent; if registering fails,
-the parent ends FAILED with the reason and the command exits 1 with one line saying so.
-A resumed sweep (`hydra.sweeper.resume`, pipeline/launch/resume.py) goes on under its first parent run.
-
-However the sweep ends, its runs end: SIGINT/SIGTERM stop the running jobs (each ends its run
-KILLED), end the parent KILLED with `end_reason`, stop the server, and exit 128 + signal. After
-`kill -9` of the sweep's process the server gets SIGTERM from Linux (pipeline/server.py), each
-job in another process kills itself within a second (`processes.exit_when_gone`), and the runs
-left RUNNING carry their process, so `mark-orphans` (or the next training) marks them KILLED.
+`MlflowSweep`, a Hydra callback (conf/config.yaml), creates the sweep's parent run before any job
+starts (or reopens it: `hydra.sweeper.resume`, pipeline/launch/resume.py) and publishes the store and
+the parent in `<sweep dir>/mlflow_sweep.json`, which every job reads through `sweep_runs.join`
+whatever launcher runs it; each job's run is started with MLflow's own `parent_run_id`. At the end it
+records the best child, registers its model through the gate in the same store (a failure ends the
+parent FAILED with the reason, and the command exits 1), and ends the parent. However the sweep ends
+(SIGINT/SIGTERM, an error, `kill -9` of its process), its runs end: docs/faults.md, "Sweeps".
 """
 
 from __future__ import annotations
