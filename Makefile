@@ -19,7 +19,7 @@ lint: setup  # ruff's lint and format, as configured in pyproject.toml (part of 
 
 # params.yaml is conf/ composed by Hydra: what `dvc repro` runs with (`dvc exp run` recomposes it).
 params: setup
-	$(BIN)/python -m pipeline.config > params.yaml.tmp && mv params.yaml.tmp params.yaml
+	$(BIN)/python -m pipeline.config --out params.yaml
 
 setup: $(VENV)/.installed
 

@@ -3,6 +3,7 @@ read back by pipeline.compare and shown by the MLflow UI in headless Chromium.""
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,8 @@ import pytest
 from mlflow import MlflowClient
 from omegaconf import OmegaConf
 
+from pipeline.launch.sweep import MlflowSweep
+from pipeline.tracking import lifecycle
 from pipeline.tracking.server import TrackingServer
 from pipeline.tracking.sweep_runs import PARENT_TAG, SWEEP_FILE
 from tests import system_deps
@@ -265,3 +268,30 @@ def test_optuna_sweep_through_hydra_is_one_parent_with_a_child_per_trial(tmp_pat
     assert {key: str(value) for key, value in results.best_params.items()} in sampled  # Optuna's best is a child
     for child in children:  # each trial's name is its sampled values
         assert child.info.run_name == ",".join(f"{key}={child.data.params[key]}" for key in results.best_params)
+
+
+def test_an_interrupt_whose_exit_python_dropped_still_ends_the_sweep_at_the_next_boundary():
+    """A signal handled while Python runs a __del__ (or a weakref callback) has its SystemExit printed
+    and dropped ("Exception ignored in"): the sweep keeps the signal and leaves, with 128 + signal,
+    when the next job starts, when the running job ends, or at the sweep's end."""
+    sweep = MlflowSweep(server=False)
+
+    class Collected:
+        def __del__(self):
+            sweep._interrupt(signal.SIGINT, None)  # raises SystemExit(130), which Python drops here
+
+    previous = {signum: signal.getsignal(signum) for signum in lifecycle.STOP_SIGNALS}
+    try:
+        Collected()  # collected at once: its __del__ runs the handler
+        boundaries = [
+            lambda: sweep.on_job_start(config=None, task_function=None),
+            lambda: sweep.on_job_end(config=None, job_return=None),
+            lambda: sweep.on_multirun_end(config=None),
+        ]
+        for boundary in boundaries:
+            with pytest.raises(SystemExit) as left:
+                boundary()
+            assert left.value.code == 128 + signal.SIGINT
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -1,6 +1,6 @@
 """The models conf/ offers: one YAML file each in conf/model/, naming its network class and bringing
 its recipe (the optimizer, batch size and epochs it trains well with). Everything that lists the
-models (the learner sweep, the report, messages, tests) reads them from here, so adding a model is
+models (the report, messages, tests) reads them from here (the learner sweep globs conf/model/), so adding a model is
 a network class and one YAML file."""
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from pathlib import Path
 from pipeline.config.compose import CONF_DIR, as_dict, compose, validate
 from pipeline.config.errors import ConfigError
 
-MODEL_DIR = CONF_DIR / "model"
 RECIPE_KEYS = ("name", "lr", "momentum", "weight_decay", "loss", "batch_size", "epochs", "shuffle")
 
 

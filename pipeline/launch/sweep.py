@@ -6,7 +6,7 @@ the parent in `<sweep dir>/mlflow_sweep.json`, which every job reads through `sw
 whatever launcher runs it; each job's run is started with MLflow's own `parent_run_id`. At the end it
 records the best child, registers its model through the gate in the same store (a failure ends the
 parent FAILED with the reason, and the command exits 1), and ends the parent. However the sweep ends
-(SIGINT/SIGTERM, an error, `kill -9` of its process), its runs end: docs/faults.md, "Sweeps".
+(SIGINT/SIGTERM, an error, `kill -9` of its process), its runs end: docs/faults.md, "Sweeps and run names".
 """
 
 from __future__ import annotations
@@ -121,7 +121,21 @@ class MlflowSweep(Callback):
         with atomic_file(sweep_dir / SWEEP_FILE) as scratch:  # jobs never read half a file
             scratch.write_text(json.dumps(published, indent=2))
 
+    # Python runs a signal handler between any two bytecodes, also inside a weakref callback or a
+    # __del__ during garbage collection, where the SystemExit it raises is printed ("Exception
+    # ignored in") and dropped: the interrupt is kept, and the sweep leaves at the next boundary.
+    def on_job_start(self, config: DictConfig, **kwargs) -> None:
+        self._leave_if_interrupted()
+
+    def on_job_end(self, config: DictConfig, job_return, **kwargs) -> None:
+        self._leave_if_interrupted()
+
+    def _leave_if_interrupted(self) -> None:
+        if self.signal is not None:
+            raise SystemExit(128 + signal.Signals[self.signal])
+
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        self._leave_if_interrupted()
         if self.parent_id is None:  # on_multirun_start failed (Hydra reported it as a warning)
             return
         runs = children(self.client, self.client.get_run(self.parent_id))

@@ -99,8 +99,8 @@ def model_source(client: MlflowClient, model_uri: str) -> str:
     """Where the model's files are, read through `client`: its store, not the process's default one.
     Given a `models:/m-...` source, MLflow 3.17's SQL and file registry stores look the logged model up
     with `MlflowClient()`, the process-wide default tracking URI (a TODO in SqlAlchemyStore
-    .create_model_version), not the client's: a sweep whose jobs ran in other processes never set it
-    in its own, so it looked in ./mlflow.db (creating it) and failed. The artifact location, with the
+    .create_model_version), not the client's: a sweep whose jobs ran in other processes has not set
+    it in its own, so the lookup would go to ./mlflow.db (creating it) and fail. The artifact location, with the
     model's id, registers the same version without that lookup (MLflow's client does the same for
     registries that cannot resolve `models:/<id>`: MlflowClient._create_model_version)."""
     if not model_uri.startswith("models:/m-"):
@@ -151,9 +151,9 @@ def register_and_gate(
     if collapsed:
         promoted, reason = False, f"collapsed ({collapsed}): never the champion"
     elif current is None:
-        promoted, reason, before = True, "no champion yet", None
+        promoted, reason = True, "no champion yet"
     elif current.version == version.version:  # a call interrupted after setting the alias
-        promoted, reason, before = True, "already champion", None
+        promoted, reason = True, "already champion"
     else:
         promoted, reason = beats(new, before)
     alias = CHAMPION if promoted else CHALLENGER
@@ -202,5 +202,6 @@ def gate_run(
         decision = register_and_gate(
             client, run_id, model_uri, name, digest, valid["acc"], valid["loss"], collapsed=collapsed
         )
-    print(f"train: {decision['model']} version {decision['version']} is the {decision['alias']} ({decision['reason']})")
+    model, version, alias = decision["model"], decision["version"], decision["alias"]
+    print(f"registry: {model} version {version} is the {alias} ({decision['reason']})")
     return decision
