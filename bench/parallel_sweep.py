@@ -20,7 +20,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from bench.sweep_overhead import multirun_seconds
+from bench.sweep_overhead import jobs_env, multirun_seconds
 
 VARIANTS = {  # name: the launcher's overrides
     "sequential": [],  # Hydra's basic launcher, jobs in the sweep's process
@@ -38,11 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, help="torch threads of every job (OMP_NUM_THREADS); default: torch's")
     parser.add_argument("overrides", nargs="*", default=["optim.epochs=40"], help="Hydra overrides for every job")
     args = parser.parse_args(argv)
-    if not (args.data / "train_x.npy").is_file():
-        sys.exit(f"error: {args.data / 'train_x.npy'}: not found; expected normalized MNIST (or pass --data DIR)")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    if args.threads:
-        env["OMP_NUM_THREADS"] = str(args.threads)
+    env = jobs_env(args.data, args.threads)
     names = args.variants.split(",")
     if any(name not in VARIANTS for name in names):
         sys.exit(f"error: --variants {args.variants}: expected some of: {','.join(VARIANTS)}")

@@ -44,6 +44,17 @@ def timed(cmd: list[str], **kwargs) -> float:
     return time.perf_counter() - start
 
 
+def jobs_env(data: Path, threads: int | None) -> dict[str, str]:
+    """The environment the benchmark's commands run in: no MLFLOW_* of the caller, OMP_NUM_THREADS
+    when `threads` is given; exits with one line when `data` holds no normalized MNIST."""
+    if not (data / "train_x.npy").is_file():
+        sys.exit(f"error: {data / 'train_x.npy'}: not found; expected normalized MNIST (or pass --data DIR)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
+    return env
+
+
 def multirun_seconds(jobs: int, data_dir: Path, overrides: list[str], env: dict, trick: str | None = None) -> float:
     with tempfile.TemporaryDirectory(prefix="sweep_overhead-") as tmp:
         store = f"sqlite:///{tmp}/mlflow.db"
@@ -102,13 +113,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--trick", choices=TRICKS, help="also time each sweep with this trick (bench/tricks.py)")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every job, e.g. optim.epochs=20")
     args = parser.parse_args(argv)
-    if not (args.data / "train_x.npy").is_file():
-        sys.exit(f"error: {args.data / 'train_x.npy'}: not found; expected normalized MNIST (or pass --data DIR)")
     data_dir = args.data.resolve()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env = jobs_env(args.data, args.threads)
     if args.threads:
         torch.set_num_threads(args.threads)
-        env["OMP_NUM_THREADS"] = str(args.threads)
     cfg = validate(compose([f"paths.normalized={data_dir}", *args.overrides]))
     data = bare_loop.load(data_dir, torch.device("cpu"))
     runs = sorted(set(args.runs))

@@ -25,7 +25,7 @@ from pathlib import Path
 from mlflow import MlflowClient
 from omegaconf import OmegaConf
 
-from bench.sweep_overhead import timed
+from bench.sweep_overhead import jobs_env, timed
 
 SEARCH = "hparams_search=cnn_optuna"
 VARIANTS = {"pruned": [], "unpruned": ["~hydra/sweeper/pruner"]}
@@ -69,11 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, help="torch threads of every job (OMP_NUM_THREADS); default: torch's")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for both searches, e.g. hydra.sweeper.n_trials=6")
     args = parser.parse_args(argv)
-    if not (args.data / "train_x.npy").is_file():
-        sys.exit(f"error: {args.data / 'train_x.npy'}: not found; expected normalized MNIST (or pass --data DIR)")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    if args.threads:
-        env["OMP_NUM_THREADS"] = str(args.threads)
+    env = jobs_env(args.data, args.threads)
     loads = [os.getloadavg()[0]]
     measured = {}
     for name, variant in VARIANTS.items():

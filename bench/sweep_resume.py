@@ -28,7 +28,7 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
-from bench.sweep_overhead import timed
+from bench.sweep_overhead import jobs_env, timed
 from pipeline.tracking.sweep_runs import PARENT_TAG, published
 
 VOLATILE = re.compile(
@@ -85,11 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, help="torch threads of every job (OMP_NUM_THREADS); default: torch's")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of both sweeps and the report, e.g. seed=0,1")
     args = parser.parse_args(argv)
-    if not (args.data / "train_x.npy").is_file():
-        sys.exit(f"error: {args.data / 'train_x.npy'}: not found; expected normalized MNIST (or pass --data DIR)")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    if args.threads:
-        env["OMP_NUM_THREADS"] = str(args.threads)
+    env = jobs_env(args.data, args.threads)
     common = [f"paths.normalized={args.data.resolve()}", *args.overrides]
     from pipeline.report.runs import arms, split_seeds
 

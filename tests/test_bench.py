@@ -8,7 +8,7 @@ import sys
 import pytest
 from mlflow import MlflowClient
 
-from bench import sweep_overhead, train_speed, whole_process
+from bench import sweep_overhead, sweep_pruning, sweep_resume, train_speed, whole_process
 from bench.whole_process import ROOT
 
 
@@ -109,3 +109,24 @@ def test_store_check_times_the_damaged_store_check_on_built_stores(capsys):
     out = capsys.readouterr().out
     assert re.search(r"^2 runs x 2 epochs\s+[\d.]+\s+[\d.]+ ms .*CPU [\d.]+ ms\s+[\d.]+ ms", out, re.M), out
     assert re.search(r"quick_check: [\d.]+ CPU ms per MB", out)
+
+
+@pytest.mark.slow
+def test_sweep_pruning_runs_the_search_with_and_without_its_pruner_and_compares_them(normalized, capsys):
+    data = normalized.paths.normalized
+    sweep_pruning.main(["--data", data, "--threads", "1", "hydra.sweeper.n_trials=2", "optim.epochs=2"])
+    out = capsys.readouterr().out
+    for name in ("pruned", "unpruned"):  # both searches ran their 2 trials
+        assert re.search(rf"^  {name}\s+[\d.]+\s+[\d.]+\s+\d+\s+[\d.]+\s+2\s+\d\s+\d\s+\{{", out, re.M), out
+    assert re.search(r"pruned / unpruned: wall [\d.]+ \(goal <= 0.60: (met|NOT met)\), CPU [\d.]+, epochs", out)
+
+
+@pytest.mark.slow
+def test_sweep_resume_interrupts_the_learner_sweep_resumes_only_the_missing_jobs_and_compares_reports(
+    normalized, capsys
+):
+    sweep_resume.main(["--data", normalized.paths.normalized, "--threads", "1", "seed=0", "optim.epochs=1"])
+    out = capsys.readouterr().out
+    assert re.search(r"resume: [\d.]+ s, ran (\d+) jobs for the \1 missing \(only the missing ones\)", out), out
+    assert "parent FINISHED" in out
+    assert "report: accuracies and per-image predictions the same; index.html the same" in out, out
