@@ -2,10 +2,15 @@
 when any of them changes), found by following the imports in the source."""
 
 import ast
+import json
+import sys
+from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.conftest import REPO
+from tests.test_pipeline_e2e import project_copy, run
 
 
 def module_path(name: str):
@@ -87,3 +92,26 @@ def test_the_closure_follows_imports_through_other_modules():
         "pipeline/tracking/store.py",
     } <= closure("pipeline.train")
     assert "pipeline/data/idx.py" in closure("pipeline.filter") and "torch" not in str(closure("pipeline.filter"))
+
+
+def stages_with_changed_code(repo: Path) -> set[str]:
+    """The stages that `dvc status` finds a changed project module among the dependencies of."""
+    status = json.loads(run(repo, str(Path(sys.executable).parent / "dvc"), "status", "--json").splitlines()[-1])
+    return {
+        stage.split(":")[-1]
+        for stage, changes in status.items()
+        for change in changes
+        if isinstance(change, dict) and any(path.startswith("pipeline/") for path in change.get("changed deps", {}))
+    }
+
+
+@pytest.mark.slow
+def test_editing_the_server_or_its_accounts_reruns_no_stage(tmp_path):
+    repo = project_copy(tmp_path / "repo")
+    before = stages_with_changed_code(repo)  # none in a clean checkout; whatever a work in progress changed
+    for module in sorted((repo / "pipeline/server").glob("*.py")):
+        module.write_text(module.read_text() + "# an edit of the operations room\n")
+    assert stages_with_changed_code(repo) == before
+    nets = repo / "pipeline/model/nets.py"
+    nets.write_text(nets.read_text() + "# an edit of the networks\n")
+    assert stages_with_changed_code(repo) - before == {"train", "evaluate"} - before

@@ -25,7 +25,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from pipeline.tracking import accounts
+from pipeline.server import accounts
 from tests.conftest import REPO
 from tests.podman import Podman, make_base, pip_sources, run
 
