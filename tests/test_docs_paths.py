@@ -6,7 +6,7 @@ Scans README.md, docs/*.md, bench/RESULTS.md and pyproject.toml for:
 - paths of a pipeline subpackage written from inside pipeline/ (`tracking/store.py`);
 - test functions named on their own (`test_name`): defined in some tests/test_*.py;
 - `python -m pipeline.X` / `python -m bench.X`: a module or a package with __main__.py;
-- `make X` in backticks or at the start of a line: a target of the Makefile;
+- `make X` in backticks, or starting a line of a code block: a target of the Makefile;
 - Markdown links to files of the repository, and their #anchors: a heading of the target.
 Generated paths (data/, models/, outputs/, mlruns, report/, ...) are outside these patterns. A glob
 (`conf/model/*.yaml`) or a placeholder (`<name>`, `{train,valid}`) is skipped; a test name written
@@ -34,7 +34,9 @@ PATH = re.compile(rf"(?<![\w./~$-])((?:{TOP})/[\w./*<>{{}},-]*)(#[\w-]+)?(::[\w\
 SUBPATH = re.compile(rf"(?<![\w./~$-])((?:{SUBPACKAGES})/[\w/]*\w\.py)\b")
 TEST_NAME = re.compile(r"(?<![\w/:.])(test_\w+)(\*|\.\.\.)?(?!\w|\.py)")
 MODULE = re.compile(r"python -m ((?:pipeline|bench)(?:\.\w+)*)(?!\.\*)\b")
-MAKE = re.compile(r"(?:^|`)make ([a-z][\w-]*)", re.MULTILINE)
+MAKE = re.compile(r"`make ([a-z][\w-]*)")  # in prose: quoted
+MAKE_LINE = re.compile(r"^make ([a-z][\w-]*)", re.MULTILINE)  # in a code block: a command line
+FENCED = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
 LINK = re.compile(r"\]\(([^)\s#]*)(#[^)\s]*)?\)")
 NOT_IN_GIT = {"docker/.env"}  # made by the user (the passwords: docs/scaling.md)
 
@@ -68,7 +70,7 @@ def slug(heading: str) -> str:
 
 @cache
 def anchors(path: Path) -> frozenset[str]:
-    text = re.sub(r"^```.*?^```", "", path.read_text(), flags=re.MULTILINE | re.DOTALL)
+    text = FENCED.sub("", path.read_text())
     seen: dict[str, int] = {}
     found = set()
     for heading in re.findall(r"^#{1,6} (.+)$", text, re.MULTILINE):
@@ -114,7 +116,8 @@ def stale(doc: str, text: str | None = None) -> list[str]:
         if not (module.with_suffix(".py").is_file() or (module / "__main__.py").is_file()):
             problems.append(f"{doc}: python -m {match.group(1)}: no such module (or package with __main__.py)")
     targets = set(re.findall(r"^([\w-]+):", (REPO / "Makefile").read_text(), re.MULTILINE))
-    for match in MAKE.finditer(text):
+    code = "\n".join(FENCED.findall(text))
+    for match in [*MAKE.finditer(text), *MAKE_LINE.finditer(code)]:
         if match.group(1) not in targets:
             problems.append(f"{doc}: make {match.group(1)}: no such Makefile target")
     if doc.endswith(".md"):
@@ -145,6 +148,11 @@ def test_the_patterns_find_what_they_must_and_skip_what_is_generated():
             "`python -m pipeline.nowhere`, `python -m pipeline.train`, `python -m bench.tricks`, `make nothing`,",
             "[a link](docs/faults.md#no-such-section), [real](docs/design.md#tests), /work/x/tests/foo.py",
             "`tests/test_docs_paths.py::test_every_path_module_test_and_command_the_doc_names_exists[README.md]`",
+            "make the two accounts (prose), and a block:",
+            "```",
+            "make run",
+            "make nothing-either",
+            "```",
         ]
     )
     found = "\n".join(stale("README.md", page))
@@ -155,11 +163,13 @@ def test_the_patterns_find_what_they_must_and_skip_what_is_generated():
         "test_no_such_test:",
         "tracking/nowhere.py",
         "pipeline.nowhere",
-        "make nothing",
+        "make nothing:",
+        "make nothing-either:",
         "#no-such-section",
     ):
         assert name in found
     for name in ("pipeline/train.py", "conf/model", "data/normalized", "models/", "outputs/", "mlruns", "#tests"):
         assert name not in found
     assert "python -m pipeline.train" not in found and "bench.tricks" not in found
-    assert found.count("\n") == 7  # the eight above, nothing else
+    assert "make the" not in found and "make run" not in found
+    assert found.count("\n") == 8  # the nine above, nothing else
