@@ -35,8 +35,8 @@ for epoch in range(40):
 w = np.concatenate([net.weight.detach().numpy().ravel(), net.bias.detach().numpy()])
 print(hashlib.md5(w.tobytes()).hexdigest())
 """
-# What the pinned training gives on AMD EPYC processors, AVX2-only and AVX-512 ones alike (unpinned, the
-# AVX-512 one's MKL rounds differently). An Intel machine that gets another MD5 here is one where `dvc repro`
+# What the pinned training gives on AMD EPYC processors, AVX2-only and AVX-512 ones alike (unpinned, both
+# give 3aa504bd3905c7bb030874873d44761f). An Intel machine that gets another MD5 here is one where `dvc repro`
 # does not reproduce the committed dvc.lock either: the pins no longer make the vendors agree.
 PINNED_MD5 = "59f1d78638e1f33a29fd7fe7cf4571dc"
 
