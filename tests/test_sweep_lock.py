@@ -163,6 +163,7 @@ def check_one_resumed_and_one_was_refused(tmp_path, resumes, parent_id: str, n: 
     assert parent.info.status == "FINISHED" and len(finished) == n
     assert parent.data.tags["sweep.children_finished"] == str(n)
     assert parent.data.tags[resume.RESUMES_TAG] == str(tmp_path / f"r{resumes.index(ran) + 1}")  # one resume
+    assert f"of {n} finished runs" in (tmp_path / f"r{resumes.index(ran) + 1}.out").read_text()
     assert {run.info.status for run in children} <= {"FINISHED", "KILLED"}  # the killed sweep's job, if any
     return finished
 

@@ -158,9 +158,10 @@ class MlflowSweep(Callback):
             self.client.log_metric(self.parent_id, f"best_{FINAL_VAL_ACC}", best.data.metrics[FINAL_VAL_ACC])
             self.client.set_tag(self.parent_id, "best_run_id", best.info.run_id)
             self.client.set_tag(self.parent_id, "best_run_name", best.info.run_name)
+            others = f" ({len(runs) - len(finished)} more cut short or failed)" if len(runs) > len(finished) else ""
             print(
                 f"sweep: parent run {self.parent_id}: best {best.info.run_name} "
-                f"({FINAL_VAL_ACC} {best.data.metrics[FINAL_VAL_ACC]:.4f}) of {len(runs)} runs"
+                f"({FINAL_VAL_ACC} {best.data.metrics[FINAL_VAL_ACC]:.4f}) of {len(finished)} finished runs{others}"
             )
             if self.cfg.tracking.register and registry.MODEL_URI_TAG in best.data.tags:  # only the best, once
                 self._register(best)
