@@ -160,14 +160,15 @@ def sweep_config(tmp_path, *overrides: str):
     return config, validate(OmegaConf.masked_copy(config, [key for key in config if key != "hydra"]))
 
 
-def recorded_sweep(client, config, cfg, process: dict[str, str]):
-    """A sweep's parent run with one RUNNING child, as the callback records them, written by `process`."""
+def recorded_sweep(client, config, cfg, process: dict[str, str], home):
+    """A sweep's parent run with one RUNNING child, as the callback records them, written by `process`;
+    its first directory `home`."""
     from mlflow.entities import Param
 
     from pipeline.tracking import store
 
     experiment = store.experiment_id(client, cfg.tracking.experiment)
-    parent = client.create_run(experiment, run_name="first", tags={resume.DIR_TAG: "/sweeps/first", **process})
+    parent = client.create_run(experiment, run_name="first", tags={resume.DIR_TAG: str(home), **process})
     client.log_batch(parent.info.run_id, params=[Param(k, str(v)) for k, v in store.logged_params(cfg).items()])
     client.log_dict(parent.info.run_id, resume.sweep_spec(config), resume.SPEC_FILE)
     child = client.create_run(experiment, run_name="optim.lr=0.1", tags={PARENT_TAG: parent.info.run_id, **process})
@@ -180,9 +181,11 @@ def test_a_sweep_whose_process_died_is_resumed_after_its_runs_are_ended(tmp_path
     config, cfg = sweep_config(tmp_path, "optim.epochs=3", "hydra.sweeper.resume=latest")
     client = MlflowClient(cfg.tracking.uri)
     dead = {**processes.process_tags(), processes.PID_TAG: "999999999"}  # no such process
-    parent, child = recorded_sweep(client, config, cfg, dead)
-    found = resume.sweep_to_resume(config, cfg)
+    parent, child = recorded_sweep(client, config, cfg, dead, tmp_path / "first")
+    found, lock = resume.sweep_to_resume(config, cfg)
     assert found.info.run_id == parent.info.run_id
+    assert (tmp_path / "first" / "sweep.lock").read_text() == f"{os.getpid()}\n"  # held by this process
+    lock.close()
     assert client.get_run(child.info.run_id).info.status == "KILLED"  # ended as an orphan first
     resume.reopen(client, found, tmp_path / "second")
     reopened = client.get_run(parent.info.run_id)
@@ -196,7 +199,7 @@ def test_a_sweep_still_running_or_a_changed_conf_is_refused(tmp_path, capsys):
 
     config, cfg = sweep_config(tmp_path, "optim.epochs=3", "hydra.sweeper.resume=first")
     client = MlflowClient(cfg.tracking.uri)
-    parent, _ = recorded_sweep(client, config, cfg, processes.process_tags())  # this process: alive
+    parent, _ = recorded_sweep(client, config, cfg, processes.process_tags(), tmp_path / "first")  # alive
     with pytest.raises(SystemExit):
         resume.sweep_to_resume(config, cfg)
     assert f"sweep first (parent run {parent.info.run_id}) is still running (process {os.getpid()})" in (

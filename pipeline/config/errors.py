@@ -1,7 +1,8 @@
 """Every exception the pipeline raises. Those for bad input (PipelineError and its kinds) end a
 command with one line `error: ...` naming the file or key and what was expected, and exit status 1
 (pipeline/config/cli.py); `Interrupted` is a signal and `TrialPruned` a sweep's pruner, each of
-which ends a run KILLED. Any other exception is a bug and keeps its traceback."""
+which ends a run KILLED; `SweepLocked` is another process running a sweep, refused in one line.
+Any other exception is a bug and keeps its traceback."""
 
 
 class PipelineError(Exception):
@@ -61,3 +62,13 @@ class Interrupted(KeyboardInterrupt):
 class TrialPruned(Exception):
     """Not bad input and not a failure: a trial of an Optuna search that its pruner stopped early
     (pipeline/launch/pruning.py). Its run ends KILLED with the reason; the sweeper tells the study PRUNED."""
+
+
+class SweepLocked(Exception):
+    """Not bad input: another process runs the sweep, holding its lock (pipeline/launch/sweep_lock.py).
+    `pid` is that process (None: it has not written its pid yet), its text `process 12345`; the
+    caller refuses in one line."""
+
+    def __init__(self, pid: int | None) -> None:
+        super().__init__(f"process {pid}" if pid else "another process")
+        self.pid = pid

@@ -3,14 +3,15 @@ the same MLflow parent run. WHICH is `latest` (the last sweep of the experiment)
 (its parent run's, the directory name of its first run: `2026-12-07_10-00-00`) or its parent run id.
 
 `sweep_to_resume` is called by the MlflowSweep callback (pipeline/launch/sweep.py) before the
-sweep creates anything. It finds the parent run and refuses in one line a sweep that does not exist,
-one still running, and a command that is not the sweep's own (its overrides, search space, pruner,
-or a value of conf/ changed since): the line names the difference. `reopen` makes the parent
-RUNNING again, in this process. Which jobs run again is the sweepers' part: the grid sweeper leaves
-out the jobs whose child run FINISHED (hydra_plugins/threes_sevens_grid/), the Optuna sweeper
-continues its study (hydra_plugins/threes_sevens_optuna/). Children that ended KILLED or FAILED
-stay as they are; their jobs run again as new children, and the parent ends with the best of all
-its finished children.
+sweep creates anything. It finds the parent run, takes the sweep's lock (pipeline/launch/sweep_lock.py:
+the sweep, or another resume of it, still running holds it), and refuses in one line a sweep that
+does not exist, one still running, and a command that is not the sweep's own (its overrides, search
+space, pruner, or a value of conf/ changed since): the line names the difference. A refused resume
+has changed nothing. `reopen` makes the parent RUNNING again, in this process. Which jobs run
+again is the sweepers' part: the grid sweeper leaves out the jobs whose child run FINISHED
+(hydra_plugins/threes_sevens_grid/), the Optuna sweeper continues its study
+(hydra_plugins/threes_sevens_optuna/). Children that ended KILLED or FAILED stay as they are;
+their jobs run again as new children, and the parent ends with the best of all its finished children.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import re
 import tempfile
 from pathlib import Path
+from typing import TextIO
 
 import yaml
 from mlflow import MlflowClient
@@ -26,7 +28,9 @@ from mlflow.exceptions import MlflowException
 from omegaconf import DictConfig, OmegaConf
 
 from pipeline.config.cli import refuse_config
+from pipeline.config.errors import SweepLocked
 from pipeline.config.schema import Config
+from pipeline.launch import sweep_lock
 from pipeline.tracking import lifecycle, processes, run_names, store
 
 RESUME_KEY = "hydra.sweeper.resume"
@@ -93,9 +97,10 @@ def recorded_spec(client: MlflowClient, parent: Run) -> dict:
         return yaml.safe_load(Path(client.download_artifacts(parent.info.run_id, SPEC_FILE, scratch)).read_text())
 
 
-def sweep_to_resume(config: DictConfig, cfg: Config) -> Run | None:
-    """The parent run of the sweep this multirun resumes (None: it starts a new sweep); refused in one
-    line when there is none, it is still running, or this command is not its own."""
+def sweep_to_resume(config: DictConfig, cfg: Config) -> tuple[Run, TextIO] | None:
+    """The parent run of the sweep this multirun resumes and the sweep's lock, held (None: it starts
+    a new sweep); refused in one line when there is none, it is still running, or this command is
+    not its own."""
     which = OmegaConf.select(config, RESUME_KEY)
     if not which:
         return None
@@ -115,7 +120,23 @@ def sweep_to_resume(config: DictConfig, cfg: Config) -> Run | None:
             "give latest, a sweep's name (its directory's, under outputs/sweeps/) or its parent run id"
         )
     name = f"sweep {parent.info.run_name} (parent run {parent.info.run_id})"
-    if parent.info.status == "RUNNING":
+    try:
+        lock = sweep_lock.hold(Path(parent.data.tags[DIR_TAG]))
+    except SweepLocked as held:
+        refuse_config(f"{shown}: {name} is still running ({held}); let it end or stop it first")
+    try:
+        return checked(config, cfg, client, client.get_run(parent.info.run_id)), lock  # read again, under the lock
+    except BaseException:
+        lock.close()
+        raise
+
+
+def checked(config: DictConfig, cfg: Config, client: MlflowClient, parent: Run) -> Run:
+    """The parent run, ready to reopen: refused in one line when its process is alive or this command
+    is not its own; its runs that a dead process left RUNNING ended KILLED."""
+    shown = f"{RESUME_KEY}={OmegaConf.select(config, RESUME_KEY)}"
+    name = f"sweep {parent.info.run_name} (parent run {parent.info.run_id})"
+    if parent.info.status == "RUNNING":  # its process may be alive without the lock (older code)
         writer = processes.writer(parent.data.tags)
         if writer is not None:
             refuse_config(f"{shown}: {name} is still running (process {writer.pid}); let it end or stop it first")

@@ -1,7 +1,8 @@
 """A Hydra multirun as one MLflow parent run with one child run per job.
 
 `MlflowSweep`, a Hydra callback (conf/config.yaml), creates the sweep's parent run before any job
-starts (or reopens it: `hydra.sweeper.resume`, pipeline/launch/resume.py) and publishes the store and
+starts (or reopens it: `hydra.sweeper.resume`, pipeline/launch/resume.py), holding the sweep's lock
+while it runs (pipeline/launch/sweep_lock.py: no resume of it meanwhile), and publishes the store and
 the parent in `<sweep dir>/mlflow_sweep.json`, which every job reads through `sweep_runs.join`
 whatever launcher runs it; each job's run is started with MLflow's own `parent_run_id`. At the end it
 records the best child, registers its model through the gate in the same store (a failure ends the
@@ -18,6 +19,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import TextIO
 
 from hydra.experimental.callback import Callback
 from mlflow import MlflowClient
@@ -28,8 +30,9 @@ from omegaconf import DictConfig, OmegaConf
 from pipeline.config.atomic import atomic_file
 from pipeline.config.cli import fail
 from pipeline.config.compose import validate
+from pipeline.config.errors import SweepLocked
 from pipeline.config.schema import Config
-from pipeline.launch import resume
+from pipeline.launch import resume, sweep_lock
 from pipeline.model.metrics import COLLAPSED_TAG, FINAL_VAL_ACC, FINAL_VAL_LOSS
 from pipeline.tracking import lifecycle, processes, registry, run_names, store
 from pipeline.tracking.lineage import validation_digest
@@ -53,6 +56,7 @@ class MlflowSweep(Callback):
         self.url_printing: str | None = None  # MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT before the sweep
         self.signal: str | None = None  # the signal that interrupted the sweep
         self.previous_handlers: dict = {}
+        self.lock: TextIO | None = None  # the sweep's lock, held until the parent ends
 
     # The joblib launcher pickles Hydra's context, this callback included, for each job: jobs get
     # a fresh one (the server and the parent run belong to the sweep's own process).
@@ -67,6 +71,13 @@ class MlflowSweep(Callback):
         cfg = self.cfg = validate(base)  # the sweep's base configuration, without the sweep's own overrides
         resumed = resume.sweep_to_resume(config, cfg)  # hydra.sweeper.resume: the sweep it continues, or None
         sweep_dir = Path(config.hydra.sweep.dir)
+        if resumed:
+            resumed, self.lock = resumed
+        else:
+            try:
+                self.lock = sweep_lock.hold(sweep_dir)
+            except SweepLocked as held:  # another sweep started in the same second, or given this directory
+                fail(f"hydra.sweep.dir={sweep_dir}: {held} runs a sweep there; set another directory")
         sweep_dir.mkdir(parents=True, exist_ok=True)
         uri = store.tracking_uri(cfg)
         # Hydra's basic launcher runs the jobs one after the other in this process: they can write the
@@ -147,9 +158,10 @@ class MlflowSweep(Callback):
             self.client.log_metric(self.parent_id, f"best_{FINAL_VAL_ACC}", best.data.metrics[FINAL_VAL_ACC])
             self.client.set_tag(self.parent_id, "best_run_id", best.info.run_id)
             self.client.set_tag(self.parent_id, "best_run_name", best.info.run_name)
+            others = f" ({len(runs) - len(finished)} more cut short or failed)" if len(runs) > len(finished) else ""
             print(
                 f"sweep: parent run {self.parent_id}: best {best.info.run_name} "
-                f"({FINAL_VAL_ACC} {best.data.metrics[FINAL_VAL_ACC]:.4f}) of {len(runs)} runs"
+                f"({FINAL_VAL_ACC} {best.data.metrics[FINAL_VAL_ACC]:.4f}) of {len(finished)} finished runs{others}"
             )
             if self.cfg.tracking.register and registry.MODEL_URI_TAG in best.data.tags:  # only the best, once
                 self._register(best)
@@ -232,3 +244,6 @@ class MlflowSweep(Callback):
             os.environ.pop(MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT.name)
             if self.url_printing is not None:
                 os.environ[MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT.name] = self.url_printing
+        if self.lock is not None:  # after the parent ended: a resume may start
+            self.lock.close()
+            self.lock = None
