@@ -8,7 +8,7 @@ import sys
 import pytest
 from mlflow import MlflowClient
 
-from bench import sweep_overhead, sweep_pruning, sweep_resume, train_speed, whole_process
+from bench import command_start, sweep_overhead, sweep_pruning, sweep_resume, train_speed, whole_process
 from bench.whole_process import ROOT
 
 
@@ -130,3 +130,12 @@ def test_sweep_resume_interrupts_the_learner_sweep_resumes_only_the_missing_jobs
     assert re.search(r"resume: [\d.]+ s, ran (\d+) jobs for the \1 missing \(only the missing ones\)", out), out
     assert "parent FINISHED" in out
     assert "report: accuracies and per-image predictions the same; index.html the same" in out, out
+
+
+@pytest.mark.slow
+def test_command_start_times_each_command_here_and_in_another_checkout(capsys):
+    names = ["compare --help", "report --help"]  # predict needs a registered champion (`dvc repro`)
+    command_start.main(["--runs", "1", "--checkout", str(ROOT), *(f"--command={name}" for name in names)])
+    out = capsys.readouterr().out
+    for name in names:
+        assert re.search(rf"^  {re.escape(name)}\s+[\d.]+  other\s+[\d.]+  this/other\s+[\d.]+$", out, re.M), out
