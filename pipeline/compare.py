@@ -26,7 +26,7 @@ from mlflow.exceptions import MlflowException
 from pipeline.config.cli import ArgumentParser, run_command
 from pipeline.config.compose import compose, validate
 from pipeline.config.errors import PipelineError
-from pipeline.model.metrics import FINAL_VAL_ACC as METRIC
+from pipeline.model.metric_names import FINAL_VAL_ACC as METRIC
 from pipeline.model.pictures import save, subplots
 from pipeline.tracking import store
 from pipeline.tracking.lineage import check_recorded_data

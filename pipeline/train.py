@@ -43,7 +43,8 @@ with long_lived_imports():  # what it saves: pipeline/config/startup.py
     from pipeline.launch import preflight, pruning
     from pipeline.model import distributed
     from pipeline.model.classifier import CHECKPOINT, DigitClassifier, StopOnNonFiniteLoss
-    from pipeline.model.metrics import COLLAPSED_TAG, FIT_SECONDS, N_PARAMETERS, collapse, collapse_warning, score
+    from pipeline.model.metric_names import COLLAPSED_TAG, FIT_SECONDS, N_PARAMETERS
+    from pipeline.model.metrics import collapse, collapse_warning, score
     from pipeline.model.outputs import write_outputs
     from pipeline.tracking import lineage, outages, registry, results, run_names, store, sweep_runs
     from pipeline.tracking.epoch_logger import ActiveRunLogger

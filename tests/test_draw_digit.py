@@ -11,7 +11,7 @@ import pytest
 from mlflow import MlflowClient
 
 from pipeline.data.normalized import read
-from pipeline.model.metrics import BIAS
+from pipeline.model.metric_names import BIAS
 from pipeline.report.build import build
 from pipeline.report.draw_digit import bias_range, colormap, section
 from tests import system_deps

@@ -7,7 +7,7 @@ import sys
 import pytest
 from mlflow import MlflowClient
 
-from pipeline.model.metrics import FINAL_VAL_ACC
+from pipeline.model.metric_names import FINAL_VAL_ACC
 from pipeline.report.runs import sweep_models, sweep_values
 from tests.conftest import REPO
 

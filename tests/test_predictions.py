@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from pipeline.model.metrics import FINAL_VAL_ACC, FIT_SECONDS, N_PARAMETERS
+from pipeline.model.metric_names import FINAL_VAL_ACC, FIT_SECONDS, N_PARAMETERS
 from pipeline.model.predictions import FILE, correct, read_predictions, write_predictions
 from pipeline.train import train
 

@@ -9,7 +9,7 @@ import pytest
 from mlflow import MlflowClient
 
 from pipeline.config.cli import run_command
-from pipeline.model.metrics import BIAS, FINAL_VAL_ACC
+from pipeline.model.metric_names import BIAS, FINAL_VAL_ACC
 from pipeline.model.predictions import FILE
 from pipeline.report import build as report
 from pipeline.report.build import build

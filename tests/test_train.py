@@ -8,7 +8,7 @@ import pytest
 from mlflow import MlflowClient
 from omegaconf import OmegaConf
 
-from pipeline.model.metrics import FIT_SECONDS
+from pipeline.model.metric_names import FIT_SECONDS
 from pipeline.model.predictions import FILE as PREDICTIONS
 from pipeline.tracking.store import logged_params
 from pipeline.train import train

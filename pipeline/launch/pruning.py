@@ -20,7 +20,7 @@ import mlflow
 from pytorch_lightning.callbacks import Callback
 
 from pipeline.config.errors import TrialPruned
-from pipeline.model.metrics import VAL_ACC
+from pipeline.model.metric_names import VAL_ACC
 
 STORAGE_ENV, STUDY_ENV, TRIAL_ENV = "SWEEP_OPTUNA_STORAGE", "SWEEP_OPTUNA_STUDY", "SWEEP_OPTUNA_TRIAL"
 TRIAL_TAG, PRUNED_TAG = "optuna.trial", "optuna.pruned"  # on the trial's MLflow run

@@ -33,7 +33,7 @@ from pipeline.config.compose import validate
 from pipeline.config.errors import SweepLocked
 from pipeline.config.schema import Config
 from pipeline.launch import resume, sweep_lock
-from pipeline.model.metrics import COLLAPSED_TAG, FINAL_VAL_ACC, FINAL_VAL_LOSS
+from pipeline.model.metric_names import COLLAPSED_TAG, FINAL_VAL_ACC, FINAL_VAL_LOSS
 from pipeline.tracking import lifecycle, processes, registry, run_names, store
 from pipeline.tracking.lineage import validation_digest
 from pipeline.tracking.server import TrackingServer

@@ -1,5 +1,5 @@
-"""What a trained model is measured by: the metric names every module uses, `score`, and whether
-it collapsed to one answer (`collapse`, `collapse_warning`)."""
+"""What a trained model is measured by: `score`, and whether it collapsed to one answer (`collapse`,
+`collapse_warning`); the names its metrics are recorded under are metric_names.py."""
 
 from __future__ import annotations
 
@@ -9,20 +9,8 @@ from torchmetrics.functional.classification import binary_accuracy
 
 from pipeline.config.errors import PipelineError
 from pipeline.config.models import recipe_overrides
+from pipeline.model.metric_names import ACC_FIRST, ACC_SECOND
 
-# Logged once per epoch (the step is the epoch).
-TRAIN_LOSS, VAL_LOSS, VAL_ACC, BIAS = "train_loss", "val_loss", "val_acc", "bias"
-# Logged once, at the end of training: the final model on the validation set.
-FINAL_VAL_ACC, FINAL_VAL_LOSS = "final_val_acc", "final_val_loss"
-# The accuracy on each digit of the pair, by its place in data.digits (which names the digits): the same
-# names whatever the pair, so runs and DVC experiments of several pairs share their columns.
-ACC_FIRST, ACC_SECOND = "acc_first", "acc_second"
-FINAL_VAL_ACC_FIRST, FINAL_VAL_ACC_SECOND = f"final_val_{ACC_FIRST}", f"final_val_{ACC_SECOND}"
-# What the model cost: seconds in Trainer.fit, and its trainable parameters (0 for pixel_similarity).
-FIT_SECONDS, N_PARAMETERS = "fit_seconds", "n_parameters"
-
-
-COLLAPSED_TAG = "collapsed"  # a run tag (and a registered version's): how its model answers one digit
 COLLAPSED_SHARE = 0.99  # a model answering one digit for this share of the validation images has collapsed
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
-from pipeline.model.metrics import VAL_ACC
+from pipeline.model.metric_names import VAL_ACC
 from pipeline.report.figures import accuracy_points, epoch_curves, learning_rate_chart
 from pipeline.report.ladder import BOOK, FASTBOOK, describe, ladder_section
 from pipeline.report.markup import figure, percent, spread_text, table

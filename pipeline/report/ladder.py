@@ -12,7 +12,7 @@ from __future__ import annotations
 from html import escape
 from itertools import pairwise
 
-from pipeline.model.metrics import FIT_SECONDS, N_PARAMETERS
+from pipeline.model.metric_names import FIT_SECONDS, N_PARAMETERS
 from pipeline.report.markup import percent, spread_text, table
 from pipeline.report.verdicts import compare, comparison_html
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
-from pipeline.model.metrics import BIAS, FINAL_VAL_ACC
+from pipeline.model.metric_names import BIAS, FINAL_VAL_ACC
 from pipeline.report import draw_digit
 from pipeline.report.accuracies import is_95_the_best
 from pipeline.report.markup import table

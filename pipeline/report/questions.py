@@ -7,7 +7,7 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
-from pipeline.model.metrics import BIAS, FINAL_VAL_ACC_FIRST, FINAL_VAL_ACC_SECOND
+from pipeline.model.metric_names import BIAS, FINAL_VAL_ACC_FIRST, FINAL_VAL_ACC_SECOND
 from pipeline.model.pictures import bias_trajectory
 from pipeline.report.markup import figure, percent, spread_text, table
 from pipeline.report.runs import Measured, fetch_artifact, history

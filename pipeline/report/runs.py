@@ -29,7 +29,7 @@ from pipeline.config.compose import CONF_DIR, compose, validate
 from pipeline.config.errors import ReportError
 from pipeline.config.models import model_names
 from pipeline.model import predictions
-from pipeline.model.metrics import FINAL_VAL_ACC
+from pipeline.model.metric_names import FINAL_VAL_ACC
 from pipeline.report.significance import Spread, spread
 from pipeline.tracking import store
 from pipeline.tracking.lineage import check_recorded_data

@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from pipeline.config.errors import PipelineError
 from pipeline.config.schema import Config
-from pipeline.model.metrics import FINAL_VAL_ACC
+from pipeline.model.metric_names import FINAL_VAL_ACC
 from pipeline.tracking import processes
 
 TARGET = "pipeline.launch.sweep.MlflowSweep"  # the callback, as registered under hydra.callbacks
