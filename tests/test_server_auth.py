@@ -167,7 +167,13 @@ def runs(users):
     server, tmp = users, users.tmp
     write_idx_dir(tmp / "idx")
     repo = project_copy(tmp / "repo")
-    small = ["fetch=local", f"fetch.local_dir={tmp / 'idx'}", "fetch.verify_canonical=false", "optim.epochs=2"]
+    small = [
+        "fetch=local",
+        f"fetch.local_dir={tmp / 'idx'}",
+        "fetch.verify_canonical=false",
+        "data.valid_last=150",
+        "optim.epochs=2",
+    ]
     params = server.run("params", repo, server.env(), sys.executable, "-m", "pipeline.config", *small)
     (repo / "params.yaml").write_text(params.stdout)
     server.run("dvc repro", repo, server.env("trainer"), "dvc", "repro")

@@ -5,11 +5,12 @@ refused in one line that names the file, what is wrong with it, and the command 
     data = read_for(cfg)          # ... and refused unless it is the pair the configuration asks for
 
 On disk (written by the normalize stage): `{split}_x.npy` (float32 (N, 784) in 0..1) and
-`{split}_y.npy` (float32 (N,), 1 for digits[0]) for the splits train and valid, and `stats.json`
-(`digits`, `raw_sha256` of the raw files it came from, each split's `count`, each array file's
-`md5`, class balance and pixel statistics). Plain .npy files: their bytes depend only on the
-arrays, not on the Python or NumPy patch version that wrote them (a zip container's headers do), so
-dvc.lock is reproducible anywhere; the MD5s recorded beside them catch a damaged file.
+`{split}_y.npy` (float32 (N,), 1 for digits[0]) for the splits train, valid and test
+(pipeline/filter.py), and `stats.json` (`digits`, `raw_sha256` of the raw files it came from, each
+split's `count`, each array file's `md5`, class balance and pixel statistics). Plain .npy files:
+their bytes depend only on the arrays, not on the Python or NumPy patch version that wrote them (a
+zip container's headers do), so dvc.lock is reproducible anywhere; the MD5s recorded beside them
+catch a damaged file.
 NumPy only: the data stages may use it.
 """
 
@@ -26,7 +27,7 @@ import numpy as np
 from pipeline.config.errors import InputError
 from pipeline.config.schema import Config
 
-SPLITS = ("train", "valid")
+SPLITS = ("train", "valid", "test")  # pipeline/filter.py says what each is
 N_PIXELS = 784
 STATS = "stats.json"
 REMAKE_DATA = "remake it with `dvc repro`, or restore the committed version with `dvc checkout {target}`"

@@ -30,7 +30,7 @@ from pipeline.config.cli import fail
 from pipeline.config.compose import validate
 from pipeline.config.schema import Config
 from pipeline.launch import resume
-from pipeline.model.metrics import COLLAPSED_TAG, FINAL_VAL_ACC, FINAL_VAL_LOSS
+from pipeline.model.metrics import COLLAPSED_TAG, FINAL_VAL_ACC, FINAL_VAL_LOSS, TEST_ACC
 from pipeline.tracking import lifecycle, processes, registry, run_names, store
 from pipeline.tracking.lineage import validation_digest
 from pipeline.tracking.server import TrackingServer
@@ -169,6 +169,7 @@ class MlflowSweep(Callback):
                 {"acc": best.data.metrics[FINAL_VAL_ACC], "loss": best.data.metrics[FINAL_VAL_LOSS]},
                 validation_digest(best),  # what the job recorded of its validation data
                 best.data.tags.get(COLLAPSED_TAG),
+                best.data.metrics.get(TEST_ACC),  # a tag of the version, for the record: chosen on validation
             )
         except Exception as err:  # whatever the registry raised: the sweep's runs are kept either way
             why = " ".join(f"{type(err).__name__}: {err}".split())[:500]
