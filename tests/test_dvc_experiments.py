@@ -78,7 +78,7 @@ def test_the_readme_exp_show_fits_120_columns_across_digit_pairs(tmp_path, monke
         "data.valid_last=150",
         "optim.epochs=1",
     ]
-    small.append("optim.lr=0.03")  # short of perfect on this easy data: the accuracies differ between the pairs
+    small.append("optim.lr=0.025")  # short of perfect on this easy data: the accuracies differ between the pairs
     compose_params(repo, *small)
     run(repo, "dvc", "repro")
     git(repo, "add", "-A")
