@@ -33,7 +33,6 @@ with long_lived_imports():  # what it saves: pipeline/config/startup.py
     from hydra.types import RunMode
     from omegaconf import DictConfig
 
-    from pipeline.config.atomic import atomic_directory
     from pipeline.config.cli import fail, refuse_config, run_hydra_app
     from pipeline.config.compose import as_dict, validate
     from pipeline.config.errors import ConfigError, PipelineError, StoreLost
@@ -44,7 +43,7 @@ with long_lived_imports():  # what it saves: pipeline/config/startup.py
     from pipeline.model import distributed
     from pipeline.model.classifier import CHECKPOINT, DigitClassifier, StopOnNonFiniteLoss
     from pipeline.model.metrics import COLLAPSED_TAG, FIT_SECONDS, N_PARAMETERS, collapse, collapse_warning, score
-    from pipeline.model.outputs import write_outputs
+    from pipeline.model.outputs import replaced_outputs, write_outputs
     from pipeline.tracking import lineage, outages, registry, results, run_names, store, sweep_runs
     from pipeline.tracking.epoch_logger import ActiveRunLogger
     from pipeline.tracking.lifecycle import StopOnSignal, recorded_run
@@ -78,19 +77,6 @@ def make_trainer(cfg: Config, logger, *callbacks) -> pl.Trainer:
         logger=logger,
         callbacks=[StopOnNonFiniteLoss(), StopOnSignal(), *callbacks],
     )
-
-
-@contextmanager
-def replaced_outputs(out_dir: Path) -> Iterator[Path]:
-    """A scratch directory that replaces out_dir, and so the previous training's outputs, all at once
-    when the block succeeds. DVC keeps `models/` while the train stage runs (`persist: true` in
-    dvc.yaml): a refused value or a failed training leaves the previous model whole, and a model
-    without weights.npy (mlp) leaves none behind. Hydra's own files of this run (`.hydra/`, the job
-    log, open for writing: a rename keeps the handle) move into the new directory."""
-    with atomic_directory(out_dir) as scratch:
-        yield scratch
-        for entry in [*out_dir.glob(".hydra"), *out_dir.glob("*.log")]:
-            entry.rename(scratch / entry.name)
 
 
 def to_record(cfg: Config, run, valid, test, fit_seconds, module, data, written, collapsed, tags, parent_run_id):

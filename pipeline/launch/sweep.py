@@ -149,7 +149,7 @@ class MlflowSweep(Callback):
             self.client.set_tag(self.parent_id, "best_run_name", best.info.run_name)
             print(
                 f"sweep: parent run {self.parent_id}: best {best.info.run_name} "
-                f"({FINAL_VAL_ACC} {best.data.metrics[FINAL_VAL_ACC]:.4f}) of {len(runs)} runs"
+                f"(validation accuracy {best.data.metrics[FINAL_VAL_ACC]:.4f}) of {len(runs)} runs"
             )
             if self.cfg.tracking.register and registry.MODEL_URI_TAG in best.data.tags:  # only the best, once
                 self._register(best)
