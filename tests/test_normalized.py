@@ -98,7 +98,7 @@ def test_the_identity_says_what_normalize_made(normalized):
     assert read.digits == [3, 7] and read.counts == {"train": 57, "valid": 23, "test": 40}
     assert read.raw_sha256 == stats["raw_sha256"] and len(read.raw_sha256) == 64
     counts = {"data.count.train": 57, "data.count.valid": 23, "data.count.test": 40}
-    assert read.as_params() == {"data.raw_sha256": stats["raw_sha256"], **counts}
+    assert read.as_params() == {"data.valid_last": 150, "data.raw_sha256": stats["raw_sha256"], **counts}
 
 
 def test_data_of_another_digit_pair_is_refused_with_the_ways_out(normalized):
