@@ -10,7 +10,7 @@ time, its CPU seconds and the epochs its trials ran (both less at the mercy of a
 wall time), its best accuracy and the trials pruned, and the ratios. The two searches' trials
 differ once a trial is pruned (TPE learns from it). Goal (issue 26): the pruned search in <= 60% of
 the unpruned one's time, its best within the seed spread of the CNN (99.64 +- 0.07%,
-bench/RESULTS.md section 8).
+bench/RESULTS.md, "Learner sweeps and the report").
 """
 
 from __future__ import annotations

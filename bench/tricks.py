@@ -5,6 +5,7 @@
     python -m bench.tricks async_logging [overrides]  # MLflow's asynchronous metric logging
     python -m bench.tricks one_write_per_epoch [overrides]  # an epoch's metrics in one MLflow write
     python -m bench.tricks flush_every_second [overrides]   # the epochs' metrics written once a second at most
+    python -m bench.tricks cpu_pins [overrides]       # the CPU kernels pinned, as dvc.yaml's train stage runs
 """
 
 from __future__ import annotations
@@ -95,11 +96,20 @@ def flush_every_second() -> None:
     ActiveRunLogger.finalize = lambda self, status: write()
 
 
+def cpu_pins() -> None:
+    """Not a speed trick: what reproducibility across processors costs. dvc.yaml's train and evaluate
+    stages pin torch's CPU kernels and MKL's (ATEN_CPU_CAPABILITY, MKL_CBWR) before torch loads."""
+    import os
+
+    os.environ.update(ATEN_CPU_CAPABILITY="avx2", MKL_CBWR="AVX2")
+
+
 TRICKS = {
     "no_gc_freeze": no_gc_freeze,
     "async_logging": async_logging,
     "one_write_per_epoch": one_write_per_epoch,
     "flush_every_second": flush_every_second,
+    "cpu_pins": cpu_pins,
 }
 
 

@@ -15,6 +15,7 @@ from pipeline.data import idx
 from tests import system_deps
 
 REPO = Path(__file__).resolve().parent.parent
+USAGE_REPORTS_OFF = {"DVC_NO_ANALYTICS": "1", "MLFLOW_DISABLE_TELEMETRY": "true"}
 
 
 def synthetic_digits(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -103,6 +104,12 @@ def _isolated_mlflow(monkeypatch, tmp_path):
         if (key.startswith("MLFLOW_") and key != "MLFLOW_DISABLE_TELEMETRY") or key in PROJECT_ENV:
             monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The tests, and every command they start, send no usage reports: DVC's analytics (a `dvc daemon
+    analytics` process after a dvc command) and MLflow's telemetry are off (README, "Usage reports")."""
+    os.environ.update(USAGE_REPORTS_OFF)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.config.errors import AccountError
-from pipeline.tracking import basic_auth
+from pipeline.server import basic_auth
 
 
 def refusal(environ: dict) -> str:

@@ -16,7 +16,7 @@ COMMANDS = {
     "pipeline.config": "pipeline.config.__main__",
     "pipeline.compare": "pipeline.compare",
     "pipeline.report": "pipeline.report.build",
-    "pipeline.server": "pipeline.server",
+    "pipeline.server": "pipeline.server.cli",
     "pipeline.predict": "pipeline.predict.cli",
     "pipeline.tracking": "pipeline.tracking.__main__",
 }

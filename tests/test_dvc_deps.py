@@ -2,10 +2,15 @@
 when any of them changes), found by following the imports in the source."""
 
 import ast
+import json
+import sys
+from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.conftest import REPO
+from tests.test_pipeline_e2e import project_copy, run
 
 
 def module_path(name: str):
@@ -49,11 +54,17 @@ def closure(module: str) -> set[str]:
     return {str(path.relative_to(REPO)) for path in seen}
 
 
+def stage_module(cmd: str) -> str:
+    """The module a stage's command runs: `[VAR=value ...] python -m pipeline.<stage> ...`."""
+    words = cmd.split()
+    return words[words.index("-m") + 1]
+
+
 def test_every_stage_depends_on_every_module_it_imports():
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
     missing = {}
     for name, stage in stages.items():
-        module = stage["cmd"].split()[2]  # python -m pipeline.<stage> ...
+        module = stage_module(stage["cmd"])
         needed = {path for path in closure(module) if not only_a_docstring(REPO / path)}
         absent = needed - set(stage["deps"])
         if absent:
@@ -66,7 +77,7 @@ def test_no_stage_depends_on_a_module_it_does_not_import():
     extra = {}
     for name, stage in stages.items():
         listed = {dep for dep in stage["deps"] if dep.startswith("pipeline/") and dep.endswith(".py")}
-        stale = listed - closure(stage["cmd"].split()[2])
+        stale = listed - closure(stage_module(stage["cmd"]))
         if stale:
             extra[name] = sorted(stale)
     assert extra == {}, "remove these from the stages' deps in dvc.yaml: a change to them reruns nothing it uses"
@@ -81,3 +92,26 @@ def test_the_closure_follows_imports_through_other_modules():
         "pipeline/tracking/store.py",
     } <= closure("pipeline.train")
     assert "pipeline/data/idx.py" in closure("pipeline.filter") and "torch" not in str(closure("pipeline.filter"))
+
+
+def stages_with_changed_code(repo: Path) -> set[str]:
+    """The stages that `dvc status` finds a changed project module among the dependencies of."""
+    status = json.loads(run(repo, str(Path(sys.executable).parent / "dvc"), "status", "--json").splitlines()[-1])
+    return {
+        stage.split(":")[-1]
+        for stage, changes in status.items()
+        for change in changes
+        if isinstance(change, dict) and any(path.startswith("pipeline/") for path in change.get("changed deps", {}))
+    }
+
+
+@pytest.mark.slow
+def test_editing_the_server_or_its_accounts_reruns_no_stage(tmp_path):
+    repo = project_copy(tmp_path / "repo")
+    before = stages_with_changed_code(repo)  # none in a clean checkout; whatever a work in progress changed
+    for module in sorted((repo / "pipeline/server").glob("*.py")):
+        module.write_text(module.read_text() + "# an edit of the operations room\n")
+    assert stages_with_changed_code(repo) == before
+    nets = repo / "pipeline/model/nets.py"
+    nets.write_text(nets.read_text() + "# an edit of the networks\n")
+    assert stages_with_changed_code(repo) - before == {"train", "evaluate"} - before

@@ -12,6 +12,7 @@ import logging
 import secrets
 import shutil
 import socket
+import subprocess
 import sys
 import time
 import urllib.error
@@ -24,7 +25,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from pipeline.tracking import accounts
+from pipeline.server import accounts
 from tests.conftest import REPO
 from tests.podman import Podman, make_base, pip_sources, run
 
@@ -225,19 +226,26 @@ def test_the_tracking_server_answers_no_one_without_an_account(stack):
         assert refused.value.code == 401, path
 
 
-def locked_hashes(lock: Path) -> dict[str, str]:
-    """path -> md5 of every stage's dependencies and outputs in a dvc.lock."""
-    stages = yaml.safe_load(lock.read_text())["stages"].values()
+def committed(path: str) -> str:
+    """A file as this checkout's HEAD holds it: `make run` may have rewritten the working tree's copy."""
+    return subprocess.run(["git", "show", f"HEAD:{path}"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+
+
+def locked_hashes(lock_text: str) -> dict[str, str]:
+    """path -> md5 of every stage's dependencies and outputs in a dvc.lock's text."""
+    stages = yaml.safe_load(lock_text)["stages"].values()
     entries = [entry for stage in stages for entry in stage.get("deps", []) + stage.get("outs", [])]
     return {entry["path"]: entry.get("md5") for entry in entries}
 
 
 def test_dvc_repro_in_the_trainer_reproduces_the_committed_lock_and_metrics(stack, first_training):
-    assert (stack.checkout / "metrics.json").read_text() == (REPO / "metrics.json").read_text()
-    committed, reproduced = locked_hashes(REPO / "dvc.lock"), locked_hashes(stack.checkout / "dvc.lock")
-    differing = sorted(path for path in {*committed, *reproduced} if committed.get(path) != reproduced.get(path))
+    assert (stack.checkout / "metrics.json").read_text() == committed("metrics.json")
+    reproduced_lock = (stack.checkout / "dvc.lock").read_text()
+    committed_hashes, reproduced = locked_hashes(committed("dvc.lock")), locked_hashes(reproduced_lock)
+    paths = {*committed_hashes, *reproduced}
+    differing = sorted(path for path in paths if committed_hashes.get(path) != reproduced.get(path))
     assert differing == [], f"dvc.lock differs for {differing}"
-    assert (stack.checkout / "dvc.lock").read_text() == (REPO / "dvc.lock").read_text()
+    assert reproduced_lock == committed("dvc.lock")
 
 
 def test_the_trainer_registers_its_model_on_the_server_as_the_first_champion(stack, first_training):

@@ -72,8 +72,8 @@ def place(module: str) -> tuple[int, str]:
 def test_the_top_level_holds_only_the_commands():
     top = {path.stem for path in PACKAGE.glob("*.py")}
     folders = {path.name for path in PACKAGE.iterdir() if (path / "__init__.py").is_file()}
-    assert top == {"__init__", "fetch", "filter", "normalize", "train", "evaluate", "compare", "server"}
-    assert folders == {"predict", "report", *LAYERS}
+    assert top == {"__init__", "fetch", "filter", "normalize", "train", "evaluate", "compare"}
+    assert folders == {"predict", "report", "server", *LAYERS}
     assert top - {"__init__"} | (folders - set(LAYERS)) == COMMANDS
 
 
@@ -112,6 +112,13 @@ def test_the_configuration_imports_nothing_else_of_the_pipeline():
 
 def test_training_never_imports_the_report():
     assert not any(module.startswith("pipeline.report") for module in closure("pipeline.train"))
+
+
+def test_operations_live_apart_no_other_module_imports_the_server_folder():
+    """The tracking server, its accounts and their administration (pipeline/server/) are a room of their own:
+    editing them reruns no stage and touches no training."""
+    outside = [m for m in MODULES if not m.startswith("pipeline.server")]
+    assert {m for m in outside for imported in imports(m) if imported.startswith("pipeline.server")} == set()
 
 
 def test_the_data_and_the_networks_know_no_mlflow():

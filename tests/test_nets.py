@@ -1,5 +1,10 @@
 """The networks (pipeline/model/nets.py): built from a `model` config, each class checking its own
-arguments; the shapes and parameter counts the report quotes."""
+arguments, a `_target_` that names no class refused in one line; the shapes and parameter counts the
+report quotes."""
+
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -7,6 +12,15 @@ import torch
 from pipeline.config.compose import as_dict, compose, validate
 from pipeline.config.errors import ConfigError
 from pipeline.model.nets import build
+from tests.conftest import REPO
+
+MYNETS = """from torch import nn
+
+
+class Logistic(nn.Linear):
+    def __init__(self):
+        super().__init__(784, 1)
+"""
 
 
 def net_for(overrides=()):
@@ -61,7 +75,10 @@ def test_a_value_for_an_argument_the_network_does_not_take_is_refused():
         (["model.init_std=-1"], "model.init_std=-1: expected null or a number > 0"),
         (["model=mlp", "model.hidden=wide"], "model.hidden='wide': expected <class 'int'>"),
         (["model=mlp", "~model.hidden"], "model.hidden: missing; model mlp (pipeline.model.nets.MLP) needs it"),
-        (["model._target_=pipeline.model.nets.Nothing"], "model._target_=pipeline.model.nets.Nothing: no such class"),
+        (
+            ["model._target_=pipeline.model.nets.Nothing"],
+            "model._target_=pipeline.model.nets.Nothing: no class Nothing in module pipeline.model.nets",
+        ),
     ],
 )
 def test_a_bad_argument_is_refused_naming_the_key(overrides, message):
@@ -80,3 +97,77 @@ def test_the_cnn_width_is_its_first_layers_channels():
     net = net_for(["model=cnn", "model.channels=8"])
     assert net.features[0].out_channels == 8 and net.features[3].out_channels == 16
     assert net(torch.rand(2, 784)).shape == (2, 1)
+
+
+@pytest.fixture
+def mynets(tmp_path, monkeypatch):
+    """A user's own networks on the path: mynets.py (Logistic, no Logistic3), and two modules that
+    fail to import: brokennets.py (a module that is not there), circularnets.py (a name from itself)."""
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "mynets.py").write_text(MYNETS)
+    (code / "brokennets.py").write_text("import nosuchdependency\n")
+    (code / "circularnets.py").write_text("from circularnets import Net\n")
+    monkeypatch.syspath_prepend(code)
+    yield code
+    sys.modules.pop("mynets", None)
+
+
+MISSING = [
+    ("mynets.Logistic3", "no class Logistic3 in module mynets"),
+    ("nosuchmodule.Net", "no module named nosuchmodule"),
+]
+
+
+@pytest.mark.parametrize(
+    "target, message",
+    [
+        *MISSING,
+        ("mynets.nosuchsubmodule.Net", "no module named mynets.nosuchsubmodule"),
+        ("brokennets.Net", "importing module brokennets failed: No module named 'nosuchdependency'"),
+        ("Logistic3", "expected a class as module.Class"),
+    ],
+)
+def test_a_target_that_names_no_class_is_refused_in_one_line(mynets, target, message):
+    with pytest.raises(ConfigError) as refused:
+        build({"_target_": target, "name": "mine"})
+    assert str(refused.value) == f"model._target_={target}: {message}"
+
+
+def test_a_module_that_fails_on_a_name_of_its_own_is_not_called_missing(mynets):
+    with pytest.raises(ConfigError) as refused:
+        build({"_target_": "circularnets.Net", "name": "mine"})
+    assert str(refused.value).startswith(
+        "model._target_=circularnets.Net: importing module circularnets failed: cannot import name 'Net'"
+    )
+
+
+def test_a_class_of_ones_own_module_is_built(mynets):
+    assert type(build({"_target_": "mynets.Logistic", "name": "mine"})).__name__ == "Logistic"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target, message", MISSING)
+def test_the_real_command_refuses_a_missing_class_in_one_line_leaving_nothing(
+    mynets, normalized, tmp_path, target, message
+):
+    """Not Hydra's ERROR log line and its multi-line text: one line, exit 1, no run directory, no store."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline.train",
+            f"model._target_={target}",
+            "optim.epochs=1",
+            f"paths.normalized={normalized.paths.normalized}",
+            f"tracking.uri={normalized.tracking.uri}",
+            f"hydra.run.dir={tmp_path}/run",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(mynets), str(REPO)])},
+    )
+    assert (done.returncode, done.stderr, done.stdout) == (1, f"error: model._target_={target}: {message}\n", "")
+    assert not (tmp_path / "run").exists() and not (tmp_path / "mlflow.db").exists()

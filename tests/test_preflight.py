@@ -87,6 +87,15 @@ def test_a_grid_job_whose_network_refuses_its_argument_is_refused_before_any_sta
     assert line == "error: model.hidden=0: expected an integer >= 1 (job #1: model.hidden=0); no job was started"
 
 
+def test_a_grid_job_whose_network_class_is_not_there_is_refused_in_one_line(capsys):
+    with hydra_config(["model._target_=pipeline.model.nets.Linear,nosuchmodule.Net"]) as config:
+        line = refusal(lambda: ValidateFirst().on_multirun_start(config), capsys)
+    assert line == (
+        "error: model._target_=nosuchmodule.Net: no module named nosuchmodule "
+        "(job #1: model._target_=nosuchmodule.Net); no job was started"
+    )
+
+
 def test_a_valid_grid_and_a_valid_run_pass(capsys, world):
     with hydra_config(["optim.lr=0.5,1", "model=linear,mlp,pixel_similarity"], base=world) as config:
         ValidateFirst().on_multirun_start(config)

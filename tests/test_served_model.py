@@ -206,5 +206,6 @@ def test_a_model_logged_before_the_networks_moved_still_loads_and_answers_the_sa
     answers = model.predict(np.load(fixtures / "logged_model_images.npy"))
     expected = pd.read_csv(fixtures / "logged_model_answers.csv")
     assert answers["digit"].tolist() == expected["digit"].tolist()
-    assert np.allclose(answers["prob_3"], expected["prob_3"], rtol=0, atol=1e-12)
+    # float32 arithmetic, written on an Intel CPU: an AMD one differs by ~3e-8 (its kernels round differently)
+    assert np.allclose(answers["prob_3"], expected["prob_3"], rtol=0, atol=1e-6)
     assert model.unwrap_python_model().pixel_weights()[0].shape == (784,)

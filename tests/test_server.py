@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import server
 from pipeline.config.cli import run_command
+from pipeline.server import cli as server
 
 
 @pytest.fixture

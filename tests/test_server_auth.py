@@ -26,7 +26,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from pipeline.config.errors import AccountError
-from pipeline.tracking import accounts
+from pipeline.server import accounts
 from pipeline.tracking.server import free_port
 from tests.conftest import REPO, write_idx_dir
 from tests.drawn_digits import draw

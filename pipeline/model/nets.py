@@ -10,6 +10,7 @@ images), `start_epoch()` / `observe(x, y)` (a model that learns from the batches
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import typing
 
@@ -129,18 +130,33 @@ def fits(value, annotation) -> bool:
     return any(isinstance(value, kind) for kind in kinds if isinstance(kind, type))
 
 
+def find_class(target: str, key: str = "model._target_") -> type:
+    """The class a dotted path `module.Class` names, its module imported. Where there is none, a
+    ConfigError of one line naming `key` (Hydra's get_class logs an ERROR and raises several lines)."""
+    module_name, _, class_name = target.rpartition(".")
+    if not module_name or not all(part.isidentifier() for part in target.split(".")):
+        raise ConfigError(f"{key}={target}: expected a class as module.Class")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:  # the module itself is missing, or it fails to import
+        missing = err.name if isinstance(err, ModuleNotFoundError) else None
+        if missing and (module_name == missing or module_name.startswith(f"{missing}.")):
+            raise ConfigError(f"{key}={target}: no module named {missing}") from None
+        detail = " ".join(str(err).split())  # one line
+        raise ConfigError(f"{key}={target}: importing module {module_name} failed: {detail}") from None
+    found = getattr(module, class_name, None)
+    if not isinstance(found, type):
+        raise ConfigError(f"{key}={target}: no class {class_name} in module {module_name}")
+    return found
+
+
 def build(model: dict) -> nn.Module:
     """The network a `model` config names: its `_target_` class, called with the config's keys.
     A key the class does not take, a value of the wrong type, or an argument missing is refused."""
-    from hydra.utils import get_class
-
     target = model["_target_"]
     for old, new in MOVED.items():
         target = new + target.removeprefix(old) if target.startswith(old) else target
-    try:
-        net_class = get_class(target)
-    except (ImportError, ValueError) as err:
-        raise ConfigError(f"model._target_={model['_target_']}: no such class ({err})") from None
+    net_class = find_class(target)
     takes = inspect.signature(net_class, eval_str=True).parameters
     # A null argument the class does not take is left out: models logged before the model section
     # became open carry every network's arguments, null where they did not apply.

@@ -2,8 +2,8 @@
 permissions.py), the data a run used (lineage.py), how a run starts and ends (lifecycle.py,
 processes.py), what it records once its model is on disk (results.py), its name (run_names.py),
 its per-epoch metrics (epoch_logger.py), a sweep's runs (sweep_runs.py), the model as MLflow serves
-it (served_model.py), the Model Registry's gate (registry.py), and the tracking server process
-(server.py) with its accounts (basic_auth.py, accounts.py).
+it (served_model.py), the Model Registry's gate (registry.py), and starting a tracking server process
+(server.py: a sweep's own; a team's server and its accounts are pipeline/server/).
 
     python -m pipeline.tracking mark-orphans [URI]   # RUNNING runs whose process is gone -> KILLED
     python -m pipeline.tracking record DIR           # complete the run of a training whose store was away

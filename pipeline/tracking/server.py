@@ -1,6 +1,6 @@
 """The one place the project starts an MLflow tracking server process: on loopback by default,
 answering only requests addressed to it (Host header checked against --allowed-hosts, against DNS
-rebinding). `python -m pipeline.server` runs one in the foreground (pipeline/server.py); a sweep
+rebinding). `python -m pipeline.server` runs one in the foreground (pipeline/server/cli.py); a sweep
 asked to (`hydra.callbacks.mlflow_sweep.server=true`, pipeline/launch/sweep.py) and the tests start
 one in the background with `TrackingServer`.
 """
@@ -44,7 +44,7 @@ def server_command(
     """`mlflow server` on host:port. serve_artifacts: the server stores artifacts in `artifacts`
     and proxies them; otherwise clients write them to the local path `artifacts` themselves
     (what a direct SQLite client does, so the store reads the same with or without the server).
-    app_name: an MLflow server app, e.g. `basic-auth` (accounts: pipeline/tracking/basic_auth.py)."""
+    app_name: an MLflow server app, e.g. `basic-auth` (accounts: pipeline/server/basic_auth.py)."""
     if serve_artifacts:
         artifact_options = ["--artifacts-destination", str(artifacts)]
     else:

@@ -13,7 +13,7 @@ basic-auth app), on loopback, answering only requests addressed to it (Host head
 
 Its store and artifacts are the project's (`mlflow.db` and `mlartifacts/` in the project directory),
 whichever directory it is started from: the store that training writes by default; its accounts
-are in the store's database (`basic_auth.db` beside a sqlite store; pipeline/tracking/basic_auth.py).
+are in the store's database (`basic_auth.db` beside a sqlite store; pipeline/server/basic_auth.py).
 Exposing it (`--host 0.0.0.0 --allowed-hosts mlflow.example.org`) is an explicit choice.
 """
 
@@ -25,11 +25,12 @@ import os
 import sys
 from pathlib import Path
 
-from pipeline.config.cli import ArgumentParser, run_command
+from pipeline.config.cli import ArgumentParser
 from pipeline.config.errors import PipelineError
 from pipeline.config.project import project_dir
 from pipeline.config.secrets import redact
-from pipeline.tracking import accounts, basic_auth, store_check
+from pipeline.server import accounts, basic_auth
+from pipeline.tracking import store_check
 from pipeline.tracking.server import LOOPBACK, server_command, tracking_only_env
 from pipeline.tracking.store import default_uri
 
@@ -108,7 +109,3 @@ def main(argv: list[str] | None = None) -> None:
         action.add_argument("--tracking-uri", help=f"default: $MLFLOW_TRACKING_URI, else {DEFAULT_SERVER}")
     args = parser.parse_args(argv)
     users(args) if args.command == "users" else serve(args)
-
-
-if __name__ == "__main__":
-    run_command(main, sys.argv[1:])

@@ -1,5 +1,5 @@
 """Users and their permissions on a tracking server that runs MLflow's basic-auth app
-(pipeline/tracking/basic_auth.py), through MLflow's own client
+(pipeline/server/basic_auth.py), through MLflow's own client
 (`mlflow.server.get_app_client("basic-auth", tracking_uri)`), as the account that
 MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD name: the admin adds users; the admin, or a
 user with MANAGE on an experiment or registered model, grants permissions on it.
@@ -24,8 +24,8 @@ from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 
 from pipeline.config.errors import AccountError
 from pipeline.config.secrets import redact
+from pipeline.server.basic_auth import APP_NAME
 from pipeline.tracking import registry, store
-from pipeline.tracking.basic_auth import APP_NAME
 
 PERMISSIONS = ("READ", "EDIT", "MANAGE", "NO_PERMISSIONS")  # MLflow's, weakest last
 
