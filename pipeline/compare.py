@@ -36,7 +36,7 @@ from pipeline.tracking.sweep_runs import children
 ACCURACY = f"metrics.{METRIC}"
 IS_SWEEP = "tags.`sweep.dir` LIKE '%'"  # parent runs carry the sweep's directory
 DVC_EXP_TAG = "dvc.exp_name"  # the DVC experiment a run belongs to
-ORDER = f"best first by validation accuracy ({METRIC})"
+ORDER = "best first by validation accuracy"  # the column final_val_acc
 
 
 def experiment_names(client: MlflowClient) -> dict[str, str]:
