@@ -10,7 +10,8 @@
 A sweep is its MLflow parent run (pipeline/launch/sweep.py) and its child runs, looked for in
 every experiment of the store. A DVC experiment's run carries the tag `dvc.exp_name`; the latest
 run of each name is shown. Columns: the swept keys in the sweep's order (DVC experiments: the
-params that differ, sorted), then final_val_acc; ties keep the earlier run first.
+params that differ, sorted), then final_val_acc: best first by validation accuracy, ties keep the
+earlier run first. The test accuracy is not shown: a comparison chooses, and nothing chooses on test.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from pipeline.tracking.sweep_runs import children
 ACCURACY = f"metrics.{METRIC}"
 IS_SWEEP = "tags.`sweep.dir` LIKE '%'"  # parent runs carry the sweep's directory
 DVC_EXP_TAG = "dvc.exp_name"  # the DVC experiment a run belongs to
+ORDER = "best first by validation accuracy"  # the column final_val_acc
 
 
 def experiment_names(client: MlflowClient) -> dict[str, str]:
@@ -177,7 +179,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.dvc_exps is not None:
         runs = as_table(dvc_experiment_runs(client, experiments, args.dvc_exps))
         params, first, title = varying_params(runs), [DVC_EXP_TAG], "DVC experiments"
-        print(f"DVC experiments: {len(runs)} runs (tag {DVC_EXP_TAG}) in {uri}")
+        print(f"DVC experiments: {len(runs)} runs (tag {DVC_EXP_TAG}) in {uri}; {ORDER}")
     else:
         parent = find_parent(client, experiments, args.sweep)
         experiment = experiments[parent.info.experiment_id]
@@ -191,7 +193,8 @@ def main(argv: list[str] | None = None) -> None:
         params, first, title = swept_params(parent, runs), [], f"sweep {parent.info.run_name}"
         print(
             f"sweep {parent.info.run_name} in experiment '{experiment}' (parent run {parent.info.run_id}, "
-            f"{parent.info.status}): {len(runs)} runs, overrides: {parent.data.tags.get('sweep.overrides', '')}"
+            f"{parent.info.status}): {len(runs)} runs, overrides: {parent.data.tags.get('sweep.overrides', '')}; "
+            + ORDER
         )
     print(table(runs, first, params))
     if args.png:

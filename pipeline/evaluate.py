@@ -1,8 +1,10 @@
-"""Stage `evaluate`: the trained model on the validation images.
+"""Stage `evaluate`: the trained model on the test images, with the validation images beside them.
 
-Writes the metrics file (validation loss, accuracy overall and on each digit: `acc_first` and
-`acc_second`, the digits of params.yaml's data.digits, so experiments on several pairs share their
-columns in `dvc exp show`) and the per-image predictions DVC draws as the confusion matrix.
+Writes the metrics file: `test` and `valid`, each the loss, accuracy overall and on each digit
+(`acc_first` and `acc_second`, the digits of params.yaml's data.digits, so experiments on several
+pairs share their columns in `dvc exp show`), and each split's image count; and the test images'
+predictions, which DVC draws as the confusion matrix. Every choice was made on `valid` before
+(pipeline/filter.py): `test` is the record.
 """
 
 from __future__ import annotations
@@ -30,13 +32,14 @@ def evaluate(cfg: Config) -> dict:
     """Every input read and checked, and the outputs' places checked, before anything is written."""
     data = normalized.read_for(cfg)  # the digits asked for, every split readable
     module = load_checkpoint(Path(cfg.paths.model) / CHECKPOINT)
-    (x, y), digits = data.arrays["valid"], data.digits
+    digits = data.digits
     for key in ("metrics", "plots"):
         path = Path(getattr(cfg.paths, key))
         check_writable(path.parent, f"paths.{key}={path}", f"set paths.{key} elsewhere")
-    train_count = data.counts["train"]
-    valid, logits = score(module, torch.as_tensor(x), torch.as_tensor(y))
-    metrics = {"train": {"count": train_count}, "valid": valid}
+    valid, _ = score(module, *(torch.as_tensor(a) for a in data.arrays["valid"]))
+    (x, y) = data.arrays["test"]
+    test, logits = score(module, torch.as_tensor(x), torch.as_tensor(y))
+    metrics = {"train": {"count": data.counts["train"]}, "valid": valid, "test": test}
 
     with atomic_directory(cfg.paths.plots) as plots:
         truth = np.where(y > 0.5, digits[0], digits[1])
@@ -51,7 +54,9 @@ def evaluate(cfg: Config) -> dict:
 def main(argv: list[str] | None = None) -> None:
     no_arguments("python -m pipeline.evaluate", __doc__, argv)
     metrics = evaluate(load_params())
-    print(f"evaluate: {json.dumps(metrics['valid'])}")
+    for split, name in (("test", "test"), ("valid", "validation")):
+        figures = metrics[split]
+        print(f"evaluate: {name} accuracy {figures['acc']:.4f} on {figures['count']:,} images: {json.dumps(figures)}")
 
 
 if __name__ == "__main__":

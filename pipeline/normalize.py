@@ -2,7 +2,7 @@
 
 Reads filter's splits (pipeline/data/filtered.py) and writes, per split, `{split}_x.npy` (float32
 (N, 784)) and `{split}_y.npy` (float32 (N,)), and `stats.json`: what the data is (`digits`,
-`raw_sha256` of the raw files it came from, each split's `count` and each array file's `md5`:
+`valid_last` and `raw_sha256` of the raw files it came from, each split's `count` and each array file's `md5`:
 pipeline/data/normalized.py checks them), class balance, pixel mean and std. NumPy only.
 """
 
@@ -32,7 +32,7 @@ def scale(images: np.ndarray) -> np.ndarray:
 def normalize(cfg: Config) -> dict:
     manifest, splits = filtered.read(cfg.paths.filtered)
     digits = manifest["digits"]
-    stats = {"digits": digits, "raw_sha256": manifest["raw_sha256"], "md5": {}}
+    stats = {"digits": digits, "valid_last": manifest["valid_last"], "raw_sha256": manifest["raw_sha256"], "md5": {}}
     with atomic_directory(cfg.paths.normalized) as out:
         for split, (images, labels) in splits.items():
             x, y = scale(images), labels.astype(np.float32)

@@ -33,7 +33,6 @@ with long_lived_imports():  # what it saves: pipeline/config/startup.py
     from hydra.types import RunMode
     from omegaconf import DictConfig
 
-    from pipeline.config.atomic import atomic_directory
     from pipeline.config.cli import fail, refuse_config, run_hydra_app
     from pipeline.config.compose import as_dict, validate
     from pipeline.config.errors import ConfigError, PipelineError, StoreLost
@@ -45,7 +44,7 @@ with long_lived_imports():  # what it saves: pipeline/config/startup.py
     from pipeline.model.classifier import CHECKPOINT, DigitClassifier, StopOnNonFiniteLoss
     from pipeline.model.metric_names import COLLAPSED_TAG, FIT_SECONDS, N_PARAMETERS
     from pipeline.model.metrics import collapse, collapse_warning, score
-    from pipeline.model.outputs import write_outputs
+    from pipeline.model.outputs import replaced_outputs, write_outputs
     from pipeline.tracking import lineage, outages, registry, results, run_names, store, sweep_runs
     from pipeline.tracking.epoch_logger import ActiveRunLogger
     from pipeline.tracking.lifecycle import StopOnSignal, recorded_run
@@ -81,21 +80,9 @@ def make_trainer(cfg: Config, logger, *callbacks) -> pl.Trainer:
     )
 
 
-@contextmanager
-def replaced_outputs(out_dir: Path) -> Iterator[Path]:
-    """A scratch directory that replaces out_dir, and so the previous training's outputs, all at once
-    when the block succeeds. DVC keeps `models/` while the train stage runs (`persist: true` in
-    dvc.yaml): a refused value or a failed training leaves the previous model whole, and a model
-    without weights.npy (mlp) leaves none behind. Hydra's own files of this run (`.hydra/`, the job
-    log, open for writing: a rename keeps the handle) move into the new directory."""
-    with atomic_directory(out_dir) as scratch:
-        yield scratch
-        for entry in [*out_dir.glob(".hydra"), *out_dir.glob("*.log")]:
-            entry.rename(scratch / entry.name)
-
-
-def to_record(cfg: Config, run, valid, fit_seconds, module, data, written, collapsed, tags, parent_run_id):
-    """What the run has yet to receive once the outputs are written (pipeline/tracking/results.py)."""
+def to_record(cfg: Config, run, valid, test, fit_seconds, module, data, written, collapsed, tags, parent_run_id):
+    """What the run has yet to receive once the outputs are written (pipeline/tracking/results.py):
+    validation metrics (what every choice reads), test metrics (the record), the model, the gate's inputs."""
     n_parameters = sum(p.numel() for p in module.net.parameters() if p.requires_grad)
     model, gate = None, None
     if cfg.tracking.log_model:
@@ -104,11 +91,13 @@ def to_record(cfg: Config, run, valid, fit_seconds, module, data, written, colla
     if model and parent_run_id is None and cfg.tracking.register:  # a sweep registers its best job, at the end
         name, digest = registry.model_name(cfg), data.digest("valid")
         gate = {"name": name, "digest": digest, "acc": valid["acc"], "loss": valid["loss"], "collapsed": collapsed}
+        gate["test_acc"] = test["acc"]  # a tag of the version, for the record: the gate compares validation only
     return results.Results(
         run_id=run.info.run_id,
         tracking_uri=store.tracking_uri(cfg),
         metrics={
             **{f"final_val_{k}": v for k, v in valid.items() if isinstance(v, float)},
+            **{f"test_{k}": v for k, v in test.items() if isinstance(v, float)},
             FIT_SECONDS: fit_seconds,  # what the report's ladder shows each model cost
             N_PARAMETERS: n_parameters,
         },
@@ -128,7 +117,8 @@ def train(
     parent_run_id: str | None = None,
     data: normalized.NormalizedData | None = None,
 ) -> dict:
-    """Train, save the model to out_dir, record everything in one MLflow run; return validation metrics."""
+    """Train, save the model to out_dir, record everything in one MLflow run; return validation metrics
+    (and test_acc, for the record)."""
     data = data or normalized.read_for(cfg)  # unreadable or other data: one line, before any run
     outages.tolerate_outages(cfg.tracking.outage_s)  # a tracking server restart does not fail the run
     pl.seed_everything(cfg.seed, workers=True)
@@ -157,9 +147,12 @@ def train(
             warning = collapse_warning(cfg.model["name"], as_dict(cfg.optim), collapsed)
             print(f"train: warning: {warning}", file=sys.stderr)
             tags = {COLLAPSED_TAG: collapsed, "mlflow.note.content": f"Warning: {warning}"}
+        test, _ = score(module, *datamodule.test_tensors())  # once, after every choice: the record, choosing nothing
         with replaced_outputs(out_dir) as scratch:  # the model, and what its run has yet to receive, on disk first
             written = write_outputs(trainer, module, logits, data.arrays["valid"], data.digits, scratch)
-            pending = to_record(cfg, run, valid, fit_seconds, module, data, written, collapsed, tags, parent_run_id)
+            pending = to_record(
+                cfg, run, valid, test, fit_seconds, module, data, written, collapsed, tags, parent_run_id
+            )
             pending.save(scratch)
         try:
             decision = results.record(pending, out_dir, module.net)
@@ -173,7 +166,7 @@ def train(
             valid["registry"] = decision
     if cfg.tracking.run_file:
         results.write_run_file(cfg.tracking.run_file, run.info.run_id, run.info.experiment_id)
-    return {"run_id": run.info.run_id, **valid}
+    return {"run_id": run.info.run_id, **valid, "test_acc": test["acc"]}
 
 
 @contextmanager
@@ -214,8 +207,11 @@ def main(cfg: DictConfig) -> float | None:
         raise
     if not outcome:  # a DDP process other than rank 0
         return None
-    print(f"train: run {outcome['run_id']}: validation accuracy {outcome['acc']:.4f}")
-    return outcome["acc"]  # what an Optuna sweeper maximises
+    print(
+        f"train: run {outcome['run_id']}: validation accuracy {outcome['acc']:.4f}, "
+        f"test accuracy {outcome['test_acc']:.4f}"
+    )
+    return outcome["acc"]  # what an Optuna sweeper maximises: validation, never test
 
 
 if __name__ == "__main__":

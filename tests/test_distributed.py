@@ -16,7 +16,7 @@ from pipeline.config.errors import ConfigError
 from pipeline.data.datamodule import TensorBatches
 from pipeline.model.distributed import check_launch
 from pipeline.train import train
-from tests.conftest import REPO
+from tests.conftest import REPO, make_config
 
 
 def batches(shard, shards, n=10, batch_size=4, epochs=2):
@@ -51,8 +51,16 @@ def test_ddp_in_a_local_multirun_is_refused(monkeypatch):
 
 
 @pytest.mark.slow
-def test_ddp_on_two_cpu_processes_matches_one_process_and_records_one_run(normalized, tmp_path):
-    cfg = normalized
+def test_ddp_on_two_cpu_processes_matches_one_process_and_records_one_run(synthetic_idx, tmp_path):
+    from pipeline.fetch import fetch
+    from pipeline.filter import filter_digits
+    from pipeline.normalize import normalize
+
+    # 42 training images (the last 200 of 400 validate): an even batch. Of an odd one the two shards
+    # differ by an image, and DDP's plain average of their gradients is not the batch's gradient.
+    cfg = make_config(tmp_path, ["data.valid_last=200"])
+    fetch(cfg), filter_digits(cfg), normalize(cfg)
+    assert len(np.load(f"{cfg.paths.normalized}/train_y.npy")) == 42
     single = train(cfg, tmp_path / "single")
 
     uri = f"sqlite:///{tmp_path}/ddp.db"

@@ -4,7 +4,8 @@ Scans README.md, docs/*.md, bench/RESULTS.md and pyproject.toml for:
 - repository paths under pipeline/, hydra_plugins/, tests/, bench/, conf/, docker/, docs/ (a path
   ending in / is a directory); `tests/x.py::test_name` also needs test_name defined in that file;
 - paths of a pipeline subpackage written from inside pipeline/ (`tracking/store.py`);
-- test functions named on their own (`test_name`): defined in some tests/test_*.py;
+- test functions named on their own (`test_name`): defined in some tests/test_*.py (not the
+  metrics of the split `test`: `test_acc`, `test_loss`, `test_acc_first`, `test_acc_second`);
 - `python -m pipeline.X` / `python -m bench.X`: a module or a package with __main__.py;
 - `make X` in backticks, or starting a line of a code block: a target of the Makefile;
 - Markdown links to files of the repository, and their #anchors: a heading of the target.
@@ -39,6 +40,7 @@ MAKE_LINE = re.compile(r"^make ([a-z][\w-]*)", re.MULTILINE)  # in a code block:
 FENCED = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
 LINK = re.compile(r"\]\(([^)\s#]*)(#[^)\s]*)?\)")
 NOT_IN_GIT = {"docker/.env"}  # made by the user (the passwords: docs/scaling.md)
+TEST_SPLIT_METRIC = re.compile(r"test_(acc|loss)(_first|_second)?")  # metrics of the split `test`, not tests
 
 
 def placeholder(path: str) -> bool:
@@ -109,6 +111,8 @@ def stale(doc: str, text: str | None = None) -> list[str]:
             problems.append(f"{doc}: {match.group(1)}: no pipeline/{match.group(1)}")
     for match in TEST_NAME.finditer(text):
         name = match.group(1) + (match.group(2) or "")
+        if TEST_SPLIT_METRIC.fullmatch(name):
+            continue
         if not names_a_test(name, all_defined_tests()):
             problems.append(f"{doc}: {name}: no such test in tests/")
     for match in MODULE.finditer(text):

@@ -39,6 +39,7 @@ def small(repo) -> list[str]:
         "fetch=local",
         f"fetch.local_dir={repo.parent / 'idx'}",
         "fetch.verify_canonical=false",
+        "data.valid_last=150",  # the last 150 of the small training set validate
         "optim.epochs=3",
         "trainer.accelerator=cpu",
         "tracking.log_model=false",

@@ -43,6 +43,7 @@ def reproduced(tmp_path_factory):
         "fetch=local",
         f"fetch.local_dir={tmp}/idx",
         "fetch.verify_canonical=false",
+        "data.valid_last=150",  # the last 150 of the small training set validate
         "optim.epochs=2",
         "trainer.accelerator=cpu",
     ]

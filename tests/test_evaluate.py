@@ -9,16 +9,17 @@ def test_evaluate_writes_metrics_and_plots(normalized, tmp_path):
     trained = train(cfg, tmp_path / "models")
     metrics = evaluate(cfg)
     assert json.loads((tmp_path / "metrics.json").read_text()) == metrics
-    valid = metrics["valid"]
-    assert metrics["train"]["count"] == 80 and valid["count"] == 40
-    assert valid["acc"] == trained["acc"]
-    assert set(valid) == {"count", "loss", "acc", "acc_first", "acc_second"}  # the same names for every pair
+    valid, test = metrics["valid"], metrics["test"]
+    assert metrics["train"]["count"] == 57 and valid["count"] == 23 and test["count"] == 40
+    assert valid["acc"] == trained["acc"] and test["acc"] == trained["test_acc"]  # what the run recorded
+    for figures in (valid, test):  # the same names for every pair and split
+        assert set(figures) == {"count", "loss", "acc", "acc_first", "acc_second"}
     lines = (tmp_path / "plots/predictions.csv").read_text().splitlines()
-    assert lines[0] == "actual,predicted" and len(lines) == 41
+    assert lines[0] == "actual,predicted" and len(lines) == 41  # the test images
     pairs = [tuple(line.split(",")) for line in lines[1:]]  # what DVC draws as the confusion matrix
-    assert sum(actual == predicted for actual, predicted in pairs) / 40 == valid["acc"]
+    assert sum(actual == predicted for actual, predicted in pairs) / 40 == test["acc"]
     threes = [predicted for actual, predicted in pairs if actual == "3"]
-    assert len(threes) == 20 and threes.count("3") / 20 == valid["acc_first"]  # data.digits=[3, 7]: 3 first
+    assert len(threes) == 20 and threes.count("3") / 20 == test["acc_first"]  # data.digits=[3, 7]: 3 first
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["predictions.csv"]  # the weights picture: train's
 
 
@@ -32,4 +33,5 @@ def test_evaluate_reloads_pixel_similarity_templates(tmp_path, synthetic_idx):
 
     fetch(cfg), filter_digits(cfg), normalize(cfg)
     trained = train(cfg, tmp_path / "models")
-    assert evaluate(cfg)["valid"]["acc"] == trained["acc"] > 0.9
+    metrics = evaluate(cfg)
+    assert metrics["valid"]["acc"] == trained["acc"] > 0.9 and metrics["test"]["acc"] == trained["test_acc"] > 0.9

@@ -23,7 +23,8 @@ def command(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_learner_sweeps_then_report(normalized, tmp_path):
-    shared = [f"tracking.uri={normalized.tracking.uri}", "optim.epochs=2", f"seed={','.join(map(str, SEEDS))}"]
+    seeds = ",".join(map(str, SEEDS))  # data.valid_last: as the synthetic data was made (runs record the data's)
+    shared = [f"tracking.uri={normalized.tracking.uri}", "optim.epochs=2", f"seed={seeds}", "data.valid_last=150"]
     for experiment in ("learner", "learning_rates"):
         command(
             "pipeline.train",

@@ -67,14 +67,14 @@ def test_lineage_records_datasets_dvc_hash_and_origin(normalized, tmp_path):
     log_lineage(cfg, run_id)
 
     inputs = dataset_inputs(client, run_id)
-    assert set(inputs) == {"training", "validation"}
-    for context, split in (("training", "train"), ("validation", "valid")):
+    assert set(inputs) == {"training", "validation", "testing"}
+    for context, split in (("training", "train"), ("validation", "valid"), ("testing", "test")):
         dataset, _ = inputs[context]
         path = tmp_path / f"data/normalized/{split}_x.npy"
         assert dataset.name == f"mnist-3-vs-7-{split}"
         assert dataset.digest == data.digest(split)
         assert dataset.source_type == "local" and json.loads(dataset.source) == {"uri": str(path)}
-        assert json.loads(dataset.profile)["features_shape"] == [{"train": 80, "valid": 40}[split], 784]
+        assert json.loads(dataset.profile)["features_shape"] == [{"train": 57, "valid": 23, "test": 40}[split], 784]
     tags = client.get_run(run_id).data.tags
     assert tags["data.dvc_md5"] == lineage.dvc_md5(data.md5) and tags["data.dvc_md5"].endswith(".dir")
     assert tags["data.dvc_lock"] == "matches"
@@ -117,9 +117,9 @@ def test_lineage_survives_losing_the_dataset_insert_race_to_a_concurrent_run(nor
 
     monkeypatch.setattr(mlflow, "log_input", lose_the_race)
     log_lineage(normalized, run_id)
-    assert calls == [run_id, run_id, run_id]  # training: lost once, then linked; validation: at once
+    assert calls == [run_id] * 4  # training: lost once, then linked; validation and testing: at once
     mine, theirs = dataset_inputs(client, run_id), dataset_inputs(client, winner)
-    assert set(mine) == {"training", "validation"}
+    assert set(mine) == {"training", "validation", "testing"}
     assert mine["training"][0].digest == theirs["training"][0].digest  # the row the winner inserted
 
 
@@ -172,7 +172,8 @@ def test_parallel_jobs_logging_the_same_splits_all_record_them(normalized):
     for experiment in experiments:
         runs = client.search_runs([experiment])
         assert len(runs) == jobs
-        assert all(set(dataset_inputs(client, run.info.run_id)) == {"training", "validation"} for run in runs)
+        splits = {"training", "validation", "testing"}
+        assert all(set(dataset_inputs(client, run.info.run_id)) == splits for run in runs)
 
 
 def test_train_records_the_lineage_of_its_data(normalized, tmp_path):
@@ -180,7 +181,7 @@ def test_train_records_the_lineage_of_its_data(normalized, tmp_path):
 
     run_id = train(normalized, tmp_path / "models")["run_id"]
     client = MlflowClient(normalized.tracking.uri)
-    assert set(dataset_inputs(client, run_id)) == {"training", "validation"}
+    assert set(dataset_inputs(client, run_id)) == {"training", "validation", "testing"}
     assert client.get_run(run_id).data.tags["data.dvc_md5"] == lineage.dvc_md5(read(normalized.paths.normalized).md5)
 
 

@@ -26,10 +26,10 @@ def refusal(call) -> str:
 def test_the_splits_are_read_with_their_digits_counts_and_file_hashes(normalized):
     read = data.read(normalized.paths.normalized)
     x, y = read.arrays["train"]
-    assert x.shape == (80, 784) and x.dtype == np.float32 and y.shape == (80,) and read.digits == [3, 7]
+    assert x.shape == (57, 784) and x.dtype == np.float32 and y.shape == (57,) and read.digits == [3, 7]
     directory = Path(normalized.paths.normalized)
     assert sorted(read.md5) == sorted(p.name for p in directory.iterdir())
-    assert read.digest("valid") != read.digest("train")
+    assert len({read.digest(split) for split in ("train", "valid", "test")}) == 3
 
 
 def test_each_file_is_opened_once(normalized, monkeypatch):
@@ -79,9 +79,9 @@ def test_arrays_of_the_wrong_shape_or_type_are_refused(normalized):
     directory = Path(normalized.paths.normalized)
     rewrite(directory / "train_x.npy", np.zeros((80, 28, 28), np.uint8))
     assert "train_x.npy: uint8 [80, 28, 28]; expected float32 [N, 784]" in refusal(lambda: data.read(directory))
-    rewrite(directory / "train_x.npy", np.zeros((80, 784), np.float32))
-    rewrite(directory / "train_y.npy", np.zeros(79, np.float32))
-    assert "train_y.npy: shape [79]; expected [80]" in refusal(lambda: data.read(directory))
+    rewrite(directory / "train_x.npy", np.zeros((57, 784), np.float32))
+    rewrite(directory / "train_y.npy", np.zeros(56, np.float32))
+    assert "train_y.npy: shape [56]; expected [57]" in refusal(lambda: data.read(directory))
 
 
 def test_a_pickled_array_is_never_loaded(normalized):
@@ -95,9 +95,10 @@ def test_a_pickled_array_is_never_loaded(normalized):
 def test_the_identity_says_what_normalize_made(normalized):
     read = data.read_for(normalized)
     stats = json.loads((Path(normalized.paths.normalized) / "stats.json").read_text())
-    assert read.digits == [3, 7] and read.counts == {"train": 80, "valid": 40}
+    assert read.digits == [3, 7] and read.counts == {"train": 57, "valid": 23, "test": 40}
     assert read.raw_sha256 == stats["raw_sha256"] and len(read.raw_sha256) == 64
-    assert read.as_params() == {"data.raw_sha256": stats["raw_sha256"], "data.count.train": 80, "data.count.valid": 40}
+    counts = {"data.count.train": 57, "data.count.valid": 23, "data.count.test": 40}
+    assert read.as_params() == {"data.valid_last": 150, "data.raw_sha256": stats["raw_sha256"], **counts}
 
 
 def test_data_of_another_digit_pair_is_refused_with_the_ways_out(normalized):
@@ -128,7 +129,7 @@ def test_the_raw_hash_changes_with_the_raw_data(tmp_path):
     [
         (lambda stats: "{not json", "stats.json: not valid JSON"),
         (lambda stats: json.dumps({k: v for k, v in stats.items() if k != "digits"}), "stats.json: no digits in it"),
-        (lambda stats: json.dumps({**stats, "valid": {**stats["valid"], "count": 41}}), "valid_x.npy: holds 40 images"),
+        (lambda stats: json.dumps({**stats, "valid": {**stats["valid"], "count": 41}}), "valid_x.npy: holds 23 images"),
     ],
 )
 def test_stats_json_that_does_not_describe_the_splits_is_refused(normalized, edit, what):

@@ -64,9 +64,11 @@ def test_dvc_repro_trains_on_real_mnist_and_logs_to_mlflow(tmp_path):
     manifest = json.loads((repo / "data/raw/manifest.json").read_text())
     assert manifest["counts"] == {"train": 60000, "test": 10000}
     metrics = json.loads((repo / "metrics.json").read_text())
-    assert metrics["train"]["count"] == 12396 and metrics["valid"]["count"] == 2038
-    assert metrics["valid"]["acc"] > 0.97
-    assert "valid.acc" in run(repo, "dvc", "metrics", "show")
+    counts = {split: metrics[split]["count"] for split in ("train", "valid", "test")}
+    assert counts == {"train": 10276, "valid": 2120, "test": 2038}  # MNIST's first 50,000, last 10,000, test set
+    assert metrics["valid"]["acc"] > 0.97 and metrics["test"]["acc"] > 0.97
+    shown = run(repo, "dvc", "metrics", "show")
+    assert "valid.acc" in shown and "test.acc" in shown
 
     mlflow.set_tracking_uri(f"sqlite:///{repo}/mlflow.db")
     runs = mlflow.search_runs(experiment_names=["threes-sevens"], output_format="list")
@@ -75,6 +77,7 @@ def test_dvc_repro_trains_on_real_mnist_and_logs_to_mlflow(tmp_path):
     assert mlflow_run.info.status == "FINISHED"
     assert mlflow_run.data.params["optim.epochs"] == "5"
     assert mlflow_run.data.metrics["final_val_acc"] == pytest.approx(metrics["valid"]["acc"])
+    assert mlflow_run.data.metrics["test_acc"] == pytest.approx(metrics["test"]["acc"])
     assert "bias" in mlflow_run.data.metrics
     client = MlflowClient(f"sqlite:///{repo}/mlflow.db")
     assert len(client.get_metric_history(mlflow_run.info.run_id, "val_loss")) == 5

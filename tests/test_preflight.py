@@ -268,7 +268,11 @@ def test_cpu_processes_need_no_gpu(cfg, monkeypatch):
 
 def test_the_checks_run_cheapest_first_and_return_the_data_read(normalized, tmp_path):
     data = preflight.check_before_run(normalized, str(tmp_path / "out"))
-    assert data.digits == [3, 7] and data.counts == {"train": 80, "valid": 40} and not (tmp_path / "out").exists()
+    assert (
+        data.digits == [3, 7]
+        and data.counts == {"train": 57, "valid": 23, "test": 40}
+        and not (tmp_path / "out").exists()
+    )
     broken = replace(
         normalized,
         tracking=replace(normalized.tracking, uri=f"http://127.0.0.1:{free_port()}"),

@@ -172,8 +172,11 @@ def test_data_of_the_asked_digits_trains_and_the_run_records_what_it_used(tmp_pa
     stats = json.loads((data["4-9"] / "stats.json").read_text())
     assert run.data.params["data.digits"] == "[4, 9]"
     assert run.data.params["data.raw_sha256"] == stats["raw_sha256"]
-    assert (run.data.params["data.count.train"], run.data.params["data.count.valid"]) == ("80", "40")
-    assert sorted(i.dataset.name for i in run.inputs.dataset_inputs) == ["mnist-4-vs-9-train", "mnist-4-vs-9-valid"]
+    counts = [run.data.params[f"data.count.{split}"] for split in ("train", "valid", "test")]
+    assert counts == ["51", "29", "40"]
+    assert sorted(i.dataset.name for i in run.inputs.dataset_inputs) == [
+        f"mnist-4-vs-9-{split}" for split in ("test", "train", "valid")
+    ]
 
 
 def test_evaluate_names_a_truncated_model_and_writes_nothing(tmp_path, data):

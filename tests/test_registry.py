@@ -107,10 +107,44 @@ def test_equal_accuracy_is_decided_by_the_loss(store, name, loss_change, promote
 
 
 def test_figures_on_other_validation_data_do_not_take_champion(store, name):
+    """E.g. a champion registered before the three splits (issue 31), validated on MNIST's test set:
+    its validation digest is another, and the gate says so in one line."""
     gate(store, name, "weak")
     decision = gate(store, name, "strong", digest="another-digest")
-    assert not decision["promoted"] and decision["reason"].startswith("not comparable")
+    assert not decision["promoted"] and decision["alias"] == "challenger"
+    assert decision["reason"] == (
+        f"not comparable: champion v1 was not validated on the same data (its validation digest {DIGEST}, "
+        "this version's another-digest); promote by hand if wanted"
+    )
     assert champion_version(store, name) == 1
+
+
+def test_the_gate_reads_validation_only_and_tags_the_test_accuracy(store, name, capsys):
+    """gate_run: a version's test accuracy is a tag, for the record; a far better test accuracy
+    does not make a version with lower validation accuracy the champion."""
+    first = registry.gate_run(
+        store["uri"],
+        name,
+        store["strong"]["run_id"],
+        store["strong"]["model_uri"],
+        {"acc": store["strong"]["val_acc"], "loss": store["strong"]["val_loss"]},
+        DIGEST,
+        test_acc=0.5,
+    )
+    second = registry.gate_run(
+        store["uri"],
+        name,
+        store["weak"]["run_id"],
+        store["weak"]["model_uri"],
+        {"acc": store["weak"]["val_acc"], "loss": store["weak"]["val_loss"]},
+        DIGEST,
+        test_acc=1.0,
+    )
+    assert first["alias"] == "champion" and second["alias"] == "challenger" and champion_version(store, name) == 1
+    client = MlflowClient(store["uri"])
+    tags = [client.get_model_version(name, str(v)).tags for v in (1, 2)]
+    assert [t[registry.TEST_ACC_TAG] for t in tags] == ["0.5", "1.0"]
+    assert "test" not in second["reason"] and "validation accuracy" in second["reason"]
 
 
 def test_gating_a_run_again_registers_and_promotes_nothing(store, name):

@@ -17,6 +17,7 @@ def small_project(dest, idx):
         "fetch=local",
         f"fetch.local_dir={idx}",
         "fetch.verify_canonical=false",
+        "data.valid_last=150",  # the last 150 of the small training set validate
         "optim.epochs=3",
         "trainer.accelerator=cpu",
     )

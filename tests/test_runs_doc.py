@@ -25,7 +25,7 @@ def test_a_linear_run_holds_what_docs_runs_md_lists(normalized, tmp_path):
     client = MlflowClient(cfg.tracking.uri)
     run = client.get_run(run_id)
 
-    identity = {"data.count.train", "data.count.valid", "data.raw_sha256"}  # the data actually used
+    identity = {"data.count.train", "data.count.valid", "data.count.test", "data.raw_sha256"}  # the data actually used
     expected_params = {key for key in to_flat_dict(cfg) if not key.startswith("tracking.")} | identity
     assert set(run.data.params) == expected_params  # once each: no `optim/lr` copies
     assert not [key for key in run.data.params if "/" in key]

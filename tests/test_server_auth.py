@@ -46,7 +46,9 @@ PASSWORDS = {  # each one distinct, to be searched for wherever the runs left so
 }
 WRONG = "wrong-Pa55-0007"
 MODEL = "threes-sevens-3-7"
-SMALL = ["optim.epochs=2", "seed=0,1"]  # the learner sweeps' overrides, and the report's (as tests/test_learner_e2e.py)
+# The learner sweeps' overrides, and the report's (as tests/test_learner_e2e.py); data.valid_last as
+# the synthetic data was made (a run records its data's, and the report looks for runs by it).
+SMALL = ["optim.epochs=2", "seed=0,1", "data.valid_last=150"]
 
 
 @dataclass
@@ -167,7 +169,13 @@ def runs(users):
     server, tmp = users, users.tmp
     write_idx_dir(tmp / "idx")
     repo = project_copy(tmp / "repo")
-    small = ["fetch=local", f"fetch.local_dir={tmp / 'idx'}", "fetch.verify_canonical=false", "optim.epochs=2"]
+    small = [
+        "fetch=local",
+        f"fetch.local_dir={tmp / 'idx'}",
+        "fetch.verify_canonical=false",
+        "data.valid_last=150",
+        "optim.epochs=2",
+    ]
     params = server.run("params", repo, server.env(), sys.executable, "-m", "pipeline.config", *small)
     (repo / "params.yaml").write_text(params.stdout)
     server.run("dvc repro", repo, server.env("trainer"), "dvc", "repro")

@@ -36,6 +36,7 @@ def _check_values(cfg: Config) -> None:
         ("optim.epochs", cfg.optim.epochs >= 1, "an integer >= 1"),
         ("optim.momentum", cfg.optim.momentum >= 0, "a number >= 0"),
         ("optim.weight_decay", cfg.optim.weight_decay >= 0, "a number >= 0"),
+        ("data.valid_last", cfg.data.valid_last >= 1, "an integer >= 1"),
         ("fetch.timeout_s", cfg.fetch.timeout_s is None or cfg.fetch.timeout_s > 0, "a number > 0"),
     ]
     for key, ok, expected in checks:

@@ -61,6 +61,7 @@ class FetchConfig:
 @dataclass
 class DataConfig:
     digits: list[int] = MISSING  # digits[0] is the positive class (label 1), digits[1] the negative (label 0)
+    valid_last: int = MISSING  # the last this many of MNIST's training images are the validation split
 
 
 @dataclass

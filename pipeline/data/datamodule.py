@@ -1,6 +1,6 @@
 """The normalized splits as tensors on the training device, batched by index slicing.
 
-The data is 12,396 x 784 floats (39 MB): it fits on any device, so there is no per-sample
+The training split is 10,276 x 784 floats (32 MB): it fits on any device, so there is no per-sample
 __getitem__ and no collate (a DataLoader over a TensorDataset makes an epoch of this model several
 times slower: bench/RESULTS.md), only one slice per batch. `TensorBatches` is a plain iterable,
 which Lightning takes as a dataloader.
@@ -62,7 +62,8 @@ class TensorBatches:
 
 
 class NormalizedMNIST(pl.LightningDataModule):
-    """The splits of `data` (read once, pipeline/data/normalized.py), moved to the device at setup."""
+    """The splits of `data` (read once, pipeline/data/normalized.py): train and valid moved to the
+    device at setup, for fit and its validation; test only by `test_tensors`, after every choice."""
 
     def __init__(self, data: NormalizedData, batch_size: int, shuffle: bool, seed: int):
         super().__init__()
@@ -85,3 +86,7 @@ class NormalizedMNIST(pl.LightningDataModule):
     def val_dataloader(self) -> TensorBatches:
         # The whole validation set as one batch: one pass, one metric per epoch.
         return TensorBatches(self.valid_x, self.valid_y, len(self.valid_y), shuffle=False, seed=self.seed)
+
+    def test_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The test split on the validation data's device: scored once, when training and every choice are done."""
+        return tuple(torch.tensor(array, device=self.valid_x.device) for array in self.data.arrays["test"])

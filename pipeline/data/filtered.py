@@ -1,8 +1,9 @@
 """The filtered data on disk (written by the filter stage, read by normalize): for each split
-(train, valid) `{split}_images.npy` (uint8 (N, 28, 28)) and `{split}_labels.npy` (uint8, 1 for
-digits[0]), and `manifest.json` (`digits`, each split's `count`, `raw_sha256` of the raw files,
-each file's `md5`). Plain .npy files: their bytes depend only on the arrays (see normalized.py);
-the MD5s catch a damaged file. NumPy only."""
+(train, valid, test: pipeline/filter.py) `{split}_images.npy` (uint8 (N, 28, 28)) and
+`{split}_labels.npy` (uint8, 1 for digits[0]), and `manifest.json` (`digits`, `valid_last`, each
+split's `count`, `raw_sha256` of the raw files, `identical_images` across splits, each file's
+`md5`). Plain .npy files: their bytes depend only on the arrays (see normalized.py); the MD5s
+catch a damaged file. NumPy only."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import numpy as np
 
 from pipeline.config.errors import InputError
 
-SPLITS = ("train", "valid")
+SPLITS = ("train", "valid", "test")  # pipeline/filter.py says what each is
 MANIFEST = "manifest.json"
 REMAKE = "remake it with `dvc repro filter`"
 

@@ -5,11 +5,12 @@ refused in one line that names the file, what is wrong with it, and the command 
     data = read_for(cfg)          # ... and refused unless it is the pair the configuration asks for
 
 On disk (written by the normalize stage): `{split}_x.npy` (float32 (N, 784) in 0..1) and
-`{split}_y.npy` (float32 (N,), 1 for digits[0]) for the splits train and valid, and `stats.json`
-(`digits`, `raw_sha256` of the raw files it came from, each split's `count`, each array file's
-`md5`, class balance and pixel statistics). Plain .npy files: their bytes depend only on the
-arrays, not on the Python or NumPy patch version that wrote them (a zip container's headers do), so
-dvc.lock is reproducible anywhere; the MD5s recorded beside them catch a damaged file.
+`{split}_y.npy` (float32 (N,), 1 for digits[0]) for the splits train, valid and test
+(pipeline/filter.py), and `stats.json` (`digits`, `valid_last`, `raw_sha256` of the raw files, each
+split's `count`, each array file's `md5`, class balance and pixel statistics). Plain .npy files:
+their bytes depend only on the arrays, not on the Python or NumPy patch version that wrote them (a
+zip container's headers do), so dvc.lock is reproducible anywhere; the MD5s recorded beside them
+catch a damaged file.
 NumPy only: the data stages may use it.
 """
 
@@ -26,7 +27,7 @@ import numpy as np
 from pipeline.config.errors import InputError
 from pipeline.config.schema import Config
 
-SPLITS = ("train", "valid")
+SPLITS = ("train", "valid", "test")  # pipeline/filter.py says what each is
 N_PIXELS = 784
 STATS = "stats.json"
 REMAKE_DATA = "remake it with `dvc repro`, or restore the committed version with `dvc checkout {target}`"
@@ -66,6 +67,7 @@ class NormalizedData:
 
     directory: Path
     digits: list[int]
+    valid_last: int  # the validation split: the last this many of MNIST's training images (pipeline/filter.py)
     raw_sha256: str  # of the four raw MNIST files it was made from (pipeline/filter.py)
     arrays: dict[str, tuple[np.ndarray, np.ndarray]]  # split -> (x, y)
     md5: dict[str, str]  # every file of the directory (relative path) -> the MD5 of its bytes, as DVC hashes it
@@ -79,8 +81,10 @@ class NormalizedData:
         return hashlib.md5(f"{self.md5[x_file(split)]} {self.md5[y_file(split)]}".encode()).hexdigest()
 
     def as_params(self) -> dict[str, str | int]:
-        """MLflow params describing the data a run actually used (beside the configured data.digits)."""
-        return {"data.raw_sha256": self.raw_sha256, **{f"data.count.{split}": n for split, n in self.counts.items()}}
+        """MLflow params describing the data a run actually used: they replace the configured
+        data.valid_last with the data's own, and add the raw data's hash and each split's count."""
+        counts = {f"data.count.{split}": n for split, n in self.counts.items()}
+        return {"data.valid_last": self.valid_last, "data.raw_sha256": self.raw_sha256, **counts}
 
 
 def read(directory: str | Path) -> NormalizedData:
@@ -99,7 +103,7 @@ def read(directory: str | Path) -> NormalizedData:
         stats = json.loads(contents[STATS])
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise unreadable(stats_path, f"not valid JSON ({err})") from None
-    missing = [key for key in ("digits", "raw_sha256", "md5", *SPLITS) if key not in stats]
+    missing = [key for key in ("digits", "valid_last", "raw_sha256", "md5", *SPLITS) if key not in stats]
     if missing:
         raise unreadable(stats_path, f"no {', '.join(missing)} in it (written by an older normalize)")
     for name, expected in stats["md5"].items():
@@ -119,7 +123,8 @@ def read(directory: str | Path) -> NormalizedData:
                 f"holds {len(y)} images, but {STATS} says {stats[split]['count']}: the directory mixes two versions",
             )
         arrays[split] = (x, y)
-    return NormalizedData(directory, [int(d) for d in stats["digits"]], stats["raw_sha256"], arrays, md5)
+    digits = [int(d) for d in stats["digits"]]
+    return NormalizedData(directory, digits, int(stats["valid_last"]), stats["raw_sha256"], arrays, md5)
 
 
 def read_for(cfg: Config) -> NormalizedData:

@@ -33,7 +33,7 @@ from pipeline.config.compose import validate
 from pipeline.config.errors import SweepLocked
 from pipeline.config.schema import Config
 from pipeline.launch import resume, sweep_lock
-from pipeline.model.metric_names import COLLAPSED_TAG, FINAL_VAL_ACC, FINAL_VAL_LOSS
+from pipeline.model.metric_names import COLLAPSED_TAG, FINAL_VAL_ACC, FINAL_VAL_LOSS, TEST_ACC
 from pipeline.tracking import lifecycle, processes, registry, run_names, store
 from pipeline.tracking.lineage import validation_digest
 from pipeline.tracking.server import TrackingServer
@@ -161,7 +161,7 @@ class MlflowSweep(Callback):
             others = f" ({len(runs) - len(finished)} more cut short or failed)" if len(runs) > len(finished) else ""
             print(
                 f"sweep: parent run {self.parent_id}: best {best.info.run_name} "
-                f"({FINAL_VAL_ACC} {best.data.metrics[FINAL_VAL_ACC]:.4f}) of {len(finished)} finished runs{others}"
+                f"(validation accuracy {best.data.metrics[FINAL_VAL_ACC]:.4f}) of {len(finished)} finished runs{others}"
             )
             if self.cfg.tracking.register and registry.MODEL_URI_TAG in best.data.tags:  # only the best, once
                 self._register(best)
@@ -181,6 +181,7 @@ class MlflowSweep(Callback):
                 {"acc": best.data.metrics[FINAL_VAL_ACC], "loss": best.data.metrics[FINAL_VAL_LOSS]},
                 validation_digest(best),  # what the job recorded of its validation data
                 best.data.tags.get(COLLAPSED_TAG),
+                best.data.metrics.get(TEST_ACC),  # a tag of the version, for the record: chosen on validation
             )
         except Exception as err:  # whatever the registry raised: the sweep's runs are kept either way
             why = " ".join(f"{type(err).__name__}: {err}".split())[:500]

@@ -7,11 +7,14 @@ the model is on disk whatever happens to the store afterwards."""
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytorch_lightning as pl
 
+from pipeline.config.atomic import atomic_directory
 from pipeline.model.classifier import CHECKPOINT, DigitClassifier
 from pipeline.model.pictures import bias_trajectory, contribution_maps, templates_figure, weights_heatmap
 from pipeline.model.predictions import FILE as PREDICTIONS
@@ -80,3 +83,16 @@ def write_outputs(
         write_predictions(out_dir / PREDICTIONS, logits, valid_y),
         *write_pictures(module, valid_x, valid_y, digits, out_dir),
     ]
+
+
+@contextmanager
+def replaced_outputs(out_dir: Path) -> Iterator[Path]:
+    """A scratch directory that replaces out_dir, and so the previous training's outputs, all at once
+    when the block succeeds. DVC keeps `models/` while the train stage runs (`persist: true` in
+    dvc.yaml): a refused value or a failed training leaves the previous model whole, and a model
+    without weights.npy (mlp) leaves none behind. Hydra's own files of this run (`.hydra/`, the job
+    log, open for writing: a rename keeps the handle) move into the new directory."""
+    with atomic_directory(out_dir) as scratch:
+        yield scratch
+        for entry in [*out_dir.glob(".hydra"), *out_dir.glob("*.log")]:
+            entry.rename(scratch / entry.name)

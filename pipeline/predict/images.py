@@ -6,7 +6,7 @@ MNIST's own preprocessing (LeCun et al.), step by step:
   keeping the aspect ratio (anti-aliased) -> pasted into 28x28 with its centre of mass in the
   middle pixel.
 "Middle": MNIST's digits have their centre of mass within [13.5, 14.5) on both axes (0-based
-pixel indices; measured on the 2,038 validation 3s and 7s), so a validation image written out
+pixel indices; measured on the 2,038 3s and 7s of MNIST's test set), so a validation image written out
 and read back comes out as it went in.
 """
 

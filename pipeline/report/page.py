@@ -74,7 +74,9 @@ def render(measured: list[Measured], correct: dict, client: MlflowClient, out: P
 <html lang="en"><head><meta charset="utf-8"><title>Threes and sevens: the learner's questions</title>
 {STYLE}</head>
 <body><h1>Threes and sevens: the learner's questions, answered by runs</h1>
-<p>Validation accuracy is measured on the {images:,} {first}s and {second}s of MNIST's test set. Every arm
+<p>Validation accuracy is measured on the {images:,} {first}s and {second}s of the validation split (the
+last <code>data.valid_last</code> of MNIST's training images; MNIST's test set is kept for each run's
+record, <code>test_acc</code>). Every arm
 ran with {len(linear.runs)} seeds: each accuracy is given as mean ± standard deviation (range), and each
 comparison says "significant" or "within noise" from McNemar's exact test on the two runs' predictions for
 the same images, seed by seed, never from the size of the difference. Every measured number and picture

@@ -19,7 +19,7 @@ from pipeline.config.project import project_dir
 from pipeline.config.schema import Config
 from pipeline.data.normalized import NormalizedData, x_file
 
-SPLIT_CONTEXTS = {"train": "training", "valid": "validation"}
+SPLIT_CONTEXTS = {"train": "training", "valid": "validation", "test": "testing"}
 DATASET_INSERT_ATTEMPTS = 3
 DATASET_DIGITS = re.compile(r"mnist-(\d)-vs-(\d)-")
 

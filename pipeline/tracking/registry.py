@@ -3,7 +3,8 @@
 A new version takes the alias `champion` only if it beats the current champion on the same
 validation data (same digest): higher validation accuracy, or equal accuracy and lower loss.
 Otherwise it takes `challenger`. The decision and both sets of figures are tags of the version
-(`gate.*`) and the returned dict (for metrics.json).
+(`gate.*`) and the returned dict (for metrics.json). The version also carries its test accuracy
+(`test_acc`), for the record: the gate never reads it.
 
 Calling `register_and_gate` again for a run changes nothing: the run's version is found by its run
 id and its recorded decision returned; a version is never registered twice for one run.
@@ -24,6 +25,7 @@ from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 CHAMPION, CHALLENGER = "champion", "challenger"
 DECISION_TAG = "gate.decision"  # the whole decision as JSON: written last, so its presence means "gated"
 GIT_COMMIT_TAG = "mlflow.source.git.commit"
+TEST_ACC_TAG = "test_acc"  # a version's accuracy on the test split: for the record, the gate never reads it
 MODEL_URI_TAG = "model_uri"  # on a sweep's child run: its model, which the sweep registers if it is the best
 
 
@@ -45,7 +47,7 @@ def beats(new: dict, champion: dict) -> tuple[bool, str]:
     if new["digest"] != champion["digest"] or champion["val_acc"] is None or champion["val_loss"] is None:
         return False, (
             f"not comparable: champion v{champion['version']} was not validated on the same data "
-            f"(its digest: {champion['digest']}); promote by hand if wanted"
+            f"(its validation digest {champion['digest']}, this version's {new['digest']}); promote by hand if wanted"
         )
     if new["val_acc"] != champion["val_acc"]:
         better = new["val_acc"] > champion["val_acc"]
@@ -190,17 +192,26 @@ def decision_of_run(client: MlflowClient, name: str, run_id: str) -> dict | None
 
 
 def gate_run(
-    uri: str, name: str, run_id: str, model_uri: str, valid: dict, digest: str, collapsed: str | None = None
+    uri: str,
+    name: str,
+    run_id: str,
+    model_uri: str,
+    valid: dict,
+    digest: str,
+    collapsed: str | None = None,
+    test_acc: float | None = None,
 ) -> dict:
     """A training run's model through the gate, in the store at `uri`: registered as `name`, compared
     on `digest` (of the validation split it was scored on: pipeline/data/normalized.py), under the
-    store's lock (two trainings gating at once would both read the same champion). Returns the decision."""
+    store's lock (two trainings gating at once would both read the same champion). `test_acc`: a tag
+    of the new version, never compared. Returns the decision."""
     from pipeline.tracking import store
 
     client = store.open_client(uri)
+    tags = {TEST_ACC_TAG: repr(float(test_acc))} if test_acc is not None else None
     with store.store_lock(uri):
         decision = register_and_gate(
-            client, run_id, model_uri, name, digest, valid["acc"], valid["loss"], collapsed=collapsed
+            client, run_id, model_uri, name, digest, valid["acc"], valid["loss"], tags, collapsed
         )
     model, version, alias = decision["model"], decision["version"], decision["alias"]
     print(f"registry: {model} version {version} is the {alias} ({decision['reason']})")

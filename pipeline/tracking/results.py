@@ -41,7 +41,7 @@ class Results:
     artifacts: list[str] = field(default_factory=list)  # files of the run directory
     model: dict | None = None  # {"config", "digits", "input_example"}: log the model (from model.ckpt)
     model_uri_tag: bool = False  # a sweep's job: tag the model's URI, the sweep registers its best
-    registry: dict | None = None  # {"name", "digest", "acc", "loss", "collapsed"}: register and gate it
+    registry: dict | None = None  # {"name", "digest", "acc", "loss", "collapsed", "test_acc"}: register and gate it
     run_file: str | None = None  # tracking.run_file: the run's id for `dvc exp show`
 
     def __post_init__(self):
@@ -105,7 +105,14 @@ def record(results: Results, directory: Path, net=None) -> dict | None:
             gate = results.registry
             valid = {"acc": gate["acc"], "loss": gate["loss"]}
             decision = registry.gate_run(
-                results.tracking_uri, gate["name"], run.info.run_id, model_uri, valid, gate["digest"], gate["collapsed"]
+                results.tracking_uri,
+                gate["name"],
+                run.info.run_id,
+                model_uri,
+                valid,
+                gate["digest"],
+                gate["collapsed"],
+                gate.get("test_acc"),  # absent from a run saved before the test split
             )
     (directory / FILE).unlink(missing_ok=True)
     return decision
