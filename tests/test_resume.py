@@ -11,7 +11,7 @@ import time
 import pytest
 from mlflow import MlflowClient
 
-from hydra_plugins.threes_sevens_grid.grid_sweeper import GridSweeper
+from hydra_plugins.threes_sevens_grid import grid_sweeper
 from pipeline.launch import resume
 from pipeline.tracking.sweep_runs import PARENT_TAG, SWEEP_FILE, job_name
 from tests.conftest import REPO
@@ -58,7 +58,9 @@ def test_a_command_differs_by_its_overrides_search_space_or_pruner_not_by_its_pa
 def test_the_grid_sweeper_batches_only_the_jobs_that_did_not_finish():
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    sweeper = GridSweeper(max_batch_size=2, resume="latest")
+    # Looked up now: Hydra's plugin scan (run by any earlier composition in this process) executes the plugin
+    # modules again, Hydra's BasicSweeper included, so a GridSweeper bound at import would be a stale class.
+    sweeper = grid_sweeper.GridSweeper(max_batch_size=2, resume="latest")
     sweeper.swept = ["optim.lr", "seed"]
     sweeper.finished = {"optim.lr=0.1,seed=1", "optim.lr=0.5,seed=2"}
     overrides = OverridesParser.create().parse_overrides(["optim.lr=0.1,0.5", "seed=1,2", "optim.epochs=3"])
