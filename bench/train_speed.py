@@ -134,7 +134,7 @@ def replicated(data_dir: Path, scale: int, dest: Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     np.save(dest / "train_x.npy", np.tile(np.load(data_dir / "train_x.npy"), (scale, 1)))
     np.save(dest / "train_y.npy", np.tile(np.load(data_dir / "train_y.npy"), scale))
-    for name in ("valid_x.npy", "valid_y.npy"):
+    for name in ("valid_x.npy", "valid_y.npy", "test_x.npy", "test_y.npy"):
         shutil.copy(data_dir / name, dest / name)
     stats = json.loads((data_dir / "stats.json").read_text())  # the identity train checks: its train count too
     stats["train"]["count"] *= scale

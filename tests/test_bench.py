@@ -125,7 +125,8 @@ def test_sweep_pruning_runs_the_search_with_and_without_its_pruner_and_compares_
 def test_sweep_resume_interrupts_the_learner_sweep_resumes_only_the_missing_jobs_and_compares_reports(
     normalized, capsys
 ):
-    sweep_resume.main(["--data", normalized.paths.normalized, "--threads", "1", "seed=0", "optim.epochs=1"])
+    overrides = ["seed=0", "optim.epochs=1", "data.valid_last=150"]  # the small data's validation split (conftest)
+    sweep_resume.main(["--data", normalized.paths.normalized, "--threads", "1", *overrides])
     out = capsys.readouterr().out
     assert re.search(r"resume: [\d.]+ s, ran (\d+) jobs for the \1 missing \(only the missing ones\)", out), out
     assert "parent FINISHED" in out
