@@ -6,8 +6,9 @@ in MLflow.
     python -m pipeline.train optim.lr=0.5 model=mlp    # Hydra overrides
     python -m pipeline.train -m optim.lr=0.1,0.5,1.0   # a Hydra multirun sweep
 
-Writes model.ckpt, history.csv, predictions.csv and the model's pictures (pipeline/model/outputs.py)
-to the Hydra run directory (`models/` when DVC runs it), then records them in one MLflow run.
+Writes model.ckpt, history.csv, predictions.csv (validation), test_predictions.csv and the model's
+pictures (pipeline/model/outputs.py) to the Hydra run directory (`models/` when DVC runs it), then
+records them in one MLflow run.
 """
 
 from __future__ import annotations
@@ -147,9 +148,11 @@ def train(
             warning = collapse_warning(cfg.model["name"], as_dict(cfg.optim), collapsed)
             print(f"train: warning: {warning}", file=sys.stderr)
             tags = {COLLAPSED_TAG: collapsed, "mlflow.note.content": f"Warning: {warning}"}
-        test, _ = score(module, *datamodule.test_tensors())  # once, after every choice: the record, choosing nothing
+        test_x, test_y = datamodule.test_tensors()
+        test, test_logits = score(module, test_x, test_y)  # once, after every choice: the record, choosing nothing
         with replaced_outputs(out_dir) as scratch:  # the model, and what its run has yet to receive, on disk first
-            written = write_outputs(trainer, module, logits, data.arrays["valid"], data.digits, scratch)
+            scored_test = (test_logits, data.arrays["test"][1])
+            written = write_outputs(trainer, module, logits, data.arrays["valid"], scored_test, data.digits, scratch)
             pending = to_record(
                 cfg, run, valid, test, fit_seconds, module, data, written, collapsed, tags, parent_run_id
             )

@@ -9,8 +9,8 @@ import pytest
 from mlflow import MlflowClient
 
 from pipeline.config.cli import run_command
-from pipeline.model.metric_names import BIAS, FINAL_VAL_ACC
-from pipeline.model.predictions import FILE
+from pipeline.model.metric_names import BIAS, FINAL_VAL_ACC, TEST_ACC
+from pipeline.model.predictions import TEST_FILE
 from pipeline.report import build as report
 from pipeline.report.build import build
 from pipeline.report.runs import arms, split_seeds, sweep_models, sweep_values
@@ -41,7 +41,7 @@ def test_report_answers_from_the_runs(learner_runs, tmp_path):
     page = build(tmp_path / "report", learner_runs.overrides).read_text()
     runs = runs_by_name(client)
     for arm in arms():
-        accuracies = [runs[f"{arm.name},seed={seed}"].data.metrics[FINAL_VAL_ACC] for seed in LEARNER_SEEDS]
+        accuracies = [runs[f"{arm.name},seed={seed}"].data.metrics[TEST_ACC] for seed in LEARNER_SEEDS]
         mean, std = np.mean(accuracies), np.std(accuracies, ddof=1)
         spread = f"{100 * mean:.2f}% ± {100 * std:.2f} ({100 * min(accuracies):.2f}–{100 * max(accuracies):.2f}%, "
         assert spread + f"{len(LEARNER_SEEDS)} seeds)" in page, arm
@@ -100,14 +100,14 @@ def test_report_needs_every_seed(learner_runs, tmp_path, capsys):
 
 def test_report_needs_the_runs_predictions(learner_runs, tmp_path, capsys):
     run = runs_by_name(MlflowClient(learner_runs.uri))["mlp,seed=0"]
-    stored = Path(run.info.artifact_uri.removeprefix("file://")) / FILE  # as a run trained before runs logged it
-    stored.rename(tmp_path / FILE)
+    stored = Path(run.info.artifact_uri.removeprefix("file://")) / TEST_FILE  # as a run trained before runs logged it
+    stored.rename(tmp_path / TEST_FILE)
     try:
         with pytest.raises(SystemExit):
             run_command(report.main, ["--out", str(tmp_path / "report"), *learner_runs.overrides])
     finally:
-        (tmp_path / FILE).rename(stored)
-    assert f"run {run.info.run_id} (mlp, seed 0): no {FILE}" in capsys.readouterr().err
+        (tmp_path / TEST_FILE).rename(stored)
+    assert f"run {run.info.run_id} (mlp, seed 0): no {TEST_FILE}" in capsys.readouterr().err
     assert not (tmp_path / "report").exists()
 
 
@@ -134,3 +134,33 @@ def test_report_needs_runs_with_the_same_settings(learner_runs, tmp_path, capsys
     with pytest.raises(SystemExit):
         run_command(report.main, ["--out", str(tmp_path / "report"), *learner_runs.overrides, "optim.epochs=7"])
     assert "no finished run of cnn seed 0, cnn seed 1, fastbook seed 0" in capsys.readouterr().err
+
+
+def test_report_leaves_out_runs_validated_on_other_images(learner_runs, tmp_path, capsys):
+    """A run recorded before the three splits (validated on what is now the test split, no test score),
+    newer than the others and with the same params, is left out with one line, never mixed in."""
+    import mlflow
+    import mlflow.data
+
+    from pipeline.tracking.lineage import SPLIT_CONTEXTS
+
+    client = MlflowClient(learner_runs.uri)
+    real = runs_by_name(client)[f"linear,seed={LEARNER_SEEDS[0]}"]
+    test_digest = next(
+        i.dataset.digest for i in real.inputs.dataset_inputs if i.tags[0].value == SPLIT_CONTEXTS["test"]
+    )
+    mlflow.set_tracking_uri(learner_runs.uri)
+    with mlflow.start_run(experiment_id=real.info.experiment_id, run_name="before the splits") as old:
+        mlflow.log_params(real.data.params)
+        mlflow.log_metric(FINAL_VAL_ACC, 0.123456)
+        old_valid = mlflow.data.from_numpy(np.zeros((2, 784)), digest=test_digest, name="mnist-3-vs-7-valid")
+        mlflow.log_input(old_valid, context=SPLIT_CONTEXTS["valid"])
+    capsys.readouterr()
+    try:
+        page = build(tmp_path / "report", learner_runs.overrides).read_text()
+    finally:
+        client.delete_run(old.info.run_id)
+    [line] = capsys.readouterr().out.splitlines()
+    assert line.startswith("report: left out 1 run(s) of experiment 'learner' validated on other images")
+    assert f"validation digest {test_digest[:12]}" in line and "before the three splits" in line
+    assert old.info.run_id not in page and real.info.run_id in page and "12.35%" not in page

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from pipeline.model.predictions import FILE, read_predictions, write_predictions
+from pipeline.model.predictions import TEST_FILE, read_predictions, write_predictions
 from pipeline.report.build import build
 from pipeline.report.verdicts import SIGNIFICANT, WITHIN_NOISE, compare, comparison_html, verdict
 
@@ -68,8 +68,8 @@ def test_the_seed_by_seed_table_shows_each_test():
 
 
 def doctor(client: MlflowClient, run, errors: int, keep: Path) -> Path:
-    """Flip the first `errors` predictions of a run's stored predictions.csv (a copy kept in `keep`)."""
-    stored = Path(run.info.artifact_uri.removeprefix("file://")) / FILE
+    """Flip the first `errors` predictions of a run's stored test_predictions.csv (a copy kept in `keep`)."""
+    stored = Path(run.info.artifact_uri.removeprefix("file://")) / TEST_FILE
     shutil.copy(stored, keep)
     labels, logits = read_predictions(stored)
     wrong = np.where(labels == 1, -1.0, 1.0)  # a logit that says the other digit

@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -10,6 +11,8 @@ from omegaconf import OmegaConf
 
 from pipeline.model.metric_names import FIT_SECONDS
 from pipeline.model.predictions import FILE as PREDICTIONS
+from pipeline.model.predictions import TEST_FILE as TEST_PREDICTIONS
+from pipeline.model.predictions import correct, read_predictions
 from pipeline.tracking.store import logged_params
 from pipeline.train import train
 from tests.conftest import REPO, make_config
@@ -170,3 +173,15 @@ def test_one_check_per_job_of_a_sweep_and_one_look_at_the_world_for_the_whole_sw
     # Before the first job: the data and the store once for the whole sweep (each job's configuration is
     # validated by the callbacks, so that a bad job stops the sweep before any job runs).
     assert counts["sweep check_store"] == 1 and counts["sweep open train_x.npy"] == 1
+
+
+def test_a_run_logs_its_test_predictions_once_scored(normalized, tmp_path):
+    """test_predictions.csv holds one row per test image, in the test split's order, and its accuracy is the
+    run's test_acc: what the report pairs runs on (McNemar) is what the run recorded."""
+    outcome = train(normalized, tmp_path / "out")
+    labels, logits = read_predictions(tmp_path / "out" / TEST_PREDICTIONS)
+    test_y = np.load(Path(normalized.paths.normalized) / "test_y.npy")
+    assert np.array_equal(labels, test_y.astype(np.int64))
+    assert correct(labels, logits).mean() == pytest.approx(outcome["test_acc"], abs=1e-6)
+    client = MlflowClient(normalized.tracking.uri)
+    assert TEST_PREDICTIONS in {a.path for a in client.list_artifacts(outcome["run_id"])}

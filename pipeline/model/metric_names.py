@@ -11,7 +11,8 @@ FINAL_VAL_ACC, FINAL_VAL_LOSS = "final_val_acc", "final_val_loss"
 ACC_FIRST, ACC_SECOND = "acc_first", "acc_second"
 FINAL_VAL_ACC_FIRST, FINAL_VAL_ACC_SECOND = f"final_val_{ACC_FIRST}", f"final_val_{ACC_SECOND}"
 # Logged once, after every choice: the final model on the test set, for the record (nothing reads it to choose).
-TEST_ACC = "test_acc"  # with test_loss and test_acc_first / test_acc_second (train.py logs the test scores by key)
+TEST_ACC = "test_acc"  # with test_loss (train.py logs the test scores by key)
+TEST_ACC_FIRST, TEST_ACC_SECOND = f"test_{ACC_FIRST}", f"test_{ACC_SECOND}"
 # What the model cost: seconds in Trainer.fit, and its trainable parameters (0 for pixel_similarity).
 FIT_SECONDS, N_PARAMETERS = "fit_seconds", "n_parameters"
 

@@ -1,5 +1,5 @@
 """What a training writes to its output directory (`models/` under DVC): the checkpoint, the
-per-epoch history, each validation image's logit, and the pictures of what the model learned
+per-epoch history, each validation and test image's logit, and the pictures of what the model learned
 (linear: the weights as data and as a picture, weight x pixel on real images, the bias per epoch;
 pixel_similarity: its templates). All of it is written before any record that can fail (MLflow):
 the model is on disk whatever happens to the store afterwards."""
@@ -18,6 +18,7 @@ from pipeline.config.atomic import atomic_directory
 from pipeline.model.classifier import CHECKPOINT, DigitClassifier
 from pipeline.model.pictures import bias_trajectory, contribution_maps, templates_figure, weights_heatmap
 from pipeline.model.predictions import FILE as PREDICTIONS
+from pipeline.model.predictions import TEST_FILE as TEST_PREDICTIONS
 from pipeline.model.predictions import write_predictions
 
 EXAMPLES_PER_DIGIT = 3
@@ -70,17 +71,20 @@ def write_outputs(
     module: DigitClassifier,
     logits: np.ndarray,
     valid: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
     digits: list[int],
     out_dir: Path,
 ) -> list[Path]:
     """Write everything to out_dir; return the files a run records as artifacts (all but the
-    checkpoint: the run records the model in its served form)."""
+    checkpoint: the run records the model in its served form). logits: the validation images';
+    test: the test images' (logits, labels), scored once after every choice."""
     out_dir.mkdir(parents=True, exist_ok=True)
     trainer.save_checkpoint(out_dir / CHECKPOINT, weights_only=True)
     valid_x, valid_y = valid
     return [
         write_history(module, out_dir / HISTORY),
         write_predictions(out_dir / PREDICTIONS, logits, valid_y),
+        write_predictions(out_dir / TEST_PREDICTIONS, *test),
         *write_pictures(module, valid_x, valid_y, digits, out_dir),
     ]
 

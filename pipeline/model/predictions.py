@@ -1,8 +1,10 @@
-"""The per-image validation predictions each run logs (`predictions.csv`), and reading them back.
+"""The per-image predictions each run logs, and reading them back: `predictions.csv` on the
+validation split (what a choice may read) and `test_predictions.csv` on the test split (the record:
+the report's accuracies and McNemar's tests, never a choice).
 
-One row per validation image, in the validation set's order: index (0-based), label (1: digits[0],
-0: digits[1]) and the model's logit (> 0 says digits[0]). Two runs scored on the same images pair
-up row by row, which is what McNemar's test needs (the report's significance.py).
+One row per image, in the split's order: index (0-based), label (1: digits[0], 0: digits[1]) and
+the model's logit (> 0 says digits[0]). Two runs scored on the same images pair up row by row,
+which is what McNemar's test needs (the report's significance.py).
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-FILE = "predictions.csv"
+FILE = "predictions.csv"  # validation
+TEST_FILE = "test_predictions.csv"  # test
 HEADER = "index,label,logit"
 
 
 def write_predictions(path: str | Path, logits, labels) -> Path:
-    """Write `path` from the validation logits and 0/1 labels; return it."""
+    """Write `path` from a split's logits and 0/1 labels; return it."""
     logits = np.asarray(logits, np.float64).reshape(-1)
     labels = np.asarray(labels).reshape(-1)
     if len(logits) != len(labels):

@@ -11,7 +11,7 @@ from pipeline.model.pictures import save, subplots
 
 
 def accuracy_points(rows: list[tuple[str, list[float]]], references: list[tuple[str, float]], path: str | Path) -> Path:
-    """Validation accuracy per arm, best mean at the top: a dot per seed, a tick at the mean and a
+    """Test accuracy per arm, best mean at the top: a dot per seed, a tick at the mean and a
     line over mean +- one standard deviation; published figures (references) as hollow diamonds."""
     entries = [(label, 100 * np.asarray(values, np.float64), False) for label, values in rows]
     entries += [(label, np.array([100 * accuracy]), True) for label, accuracy in references]
@@ -29,7 +29,7 @@ def accuracy_points(rows: list[tuple[str, list[float]]], references: list[tuple[
         ax.text(values.max() + 0.05, i, f"{mean:.2f}%", va="center", fontsize=8)
     ax.set_yticks(range(len(entries)), [label for label, _, _ in entries], fontsize=8)
     ax.set_xlim(min(values.min() for _, values, _ in entries) - 0.5, 100.4)
-    ax.set_xlabel("validation accuracy (%): dot a seed, | the mean, line ±1 std, diamond fastbook")
+    ax.set_xlabel("test accuracy (%): dot a seed, | the mean, line ±1 std, diamond fastbook")
     fig.tight_layout()
     return save(fig, path)
 
@@ -47,7 +47,7 @@ def epoch_curves(series: dict[str, list[float]], ylabel: str, path: str | Path) 
 
 
 def learning_rate_chart(rates: list[float], accuracies: list[list[float]], path: str | Path) -> Path:
-    """Final validation accuracy against the learning rate (log scale): a dot per seed, a line through the means."""
+    """Test accuracy against the learning rate (log scale): a dot per seed, a line through the means."""
     order = np.argsort(rates)
     rates = np.asarray(rates, np.float64)[order]
     accuracies = [100 * np.asarray(accuracies[i], np.float64) for i in order]
@@ -57,7 +57,7 @@ def learning_rate_chart(rates: list[float], accuracies: list[list[float]], path:
     ax.plot(rates, [values.mean() for values in accuracies], color="tab:blue")
     ax.set_xscale("log")
     ax.set_xlabel("learning rate")
-    ax.set_ylabel("validation accuracy (%)")
+    ax.set_ylabel("test accuracy (%)")
     ax.set_title("dots: one seed each; line: the mean", fontsize=9)
     fig.tight_layout()
     return save(fig, path)

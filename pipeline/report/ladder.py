@@ -3,7 +3,7 @@ rung with its cost and tested against the one below it.
 
 Each rung is a model arm of the learner sweep (runs.py): what it is (from its params), its
 parameter count (logged by the run as `n_parameters`), its training time (`fit_seconds`, mean over
-the seeds), its validation accuracy over the seeds, and fastbook's published figure for the nearest
+the seeds), its test accuracy over the seeds, and fastbook's published figure for the nearest
 model the book trained, where there is one, as a reference.
 """
 
@@ -67,7 +67,7 @@ def reference(name: str) -> str:
 
 def ladder_section(rungs: list, correct: dict) -> str:
     """The ladder's table, then each rung against the one below it (McNemar, seed by seed)."""
-    rungs = sorted(rungs, key=lambda m: m.spread().mean)
+    rungs = sorted(rungs, key=lambda m: m.validation)  # ordered on validation, shown on test
     rows = [
         [
             f"<b>{escape(m.name)}</b>",
@@ -81,7 +81,7 @@ def ladder_section(rungs: list, correct: dict) -> str:
     ]
     steps = [compare(upper.name, lower.name, correct) for lower, upper in pairwise(rungs)]
     climbs = "".join(f"<h3>{escape(c.a)} over {escape(c.b)}</h3>{comparison_html(c)}" for c in steps)
-    header = ["rung", "what it is", "parameters", "training time", "validation accuracy (seeds)"]
+    header = ["rung", "what it is", "parameters", "training time", "test accuracy (seeds)"]
     return (
         "<p>Every model of the learner sweep, each with its own recipe, from the least to the most "
         "accurate; each costs parameters and training time (measured here, on this machine, per run: "

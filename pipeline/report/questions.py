@@ -7,7 +7,7 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
-from pipeline.model.metric_names import BIAS, FINAL_VAL_ACC_FIRST, FINAL_VAL_ACC_SECOND
+from pipeline.model.metric_names import BIAS, TEST_ACC_FIRST, TEST_ACC_SECOND
 from pipeline.model.pictures import bias_trajectory
 from pipeline.report.markup import figure, percent, spread_text, table
 from pipeline.report.runs import Measured, fetch_artifact, history
@@ -15,8 +15,8 @@ from pipeline.report.verdicts import compare, comparison_html
 
 
 def digit_means(m: Measured) -> list[str]:
-    """The mean accuracy on the first digit, then on the second."""
-    return [percent(m.spread(name).mean) for name in (FINAL_VAL_ACC_FIRST, FINAL_VAL_ACC_SECOND)]
+    """The mean test accuracy on the first digit, then on the second."""
+    return [percent(m.spread(name).mean) for name in (TEST_ACC_FIRST, TEST_ACC_SECOND)]
 
 
 def why_multiply(linear: Measured, client: MlflowClient, out: Path, digits: list[str]) -> str:
@@ -32,7 +32,7 @@ counts, and for which digit</i>; gradient descent chooses those numbers. Below, 
 seed's run, then real validation images with their per-pixel products: the logit printed under each is
 their sum plus the bias, exactly what the model computed. Try it on your own digit at the end of the page.</p>
 <p>This model (<code>linear</code>) over {len(linear.runs)} seeds: <b>{spread_text(linear.spread())}</b> of the
-validation images right.</p>
+test images right.</p>
 {figure(weights, f"The 784 weights of the linear run (red: ink says {first}, blue: ink says {second})")}
 {figure(contributions, "weight x pixel for real validation images; logit = sum + bias")}"""
 
@@ -52,7 +52,7 @@ def what_the_bias_is_for(
         return f"{m.spread(BIAS).mean:+.3f} ± {m.spread(BIAS).std:.3f}"
 
     rows = [[m.name, f"<b>{spread_text(m.spread())}</b>", *digit_means(m), final_bias(m)] for m in (linear, no_bias)]
-    header = ["variant", "validation accuracy", *[f"on {d}s (mean)" for d in digits], "final bias (mean ± std)"]
+    header = ["variant", "test accuracy", *[f"on {d}s (mean)" for d in digits], "final bias (mean ± std)"]
     return f"""
 <p>Without a bias the logit of a blank image is exactly 0 and every decision line passes through it: the
 model can tilt its threshold but not move it. The bias moves it. Measured with the same training:</p>
@@ -72,7 +72,7 @@ def why_not_abs(
         [m.name, f"<b>{spread_text(m.spread())}</b>", *digit_means(m), f"{1000 * (1 - m.spread().mean):.1f}"]
         for m in (pixels, linear)
     ]
-    header = ["variant", "validation accuracy", *[f"on {d}s (mean)" for d in digits], "errors per 1,000 images"]
+    header = ["variant", "test accuracy", *[f"on {d}s (mean)" for d in digits], "errors per 1,000 images"]
     return f"""
 <p>Scoring <i>|pixel - weight|</i> with the mean image of each digit as the weights is fastbook's first
 baseline (<code>pixel_similarity</code>): an image is the digit whose mean image it differs from least.

@@ -5,8 +5,14 @@ model of conf/model/, with its own recipe) and each learning rate of the learnin
 (conf/experiment/learning_rates.yaml), each over the same seeds. An arm's run for a seed is the
 latest FINISHED run in the experiment whose model, optim, data and seed params equal that arm's
 composed config (pass the sweeps' own overrides, e.g. `optim.epochs=5` or `seed=0,1`, so they
-compose alike). Runs without metrics (a sweep's parent run)
-are skipped. Missing runs: ReportError naming them and the command that makes them.
+compose alike). Runs without metrics (a sweep's parent run) are skipped, and so are runs validated on
+other images than the chosen runs (their validation dataset's digest differs: e.g. runs recorded
+before the three splits, whose validation images were MNIST's test set), with one line saying so.
+Missing runs: ReportError naming them and the command that makes them.
+
+What the report reads of a run: its test accuracy (`test_acc`) and per-image test predictions
+(test_predictions.csv) for every number and test it prints; its validation accuracy only to choose
+(the best arm, the order of the ladder), as every choice in the pipeline does.
 """
 
 from __future__ import annotations
@@ -29,10 +35,10 @@ from pipeline.config.compose import CONF_DIR, compose, validate
 from pipeline.config.errors import ReportError
 from pipeline.config.models import model_names
 from pipeline.model import predictions
-from pipeline.model.metric_names import FINAL_VAL_ACC
+from pipeline.model.metric_names import FINAL_VAL_ACC, TEST_ACC
 from pipeline.report.significance import Spread, spread
 from pipeline.tracking import store
-from pipeline.tracking.lineage import check_recorded_data
+from pipeline.tracking.lineage import check_recorded_data, validation_digest
 
 LEARNER, LEARNING_RATES = "learner", "learning_rates"  # the two sweeps, in conf/experiment/
 # The params that make two runs the same experiment (paths, trainer and tracking do not).
@@ -107,8 +113,14 @@ class Measured:
     def values(self, metric: str) -> list[float]:
         return [run.data.metrics[metric] for run in self.runs.values()]
 
-    def spread(self, metric: str = FINAL_VAL_ACC) -> Spread:
+    def spread(self, metric: str = TEST_ACC) -> Spread:
+        """A metric over the seeds; by default the test accuracy, what the report prints."""
         return spread(self.values(metric))
+
+    @property
+    def validation(self) -> float:
+        """The mean validation accuracy over the seeds: what the report's choices read (never test)."""
+        return self.spread(FINAL_VAL_ACC).mean
 
 
 def expected_params(arm: Arm, overrides: list[str]) -> tuple:
@@ -137,6 +149,7 @@ def find_runs(overrides: list[str]) -> tuple[list[Measured], str, str]:
         output_format="list",
     )
     runs = [run for run in runs if FINAL_VAL_ACC in run.data.metrics]  # not a parent run
+    runs = same_validation_data(runs, experiment)
     found, missing, commands = [], [], []
     for arm, (_, params) in expected.items():
         by_seed = {}
@@ -158,18 +171,35 @@ def find_runs(overrides: list[str]) -> tuple[list[Measured], str, str]:
     return found, uri, experiment
 
 
+def same_validation_data(runs: list[Run], experiment: str) -> list[Run]:
+    """The runs validated on the newest run's validation images (with a test split); the others are
+    left out, with one line saying how many and on what they were validated."""
+    scored = [run for run in runs if TEST_ACC in run.data.metrics]
+    digest = validation_digest(scored[0]) if scored else None
+    kept = [run for run in scored if validation_digest(run) == digest]
+    other = [run for run in runs if run not in kept]
+    if other:
+        digests = sorted({validation_digest(run) or "none recorded" for run in other})
+        print(
+            f"report: left out {len(other)} run(s) of experiment '{experiment}' validated on other images "
+            f"(validation digest {', '.join(d[:12] for d in digests)}, not {(digest or '?')[:12]}; e.g. "
+            "recorded before the three splits, when MNIST's test set was the validation set)"
+        )
+    return kept
+
+
 def correctness(client: MlflowClient, measured: list[Measured]) -> dict[str, dict[int, np.ndarray]]:
-    """Per arm and seed: which validation images the run got right (from its predictions.csv)."""
+    """Per arm and seed: which test images the run got right (from its test_predictions.csv)."""
     correct: dict[str, dict[int, np.ndarray]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for m in measured:
             for seed, run in m.runs.items():
                 try:
-                    path = client.download_artifacts(run.info.run_id, predictions.FILE, tmp)
+                    path = client.download_artifacts(run.info.run_id, predictions.TEST_FILE, tmp)
                 except MlflowException:
                     raise ReportError(
-                        f"run {run.info.run_id} ({m.name}, seed {seed}): no {predictions.FILE} artifact; "
-                        "it was trained before runs logged their predictions: rerun its sweep"
+                        f"run {run.info.run_id} ({m.name}, seed {seed}): no {predictions.TEST_FILE} artifact; "
+                        "it was trained before runs logged their test predictions: rerun its sweep"
                     ) from None
                 correct.setdefault(m.name, {})[seed] = predictions.correct(*predictions.read_predictions(path))
     return correct

@@ -1,4 +1,4 @@
-"""The report's comparisons: two variants, seed by seed, on the same validation images, and what to say.
+"""The report's comparisons: two variants, seed by seed, on the same test images, and what to say.
 
 The verdict, "significant" or "within noise", comes from McNemar's exact test on the paired per-image
 predictions of each seed (pipeline/report/significance.py), never from the size of the raw difference: a
@@ -24,7 +24,7 @@ class Comparison:
 
     a: str
     b: str
-    images: int  # validation images per run
+    images: int  # test images per run
     accuracy_a: Spread
     accuracy_b: Spread
     tests: SeedTests
