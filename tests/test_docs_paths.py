@@ -5,7 +5,8 @@ Scans README.md, docs/*.md, bench/RESULTS.md and pyproject.toml for:
   ending in / is a directory); `tests/x.py::test_name` also needs test_name defined in that file;
 - paths of a pipeline subpackage written from inside pipeline/ (`tracking/store.py`);
 - test functions named on their own (`test_name`): defined in some tests/test_*.py (not the
-  metrics of the split `test`: `test_acc`, `test_loss`, `test_acc_first`, `test_acc_second`);
+  metrics of the split `test`: `test_acc`, `test_loss`, `test_acc_first`, `test_acc_second`; nor a
+  file such as `test_predictions.csv`);
 - `python -m pipeline.X` / `python -m bench.X`: a module or a package with __main__.py;
 - `make X` in backticks, or starting a line of a code block: a target of the Makefile;
 - Markdown links to files of the repository, and their #anchors: a heading of the target.
@@ -33,7 +34,7 @@ SUBPACKAGES = "config|data|model|tracking|launch|predict|report"
 # and globs' so that those are seen whole (and skipped).
 PATH = re.compile(rf"(?<![\w./~$-])((?:{TOP})/[\w./*<>{{}},-]*)(#[\w-]+)?(::[\w\[\]*.,-]+)?")
 SUBPATH = re.compile(rf"(?<![\w./~$-])((?:{SUBPACKAGES})/[\w/]*\w\.py)\b")
-TEST_NAME = re.compile(r"(?<![\w/:.])(test_\w+)(\*|\.\.\.)?(?!\w|\.py)")
+TEST_NAME = re.compile(r"(?<![\w/:.])(test_\w+)(\*|\.\.\.)?(?!\w|\.[a-z])")  # not a file: test_predictions.csv
 MODULE = re.compile(r"python -m ((?:pipeline|bench)(?:\.\w+)*)(?!\.\*)\b")
 MAKE = re.compile(r"`make ([a-z][\w-]*)")  # in prose: quoted
 MAKE_LINE = re.compile(r"^make ([a-z][\w-]*)", re.MULTILINE)  # in a code block: a command line
@@ -149,6 +150,7 @@ def test_the_patterns_find_what_they_must_and_skip_what_is_generated():
             "`pipeline/model.py` and `tests/test_safety.py`, `pipeline/train.py` (real), `conf/model/*.yaml`,",
             "`conf/model/<name>.yaml`, `data/normalized`, `models/`, `outputs/sweeps/<time>/`, `mlruns/`,",
             "`tests/test_docs_paths.py::test_nothing_here`, `test_no_such_test`, `tracking/nowhere.py`,",
+            "`test_predictions.csv` (a run's file) and `test_acc` (a metric), not tests,",
             "`python -m pipeline.nowhere`, `python -m pipeline.train`, `python -m bench.tricks`, `make nothing`,",
             "[a link](docs/faults.md#no-such-section), [real](docs/design.md#tests), /work/x/tests/foo.py",
             "`tests/test_docs_paths.py::test_every_path_module_test_and_command_the_doc_names_exists[README.md]`",
@@ -175,5 +177,5 @@ def test_the_patterns_find_what_they_must_and_skip_what_is_generated():
     for name in ("pipeline/train.py", "conf/model", "data/normalized", "models/", "outputs/", "mlruns", "#tests"):
         assert name not in found
     assert "python -m pipeline.train" not in found and "bench.tricks" not in found
-    assert "make the" not in found and "make run" not in found
+    assert "make the" not in found and "make run" not in found and "test_predictions" not in found
     assert found.count("\n") == 8  # the nine above, nothing else
