@@ -55,6 +55,27 @@ def test_a_command_differs_by_its_overrides_search_space_or_pruner_not_by_its_pa
     ]
 
 
+def test_the_grid_sweeper_has_its_own_name_and_leaves_hydras_basic_sweeper_alone():
+    """The project's conf/ sweeps with the grid sweeper; `hydra/sweeper=basic` is still Hydra's own,
+    for this app and for any other Hydra app of the environment (the plugin registers `grid` only)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.config_store import ConfigStore
+
+    from pipeline.config.compose import CONF_DIR
+
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        grid = compose("config", return_hydra_config=True).hydra
+        basic = compose("config", overrides=["hydra/sweeper=basic"], return_hydra_config=True).hydra
+        search = compose("config", overrides=["hparams_search=linear_optuna"], return_hydra_config=True).hydra
+    assert grid.runtime.choices["hydra/sweeper"] == "grid" and "resume" in grid.sweeper
+    assert grid.sweeper._target_ == "hydra_plugins.threes_sevens_grid.grid_sweeper.GridSweeper"
+    assert basic.sweeper._target_ == "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+    assert "resume" not in basic.sweeper
+    assert search.sweeper._target_ == "hydra_plugins.threes_sevens_optuna.optuna_sweeper.OptunaSweeper"
+    stored = ConfigStore.instance().load("hydra/sweeper/basic.yaml")
+    assert stored.node._target_ == "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+
+
 def test_the_grid_sweeper_batches_only_the_jobs_that_did_not_finish():
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
