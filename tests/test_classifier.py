@@ -12,7 +12,7 @@ from pipeline.model.classifier import DigitClassifier, mnist_loss
 
 def module_for(overrides=()):
     cfg = validate(compose(list(overrides)))
-    return DigitClassifier(model=as_dict(cfg.model), optim=as_dict(cfg.optim))
+    return DigitClassifier(model=as_dict(cfg.model), optim=as_dict(cfg.optim), loss=cfg.fit.loss.value)
 
 
 def test_cnn_reads_flat_pixels_as_28x28_images():
@@ -32,7 +32,7 @@ def test_mnist_loss_is_distance_from_target():
 
 
 @pytest.mark.parametrize(
-    "overrides", [[], ["model=mlp"], ["model=cnn", "optim=adam"], ["optim=adam"], ["optim.loss=mnist_loss"]]
+    "overrides", [[], ["model=mlp"], ["model=cnn", "optim=adam"], ["optim=adam"], ["fit.loss=mnist_loss"]]
 )
 def test_training_lowers_the_loss_one_step_per_batch(overrides):
     torch.manual_seed(0)

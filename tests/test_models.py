@@ -54,7 +54,7 @@ def test_a_model_added_as_one_yaml_trains_with_its_own_recipe(normalized, tmp_pa
     [run] = MlflowClient(normalized.tracking.uri).search_runs(["0", "1"], max_results=5)
     params = run.data.params
     assert params["model.name"] == "two_layers" and params["model.width"] == "8"
-    assert (params["optim.name"], params["optim.lr"], params["optim.epochs"]) == ("adam", "0.01", "5")
+    assert (params["optim.name"], params["optim.lr"], params["fit.epochs"]) == ("adam", "0.01", "5")
     assert run.data.metrics["n_parameters"] == 784 * 8 + 8 + 8 + 1 and run.data.metrics["final_val_acc"] > 0.9
     assert "collapsed" not in run.data.tags
     assert (tmp_path / "run/model.ckpt").is_file()
