@@ -22,7 +22,8 @@ def test_defaults_are_the_fastbook_experiment():
 
 def test_overrides_compose():
     cfg = validate(compose(["optim.lr=0.5", "model=mlp", "data.digits=[1,8]", "optim.weight_decay=1"]))
-    assert cfg.optim["lr"] == 0.5 and cfg.optim["weight_decay"] == 1.0 and cfg.model["name"] == "mlp" and cfg.data.digits == [1, 8]
+    assert cfg.optim["lr"] == 0.5 and cfg.optim["weight_decay"] == 1.0  # a float, as torch.optim takes it
+    assert cfg.model["name"] == "mlp" and cfg.data.digits == [1, 8]
 
 
 @pytest.mark.parametrize(

@@ -116,8 +116,8 @@ def test_a_collapsed_model_warns_once_is_tagged_and_never_becomes_champion(norma
     warnings = [line for line in capsys.readouterr().err.splitlines() if "collapsed" in line]
     assert warnings == [
         "train: warning: the model collapsed: it answers 3 for 23 of 23 validation images; likely cause: a "
-        "learning rate too high for this model (optim=sgd optim.lr=100), or too little training; mlp trains well "
-        "with its own recipe: optim=adam optim.lr=0.001 fit.epochs=20 (conf/model/mlp.yaml)"
+        "learning rate too high for this model (optim._target_=torch.optim.SGD optim.lr=100), or too little "
+        "training; mlp trains well with its own recipe: optim=adam optim.lr=0.001 fit.epochs=20 (conf/model/mlp.yaml)"
     ]
     run = MlflowClient(cfg.tracking.uri).get_run(results["run_id"])
     assert run.info.status == "FINISHED" and run.data.tags["collapsed"] == "answers 3 for 23 of 23 validation images"
