@@ -67,7 +67,7 @@ def finish(proc: subprocess.Popen, timeout: float = 300) -> int:
 BAD_OVERRIDES = {
     "+optim.lrr=1": "error: optim.lrr=1: optimizer torch.optim.SGD takes no 'lrr'",
     "+optim.momentun=0.9": "error: optim.momentun=0.9: optimizer torch.optim.SGD takes no 'momentun'",
-    "optim=adam +optim.momentum=0.9": "error: optim.momentum=0.9: optimizer torch.optim.Adam takes no 'momentum'",
+    "+optim.betas=[0.9,0.99]": "error: optim.betas=[0.9, 0.99]: optimizer torch.optim.SGD takes no 'betas'",
     "optim.lr=fast": "error: optim.lr=fast: expected a number > 0",
     "optim.lr=0": "error: optim.lr=0.0: expected a number > 0",
     "fit.batch_size=0": "error: fit.batch_size=0: expected an integer >= 1",
