@@ -20,10 +20,10 @@ from pipeline.data.datamodule import NormalizedMNIST
 from pipeline.train import train
 
 data, out = sys.argv[1], Path(sys.argv[2])
-cfg = validate(compose([f"paths.normalized={Path(data).resolve()}", "optim.epochs=20",
+cfg = validate(compose([f"paths.normalized={Path(data).resolve()}", "fit.epochs=20",
                         f"tracking.uri=sqlite:///{out}/mlflow.db"]))
 trainer = pl.Trainer(accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices, logger=False)
-datamodule = NormalizedMNIST(normalized.read(cfg.paths.normalized), cfg.optim.batch_size, cfg.optim.shuffle, cfg.seed)
+datamodule = NormalizedMNIST(normalized.read(cfg.paths.normalized), cfg.fit.batch_size, cfg.fit.shuffle, cfg.seed)
 datamodule.trainer = trainer
 datamodule.setup("fit")
 print(f"gpu: root device {trainer.strategy.root_device}; training data on {datamodule.train_x.device}")
@@ -34,4 +34,4 @@ print(f"gpu: train() 20 epochs: {time.perf_counter() - start:.2f} s wall, valida
 PY
 
 # 2. The speed benchmark (bare loop vs project, both on the GPU), with the scaling table.
-python -m bench.train_speed --data "$DATA" --repeats 5 --scales 1 4 16 optim.epochs=20
+python -m bench.train_speed --data "$DATA" --repeats 5 --scales 1 4 16 fit.epochs=20

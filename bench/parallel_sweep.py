@@ -5,7 +5,7 @@ directly (the default) and through a tracking server started for the sweep
 (`hydra.callbacks.mlflow_sweep.server=true`).
 
     python -m bench.parallel_sweep                              # 4 jobs x 40 epochs, data/normalized
-    python -m bench.parallel_sweep --jobs 4 --repeats 2 optim.epochs=40
+    python -m bench.parallel_sweep --jobs 4 --repeats 2 fit.epochs=40
 
 Each multirun is timed from the shell, into a sqlite store created beforehand (as a user's store
 already exists), the variants interleaved so a busy spell on a shared machine hits all of them.
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=1, help="repeats of every variant (median)")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="which of them, comma-separated")
     parser.add_argument("--threads", type=int, help="torch threads of every job (OMP_NUM_THREADS); default: torch's")
-    parser.add_argument("overrides", nargs="*", default=["optim.epochs=40"], help="Hydra overrides for every job")
+    parser.add_argument("overrides", nargs="*", default=["fit.epochs=40"], help="Hydra overrides for every job")
     args = parser.parse_args(argv)
     env = jobs_env(args.data, args.threads)
     names = args.variants.split(",")

@@ -1,4 +1,4 @@
-"""Seed study behind the default optim.epochs=40 (conf/optim/sgd.yaml): validation accuracy of
+"""Seed study behind the default fit.epochs=40 (conf/fit/default.yaml): validation accuracy of
 the bare loop (the project's training without the framework: same init, batches, loss, SGD)
 over seeds 40-49, for a few (epochs, lr) pairs.
 

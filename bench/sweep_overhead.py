@@ -2,7 +2,7 @@
 
     python -m bench.sweep_overhead                          # N=4, data/normalized, conf/ defaults
     python -m bench.sweep_overhead --runs 4,8 --repeats 3    # several N; medians of 3 repeats
-    python -m bench.sweep_overhead --runs 8 --data DIR optim.epochs=20
+    python -m bench.sweep_overhead --runs 8 --data DIR fit.epochs=20
 
 The multirun is `python -m pipeline.train -m seed=1,...,N` (Hydra's basic launcher, one MLflow
 run per job, into a sqlite store created beforehand, as a user's store already exists), timed
@@ -81,12 +81,12 @@ def multirun_seconds(jobs: int, data_dir: Path, overrides: list[str], env: dict,
 
 def bare_seconds(data, cfg, jobs: int) -> list[float]:
     """Seconds of each of `jobs` bare trainings, after one warm-up training."""
-    o = cfg.optim
-    bare_loop.train(data, o.epochs, o.batch_size, o.lr, 0, o.shuffle)
+    o = cfg.fit
+    bare_loop.train(data, o.epochs, o.batch_size, cfg.optim["lr"], 0, o.shuffle)
     times = []
     for seed in range(1, jobs + 1):
         start = time.perf_counter()
-        bare_loop.train(data, o.epochs, o.batch_size, o.lr, seed, o.shuffle)
+        bare_loop.train(data, o.epochs, o.batch_size, cfg.optim["lr"], seed, o.shuffle)
         times.append(time.perf_counter() - start)
     return times
 
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=1, help="repeats of every measure (median)")
     parser.add_argument("--threads", type=int, help="torch threads, here and in the jobs (OMP_NUM_THREADS)")
     parser.add_argument("--trick", choices=TRICKS, help="also time each sweep with this trick (bench/tricks.py)")
-    parser.add_argument("overrides", nargs="*", help="Hydra overrides for every job, e.g. optim.epochs=20")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides for every job, e.g. fit.epochs=20")
     args = parser.parse_args(argv)
     data_dir = args.data.resolve()
     env = jobs_env(args.data, args.threads)
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> None:
     sweep_s = {n: statistics.median(v) for n, v in sweeps.items()}
     bare_s = {n: statistics.median(v) for n, v in bares.items()}
 
-    o = cfg.optim
+    o = cfg.fit
     print(
         f"sweep_overhead: {o.epochs} epochs, batch {o.batch_size}, torch threads {torch.get_num_threads()}, "
         f"{args.repeats} repeat(s) (median), load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"

@@ -4,7 +4,7 @@ on the same data, epochs and batch size.
     python -m bench.train_speed                                  # data/normalized, conf/ defaults
     python -m bench.train_speed --data /path/to/normalized --repeats 5 --threads 1
     python -m bench.train_speed --scales 1 4 16 --scale-epochs 5 # cost per epoch as the data grows
-    python -m bench.train_speed optim.batch_size=1024             # any Hydra override of conf/
+    python -m bench.train_speed fit.batch_size=1024             # any Hydra override of conf/
 
 (a) bench/bare_loop.py: the same work with no framework. (b) pipeline.train.train(): the
 LightningModule, Trainer and MLflow run exactly as `python -m pipeline.train` configures them,
@@ -99,8 +99,8 @@ def project_run(cfg, work: Path) -> dict:
 def lightning_run(cfg) -> dict:
     """(b0) The project's module, data and Trainer settings, fitted with no MLflow logger or run."""
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    data = NormalizedMNIST(normalized.read(cfg.paths.normalized), cfg.optim.batch_size, cfg.optim.shuffle, cfg.seed)
-    module = DigitClassifier(model=as_dict(cfg.model), optim=as_dict(cfg.optim))
+    data = NormalizedMNIST(normalized.read(cfg.paths.normalized), cfg.fit.batch_size, cfg.fit.shuffle, cfg.seed)
+    module = DigitClassifier(model=as_dict(cfg.model), optim=as_dict(cfg.optim), loss=cfg.fit.loss.value)
     with clocked_epochs() as ends:
         make_trainer(cfg, logger=False).fit(module, datamodule=data)
     return per_epoch(ends)
@@ -109,12 +109,12 @@ def lightning_run(cfg) -> dict:
 def compare(compose_with, data_dir: Path, work: Path, repeats: int, device: torch.device) -> dict:
     """Interleaved repeats of (a), (b0) and (b); medians. compose_with(overrides) -> Config."""
     cfg = compose_with([])
-    o = cfg.optim
+    o = cfg.fit
     data = bare_loop.load(data_dir, device)
     keys = ("bare_wall", "bare_cpu", "lightning_wall", "lightning_cpu", "wall", "cpu", "wall_s", "fixed_s")
     runs = {key: [] for key in keys}
     for _ in range(repeats):
-        ends, bare_acc, _ = bare_loop.train(data, o.epochs, o.batch_size, o.lr, cfg.seed, o.shuffle)
+        ends, bare_acc, _ = bare_loop.train(data, o.epochs, o.batch_size, cfg.optim["lr"], cfg.seed, o.shuffle)
         bare, alone = per_epoch(ends), lightning_run(cfg)
         runs["bare_wall"].append(bare["wall_ms"])
         runs["bare_cpu"].append(bare["cpu_ms"])
@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, help="torch threads for both (default: torch's own choice)")
     parser.add_argument("--scales", type=int, nargs="*", default=[1], help="training-set multiples, e.g. 1 4 16")
     parser.add_argument("--scale-epochs", type=int, default=5, help="epochs per run in the scaling table")
-    parser.add_argument("overrides", nargs="*", help="Hydra overrides of conf/, e.g. optim.epochs=20")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides of conf/, e.g. fit.epochs=20")
     args = parser.parse_args(argv)
     for name in ("train_x.npy", "valid_x.npy", "stats.json"):
         if not (args.data / name).is_file():
@@ -178,13 +178,13 @@ def main(argv: list[str] | None = None) -> None:
             return lambda more: validate(compose(base + args.overrides + list(extra) + list(more)))
 
         cfg = config_for(args.data)([])
-        device, o = training_device(cfg), cfg.optim
+        device, o = training_device(cfg), cfg.fit
         print(
             f"train_speed: {args.data}, {o.epochs} epochs, batch {o.batch_size}, model {cfg.model['name']}, "
             f"device {device}, torch threads {torch.get_num_threads()}, {args.repeats} repeats (median), "
             f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
         )
-        project_run(config_for(args.data)(["optim.epochs=2"]), work)  # warm-up: creates the sqlite store
+        project_run(config_for(args.data)(["fit.epochs=2"]), work)  # warm-up: creates the sqlite store
 
         r = compare(config_for(args.data), args.data, work, args.repeats, device)
         print("                                   wall ms/epoch   CPU ms/epoch")
@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> None:
             for scale in args.scales:
                 data_dir = args.data if scale == 1 else replicated(args.data, scale, work / f"x{scale}")
                 s = compare(
-                    config_for(data_dir, [f"optim.epochs={args.scale_epochs}"]), data_dir, work, args.repeats, device
+                    config_for(data_dir, [f"fit.epochs={args.scale_epochs}"]), data_dir, work, args.repeats, device
                 )
                 print(
                     f"  {scale:>4}x  {s['n_train']:>10}  {s['bare_wall']:17.1f}  {s['wall']:17.1f}  "

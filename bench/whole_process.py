@@ -47,7 +47,7 @@ def commands(data: Path, work: Path, epochs: int, tricks: list[str]) -> dict[str
         "-m",
         "pipeline.train",
         f"paths.normalized={data.resolve()}",
-        f"optim.epochs={epochs}",
+        f"fit.epochs={epochs}",
         f"tracking.uri=sqlite:///{work}/mlflow.db",
         f"hydra.run.dir={work}/run",
         "hydra.output_subdir=null",

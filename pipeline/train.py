@@ -37,6 +37,7 @@ with long_lived_imports():  # what it saves: pipeline/config/startup.py
     from pipeline.config.cli import fail, refuse_config, run_hydra_app
     from pipeline.config.compose import as_dict, validate
     from pipeline.config.errors import ConfigError, PipelineError, StoreLost
+    from pipeline.config.models import trained_with
     from pipeline.config.schema import Config
     from pipeline.data import normalized
     from pipeline.data.datamodule import NormalizedMNIST
@@ -64,7 +65,7 @@ def quiet_lightning() -> None:
 def make_trainer(cfg: Config, logger, *callbacks) -> pl.Trainer:
     quiet_lightning()
     return pl.Trainer(
-        max_epochs=cfg.optim.epochs,
+        max_epochs=cfg.fit.epochs,
         accelerator=cfg.trainer.accelerator,
         devices=cfg.trainer.devices,
         strategy=cfg.trainer.strategy,
@@ -125,8 +126,8 @@ def train(
     pl.seed_everything(cfg.seed, workers=True)
     if torch.cuda.is_available():
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
-    datamodule = NormalizedMNIST(data, cfg.optim.batch_size, cfg.optim.shuffle, cfg.seed)
-    module = DigitClassifier(model=as_dict(cfg.model), optim=as_dict(cfg.optim))
+    datamodule = NormalizedMNIST(data, cfg.fit.batch_size, cfg.fit.shuffle, cfg.seed)
+    module = DigitClassifier(model=as_dict(cfg.model), optim=as_dict(cfg.optim), loss=cfg.fit.loss.value)
     if not distributed.is_main_process():  # another DDP process: rank 0 records the run
         distributed.train_shard(make_trainer(cfg, logger=False), module, datamodule, out_dir / CHECKPOINT)
         return {}
@@ -141,11 +142,11 @@ def train(
         fit_seconds = time.perf_counter() - started
         trainer.callbacks[0].raise_if_stopped()  # StopOnNonFiniteLoss: a NaN loss saves no model
         if trial:
-            trial.raise_if_pruned(cfg.optim.epochs)  # stopped by the search's pruner: no model either
+            trial.raise_if_pruned(cfg.fit.epochs)  # stopped by the search's pruner: no model either
         valid, logits = score(module, datamodule.valid_x, datamodule.valid_y)
         collapsed, tags = collapse(logits, data.arrays["valid"][1], data.digits), {}
         if collapsed:
-            warning = collapse_warning(cfg.model["name"], as_dict(cfg.optim), collapsed)
+            warning = collapse_warning(cfg.model["name"], trained_with(cfg), collapsed)
             print(f"train: warning: {warning}", file=sys.stderr)
             tags = {COLLAPSED_TAG: collapsed, "mlflow.note.content": f"Warning: {warning}"}
         test_x, test_y = datamodule.test_tensors()

@@ -60,7 +60,7 @@ def make_config(tmp_path: Path, overrides: list[str] = (), fetch: str = "local")
         f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
         "fetch.verify_canonical=false",
         "data.valid_last=150",  # the last 150 of the small training set validate
-        "optim.epochs=3",
+        "fit.epochs=3",
         "trainer.accelerator=cpu",
     ]
     if fetch == "local":
@@ -149,10 +149,10 @@ def learner_runs(tmp_path_factory) -> LearnerRuns:
     fetch(base), filter_digits(base), normalize(base)
     for arm in arms():
         for seed in LEARNER_SEEDS:
-            overrides = [*arm.overrides, f"seed={seed}", "tracking.log_model=false", "optim.epochs=2"]
+            overrides = [*arm.overrides, f"seed={seed}", "tracking.log_model=false", "fit.epochs=2"]
             train(make_config(tmp, overrides), tmp / "runs" / f"{arm.name}-{seed}", run_name=f"{arm.name},seed={seed}")
     seeds = ",".join(str(seed) for seed in LEARNER_SEEDS)
-    overrides = [f"tracking.uri={base.tracking.uri}", "optim.epochs=2", f"seed={seeds}", "data.valid_last=150"]
+    overrides = [f"tracking.uri={base.tracking.uri}", "fit.epochs=2", f"seed={seeds}", "data.valid_last=150"]
     return LearnerRuns(base.tracking.uri, overrides, Path(base.paths.normalized))
 
 

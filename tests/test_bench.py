@@ -25,8 +25,8 @@ def test_train_speed_compares_the_bare_loop_with_the_real_training_path(normaliz
             "2",
             "--scale-epochs",
             "3",
-            "optim.epochs=4",
-            "optim.batch_size=16",
+            "fit.epochs=4",
+            "fit.batch_size=16",
         ]
     )
     out = capsys.readouterr().out
@@ -40,7 +40,7 @@ def test_train_speed_compares_the_bare_loop_with_the_real_training_path(normaliz
 
 @pytest.mark.slow
 def test_sweep_overhead_times_multiruns_against_bare_trainings_and_splits_the_cost(normalized, capsys):
-    sweep_overhead.main(["--data", normalized.paths.normalized, "--runs", "1,2", "optim.epochs=2"])
+    sweep_overhead.main(["--data", normalized.paths.normalized, "--runs", "1,2", "fit.epochs=2"])
     out = capsys.readouterr().out
     assert re.search(r"one interpreter start .*: [\d.]+ s", out)
     for jobs in (1, 2):
@@ -67,7 +67,7 @@ def test_a_trick_holding_metrics_back_still_records_every_epoch_of_every_metric(
     """bench/tricks.py's one_write_per_epoch and flush_every_second hold metrics back: none may be lost
     (what is held is written when Lightning finalizes the logger)."""
     epochs, db = 3, tmp_path / "tricks.db"
-    command = [sys.executable, "-m", "bench.tricks", trick, f"optim.epochs={epochs}"]
+    command = [sys.executable, "-m", "bench.tricks", trick, f"fit.epochs={epochs}"]
     overrides = [
         f"paths.normalized={normalized.paths.normalized}",
         f"tracking.uri=sqlite:///{db}",
@@ -114,7 +114,7 @@ def test_store_check_times_the_damaged_store_check_on_built_stores(capsys):
 @pytest.mark.slow
 def test_sweep_pruning_runs_the_search_with_and_without_its_pruner_and_compares_them(normalized, capsys):
     data = normalized.paths.normalized
-    sweep_pruning.main(["--data", data, "--threads", "1", "hydra.sweeper.n_trials=2", "optim.epochs=2"])
+    sweep_pruning.main(["--data", data, "--threads", "1", "hydra.sweeper.n_trials=2", "fit.epochs=2"])
     out = capsys.readouterr().out
     for name in ("pruned", "unpruned"):  # both searches ran their 2 trials
         assert re.search(rf"^  {name}\s+[\d.]+\s+[\d.]+\s+\d+\s+[\d.]+\s+2\s+\d\s+\d\s+\{{", out, re.M), out
@@ -125,7 +125,7 @@ def test_sweep_pruning_runs_the_search_with_and_without_its_pruner_and_compares_
 def test_sweep_resume_interrupts_the_learner_sweep_resumes_only_the_missing_jobs_and_compares_reports(
     normalized, capsys
 ):
-    overrides = ["seed=0", "optim.epochs=1", "data.valid_last=150"]  # the small data's validation split (conftest)
+    overrides = ["seed=0", "fit.epochs=1", "data.valid_last=150"]  # the small data's validation split (conftest)
     sweep_resume.main(["--data", normalized.paths.normalized, "--threads", "1", *overrides])
     out = capsys.readouterr().out
     assert re.search(r"resume: [\d.]+ s, ran (\d+) jobs for the \1 missing \(only the missing ones\)", out), out

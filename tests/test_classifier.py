@@ -6,13 +6,14 @@ import pytorch_lightning as pl
 import torch
 
 from pipeline.config.compose import as_dict, compose, validate
+from pipeline.config.errors import ConfigError
 from pipeline.data.datamodule import TensorBatches
-from pipeline.model.classifier import DigitClassifier, mnist_loss
+from pipeline.model.classifier import DigitClassifier, check_optimizer, mnist_loss
 
 
 def module_for(overrides=()):
     cfg = validate(compose(list(overrides)))
-    return DigitClassifier(model=as_dict(cfg.model), optim=as_dict(cfg.optim))
+    return DigitClassifier(model=as_dict(cfg.model), optim=as_dict(cfg.optim), loss=cfg.fit.loss.value)
 
 
 def test_cnn_reads_flat_pixels_as_28x28_images():
@@ -26,13 +27,53 @@ def test_cnn_reads_flat_pixels_as_28x28_images():
     assert module.pixel_weights() is None and module.bias() is None  # no per-pixel weights to draw
 
 
+@pytest.mark.parametrize(
+    "overrides, optimizer",
+    [
+        ([], torch.optim.SGD),
+        (["model=cnn"], torch.optim.Adam),
+        (["optim=rmsprop", "optim.alpha=0.9"], torch.optim.RMSprop),
+    ],
+)
+def test_the_optimizer_is_the_class_optim_names_with_its_arguments(overrides, optimizer):
+    module = module_for(overrides)
+    made = module.configure_optimizers()
+    cfg = validate(compose(overrides)).optim
+    assert type(made) is optimizer and made.param_groups[0]["params"] == list(module.parameters())
+    assert {key: made.defaults[key] for key in cfg if not key.startswith("_")} == {
+        key: value for key, value in cfg.items() if not key.startswith("_")
+    }
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["+optim.momentun=0.9"], "optim.momentun=0.9: optimizer torch.optim.SGD takes no 'momentun'"),
+        (["optim=adam", "+optim.momentum=0.9"], "optim.momentum=0.9: optimizer torch.optim.Adam takes no 'momentum'"),
+        (
+            ["optim._target_=torch.optim.Nothing"],
+            "optim._target_=torch.optim.Nothing: no class Nothing in module torch.optim",
+        ),
+        (
+            ["optim=rmsprop", "optim.alpha=-1"],
+            "optim._target_=torch.optim.RMSprop: optimizer torch.optim.RMSprop refused its arguments: "
+            "Invalid alpha value: -1",
+        ),
+    ],
+)
+def test_an_argument_the_optimizer_does_not_take_is_refused_in_one_line(overrides, message):
+    with pytest.raises(ConfigError) as refused:
+        check_optimizer(as_dict(validate(compose(overrides)).optim))
+    assert str(refused.value) == message
+
+
 def test_mnist_loss_is_distance_from_target():
     logits = torch.tensor([100.0, -100.0, 0.0])
     assert float(mnist_loss(logits, torch.tensor([1.0, 0.0, 1.0]))) == pytest.approx(0.5 / 3)
 
 
 @pytest.mark.parametrize(
-    "overrides", [[], ["model=mlp"], ["model=cnn", "optim=adam"], ["optim=adam"], ["optim.loss=mnist_loss"]]
+    "overrides", [[], ["model=mlp"], ["model=cnn", "optim=adam"], ["optim=adam"], ["fit.loss=mnist_loss"]]
 )
 def test_training_lowers_the_loss_one_step_per_batch(overrides):
     torch.manual_seed(0)

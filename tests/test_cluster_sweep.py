@@ -58,7 +58,7 @@ def test_sweep_through_submitit_local_executor_records_every_job(normalized, tmp
             "-m",
             "hydra/launcher=submitit_local",
             "optim.lr=0.5,1.0",
-            "optim.epochs=2",
+            "fit.epochs=2",
             "trainer.accelerator=cpu",
             f"paths.normalized={cfg.paths.normalized}",
             f"tracking.uri={cfg.tracking.uri}",

@@ -37,7 +37,7 @@ def record_sweep(client, experiment_id, name, results):
             client,
             experiment_id,
             f"optim.lr={lr},model.bias={bias}",
-            {"optim.lr": lr, "model.bias": bias, "optim.epochs": 40, "seed": 42},
+            {"optim.lr": lr, "model.bias": bias, "fit.epochs": 40, "seed": 42},
             acc,
             {PARENT_TAG: parent.info.run_id},
         )
@@ -58,7 +58,7 @@ def store(tmp_path):
         client, learner, "new", {(0.1, True): 0.95, (1.0, True): 0.98, (0.1, False): 0.97, (1.0, False): 0.98}
     )
     for name, lr, acc in (("lr-half", 0.5, 0.97), ("no-bias", 1.0, 0.96), ("lr-half", 0.25, 0.5)):
-        record_run(client, default, name, {"optim.lr": lr, "optim.epochs": 40}, acc, {DVC_EXP_TAG: name})
+        record_run(client, default, name, {"optim.lr": lr, "fit.epochs": 40}, acc, {DVC_EXP_TAG: name})
     return uri, old, new, ids
 
 

@@ -16,24 +16,26 @@ def test_defaults_are_the_fastbook_experiment():
     cfg = validate(compose())
     assert cfg.data.digits == [3, 7]
     assert cfg.model["name"] == "linear" and cfg.model["bias"]
-    assert (cfg.optim.batch_size, cfg.optim.lr) == (256, 1.0)
+    assert (cfg.fit.batch_size, cfg.optim["lr"]) == (256, 1.0)
     assert cfg.trainer.accelerator == "auto"
 
 
 def test_overrides_compose():
-    cfg = validate(compose(["optim.lr=0.5", "model=mlp", "data.digits=[1,8]"]))
-    assert cfg.optim.lr == 0.5 and cfg.model["name"] == "mlp" and cfg.data.digits == [1, 8]
+    cfg = validate(compose(["optim.lr=0.5", "model=mlp", "data.digits=[1,8]", "optim.weight_decay=1"]))
+    assert cfg.optim["lr"] == 0.5 and cfg.optim["weight_decay"] == 1.0  # a float, as torch.optim takes it
+    assert cfg.model["name"] == "mlp" and cfg.data.digits == [1, 8]
 
 
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("+optim.lrr=1", "optim.lrr"),
-        ("optim.lr=fast", "optim.lr"),
+        ("optim.lr=fast", "optim.lr=fast: expected a number > 0"),
+        ("optim.momentum=-0.5", "optim.momentum=-0.5: expected a number >= 0"),
+        ("optim._partial_=false", "optim._partial_=False: expected true"),
+        ("optim._target_=null", "optim._target_: expected a string"),
         ("optim.lr=0", "optim.lr=0.0: expected a number > 0"),
-        ("optim.batch_size=0", "optim.batch_size=0: expected an integer >= 1"),
-        ("optim.epochs=0", "optim.epochs=0: expected an integer >= 1"),
-        ("optim.name=rmsprop", "optim.name"),
+        ("fit.batch_size=0", "fit.batch_size=0: expected an integer >= 1"),
+        ("fit.epochs=0", "fit.epochs=0: expected an integer >= 1"),
         ("data.digits=[3,3]", "expected two distinct digits"),
         ("data.digits=[3,10]", "expected two distinct digits"),
         ("data.digits=[3]", "expected two distinct digits"),
@@ -57,8 +59,8 @@ def test_flat_dict_uses_enum_names():
 def test_config_main_prints_composed_yaml(capsys):
     from pipeline.config.__main__ import main
 
-    main(["optim.epochs=5"])
-    assert OmegaConf.create(capsys.readouterr().out).optim.epochs == 5
+    main(["fit.epochs=5"])
+    assert OmegaConf.create(capsys.readouterr().out).fit.epochs == 5
 
 
 def test_relative_paths_mean_the_project_directory_from_any_subdirectory(tmp_path, monkeypatch):

@@ -26,7 +26,7 @@ def test_dvc_exp_run_on_ones_and_eights(tmp_path):
         "-S",
         "data.digits=[1,8]",
         "-S",
-        "optim.epochs=2",
+        "fit.epochs=2",
         "-S",
         "tracking.log_model=false",
         "-S",

@@ -73,7 +73,7 @@ def test_ddp_on_two_cpu_processes_matches_one_process_and_records_one_run(synthe
             f"paths.normalized={cfg.paths.normalized}",
             f"tracking.uri={uri}",
             "tracking.log_model=false",
-            "optim.epochs=1",
+            "fit.epochs=1",
         ]
     )
     (tmp_path / "params.yaml").write_text(OmegaConf.to_yaml(params, resolve=True))
@@ -88,7 +88,7 @@ def test_ddp_on_two_cpu_processes_matches_one_process_and_records_one_run(synthe
             "--config-name",
             "params",
             f"hydra.run.dir={tmp_path}/ddp",
-            f"optim.epochs={cfg.optim.epochs}",
+            f"fit.epochs={cfg.fit.epochs}",
         ],
         cwd=REPO,
         env=env,
@@ -105,7 +105,7 @@ def test_ddp_on_two_cpu_processes_matches_one_process_and_records_one_run(synthe
     [run] = mlflow.search_runs(experiment_names=[cfg.tracking.experiment], output_format="list")
     assert run.info.status == "FINISHED"
     assert run.data.params["trainer.strategy"] == "ddp" and run.data.params["trainer.devices"] == "2"
-    assert len(client.get_metric_history(run.info.run_id, "val_acc")) == cfg.optim.epochs
+    assert len(client.get_metric_history(run.info.run_id, "val_acc")) == cfg.fit.epochs
     assert {"weights.npy", "history.csv"} <= {a.path for a in client.list_artifacts(run.info.run_id)}
 
     assert abs(run.data.metrics["final_val_acc"] - single["acc"]) <= 0.005

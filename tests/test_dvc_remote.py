@@ -19,7 +19,7 @@ def test_push_then_pull_in_a_fresh_clone_restores_every_stage_output(tmp_path):
         f"fetch.local_dir={tmp_path}/idx",
         "fetch.verify_canonical=false",
         "data.valid_last=150",  # the last 150 of the small training set validate
-        "optim.epochs=2",
+        "fit.epochs=2",
         "trainer.accelerator=cpu",
         "tracking.log_model=false",
     )

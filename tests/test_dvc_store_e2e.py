@@ -40,7 +40,7 @@ def small(repo) -> list[str]:
         f"fetch.local_dir={repo.parent / 'idx'}",
         "fetch.verify_canonical=false",
         "data.valid_last=150",  # the last 150 of the small training set validate
-        "optim.epochs=3",
+        "fit.epochs=3",
         "trainer.accelerator=cpu",
         "tracking.log_model=false",
     ]
@@ -144,10 +144,10 @@ def test_training_from_a_subdirectory_uses_the_project_store_and_writes_nothing_
     before_runs = {r.info.run_id for r in client.search_runs(["1"])}
     before = {line for line in status() if not line.startswith("!! mlruns/")}  # the store's own files
 
-    done = train_in_plots("optim.epochs=1")
+    done = train_in_plots("fit.epochs=1")
     assert done.returncode == 0, done.stderr[-3000:]
     [new] = [r for r in client.search_runs(["1"]) if r.info.run_id not in before_runs]
-    assert new.info.status == "FINISHED" and new.data.params["optim.epochs"] == "1"
+    assert new.info.status == "FINISHED" and new.data.params["fit.epochs"] == "1"
     added = {line for line in status() - before if not line.startswith("!! mlruns/")}
     assert {line.split("/")[0] for line in added} == {"!! outputs"}  # Hydra's run directory, in the project
 

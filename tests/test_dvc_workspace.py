@@ -44,7 +44,7 @@ def reproduced(tmp_path_factory):
         f"fetch.local_dir={tmp}/idx",
         "fetch.verify_canonical=false",
         "data.valid_last=150",  # the last 150 of the small training set validate
-        "optim.epochs=2",
+        "fit.epochs=2",
         "trainer.accelerator=cpu",
     ]
     (repo / "params.yaml").write_text(run(repo, sys.executable, "-m", "pipeline.config", *base))

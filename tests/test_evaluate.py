@@ -26,7 +26,7 @@ def test_evaluate_writes_metrics_and_plots(normalized, tmp_path):
 def test_evaluate_reloads_pixel_similarity_templates(tmp_path, synthetic_idx):
     from tests.conftest import make_config
 
-    cfg = make_config(tmp_path, ["model=pixel_similarity", "optim.epochs=1", "tracking.log_model=false"])
+    cfg = make_config(tmp_path, ["model=pixel_similarity", "fit.epochs=1", "tracking.log_model=false"])
     from pipeline.fetch import fetch
     from pipeline.filter import filter_digits
     from pipeline.normalize import normalize

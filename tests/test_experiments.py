@@ -4,37 +4,47 @@ the learner sweep over every model of conf/model/, the learning-rate study over 
 import pytest
 
 from pipeline.config.compose import compose, validate
-from pipeline.config.models import model_names, recipe, recipe_overrides
-from pipeline.config.schema import LossName, OptimizerName
+from pipeline.config.models import model_names, recipe, recipe_overrides, trained_with
+from pipeline.config.schema import LossName
 from pipeline.report.runs import LEARNER, LEARNING_RATES, arms, sweep_models, sweep_values
 
 
 def test_fastbook_is_the_books_linear1_trained_as_the_book_trains_it():
     cfg = validate(compose(["model=fastbook"]))
     assert cfg.model["_target_"].endswith(".Linear") and cfg.model["bias"] and cfg.model["init_std"] == 1.0
-    assert cfg.optim.name is OptimizerName.sgd and cfg.optim.loss is LossName.mnist_loss
-    assert (cfg.optim.lr, cfg.optim.batch_size, cfg.optim.epochs, cfg.optim.shuffle) == (1.0, 256, 20, False)
-    assert cfg.optim.momentum == 0.0 and cfg.optim.weight_decay == 0.0
+    assert cfg.optim["_target_"] == "torch.optim.SGD" and cfg.fit.loss is LossName.mnist_loss
+    assert (cfg.optim["lr"], cfg.fit.batch_size, cfg.fit.epochs, cfg.fit.shuffle) == (1.0, 256, 20, False)
+    assert cfg.optim["momentum"] == 0.0 and cfg.optim["weight_decay"] == 0.0
 
 
 def test_a_models_recipe_is_what_it_trains_with_unless_the_command_line_says_otherwise():
-    cnn = validate(compose(["model=cnn"])).optim
-    assert (cnn.name, cnn.lr, cnn.batch_size, cnn.epochs) == (OptimizerName.adam, 0.001, 128, 8)
-    assert validate(compose(["model=cnn", "optim.lr=0.01"])).optim.lr == 0.01
-    sgd = validate(compose(["model=cnn", "optim=sgd"])).optim
-    assert (sgd.name, sgd.lr) == (OptimizerName.sgd, 1.0)  # the optimizer asked for, with its own rate
-    assert validate(compose(["model=fastbook", "optim.epochs=3"])).optim.epochs == 3
-    assert validate(compose(["model=mlp"])).optim.name is OptimizerName.adam
-    assert validate(compose(["model=pixel_similarity"])).optim.epochs == 1
+    cnn = validate(compose(["model=cnn"]))
+    assert (cnn.optim["_target_"], cnn.optim["lr"], cnn.fit.batch_size, cnn.fit.epochs) == (
+        "torch.optim.Adam",
+        0.001,
+        128,
+        8,
+    )
+    assert validate(compose(["model=cnn", "optim.lr=0.01"])).optim["lr"] == 0.01
+    sgd = validate(compose(["model=cnn", "optim=sgd"]))
+    assert (sgd.optim["_target_"], sgd.optim["lr"]) == ("torch.optim.SGD", 1.0)  # the optimizer asked for, its rate
+    assert sgd.fit.epochs == 8  # the rest of the model's recipe stays
+    assert validate(compose(["model=fastbook", "fit.epochs=3"])).fit.epochs == 3
+    mlp = validate(compose(["model=mlp"]))
+    assert (mlp.optim["_target_"], mlp.fit.epochs) == ("torch.optim.Adam", 20)
+    assert validate(compose(["model=pixel_similarity"])).fit.epochs == 1
 
 
 def test_the_way_back_to_a_models_recipe_is_named_override_by_override():
     assert recipe_overrides("cnn", recipe("cnn")) == []
+    assert recipe_overrides("cnn", trained_with(validate(compose(["model=cnn", "optim.lr=0.01"])))) == [
+        "optim.lr=0.001"
+    ]
     assert recipe_overrides("cnn", recipe("linear")) == [
         "optim=adam",
         "optim.lr=0.001",
-        "optim.batch_size=128",
-        "optim.epochs=8",
+        "fit.batch_size=128",
+        "fit.epochs=8",
     ]
 
 
@@ -42,10 +52,7 @@ def test_the_way_back_to_a_models_recipe_is_named_override_by_override():
 def test_every_model_composes_into_the_learner_experiment_with_its_own_recipe(model):
     cfg = validate(compose(["+experiment=learner", f"model={model}", "seed=3"]))
     assert cfg.tracking.experiment == "learner" and cfg.model["name"] == model and cfg.seed == 3
-    assert {key: str(value) for key, value in recipe(model).items()} == {
-        key: str(getattr(cfg.optim, key).value if key in ("name", "loss") else getattr(cfg.optim, key))
-        for key in recipe(model)
-    }
+    assert {key: value for key, value in recipe(model).items() if key != "optim"} == trained_with(cfg)
 
 
 def test_the_learner_sweep_runs_every_model_over_the_seeds_the_learning_rate_study_runs():
@@ -62,4 +69,4 @@ def test_the_learning_rate_study_is_the_default_linear_model_at_other_rates():
     for arm in rates:
         cfg = validate(compose(list(arm.overrides)))
         assert cfg.tracking.experiment == "learner" and cfg.model == default.model
-        assert cfg.optim.lr != default.optim.lr and {**vars(cfg.optim), "lr": 0} == {**vars(default.optim), "lr": 0}
+        assert cfg.optim["lr"] != default.optim["lr"] and {**cfg.optim, "lr": 0} == {**default.optim, "lr": 0}

@@ -26,7 +26,7 @@ from tests.test_sweep import multirun
 
 pytestmark = pytest.mark.slow
 # Short of perfect on this easy data (1 epoch, small rates): the runs' accuracies differ.
-SMALL = ["optim.epochs=1", "trainer.accelerator=cpu"]
+SMALL = ["fit.epochs=1", "trainer.accelerator=cpu"]
 GRID = "optim.lr=0.001,0.003,0.01,0.03"
 SEARCH = ["hparams_search=linear_optuna", "hydra.sweeper.n_trials=3", "optim.lr=tag(log, interval(0.001, 0.03))"]
 WORLDS = ("honest", "flipped")

@@ -188,7 +188,7 @@ def refused_training(stack, first_training) -> str:
         with stack.as_admin():
             accounts.grant(stack.url, "trainer", "READ", registered_model=MODEL)
         try:
-            return stack.run_trainer("python", "-m", "pipeline.train", "optim.epochs=2", status=1)
+            return stack.run_trainer("python", "-m", "pipeline.train", "fit.epochs=2", status=1)
         finally:
             with stack.as_admin():
                 accounts.grant(stack.url, "trainer", "EDIT", registered_model=MODEL)
@@ -199,7 +199,7 @@ def second_training(stack, refused_training) -> str:
     """Another training on the same data (2 epochs: quick, and no better), through the same server, once the
     refusal above is over (the account's EDIT given back)."""
     with phase("second training"):
-        return stack.run_trainer("python", "-m", "pipeline.train", "optim.epochs=2")
+        return stack.run_trainer("python", "-m", "pipeline.train", "fit.epochs=2")
 
 
 def test_the_image_holds_exactly_the_lock_and_runs_as_uid_1000(podman, images):

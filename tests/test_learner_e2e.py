@@ -24,7 +24,7 @@ def command(*args: str) -> subprocess.CompletedProcess:
 
 def test_learner_sweeps_then_report(normalized, tmp_path):
     seeds = ",".join(map(str, SEEDS))  # data.valid_last: as the synthetic data was made (runs record the data's)
-    shared = [f"tracking.uri={normalized.tracking.uri}", "optim.epochs=2", f"seed={seeds}", "data.valid_last=150"]
+    shared = [f"tracking.uri={normalized.tracking.uri}", "fit.epochs=2", f"seed={seeds}", "data.valid_last=150"]
     for experiment in ("learner", "learning_rates"):
         command(
             "pipeline.train",

@@ -20,7 +20,7 @@ from tests.conftest import REPO, make_config
 
 
 def test_diverging_loss_fails_the_run_and_writes_no_model(normalized, tmp_path):
-    cfg = make_config(tmp_path, ["optim.lr=1e38", "optim.epochs=5"])  # the weights overflow to inf, the loss to NaN
+    cfg = make_config(tmp_path, ["optim.lr=1e38", "fit.epochs=5"])  # the weights overflow to inf, the loss to NaN
     with pytest.raises(Diverged, match="diverged at epoch .*train_loss = nan"):
         train(cfg, tmp_path / "out")
     [run] = MlflowClient(cfg.tracking.uri).search_runs(["1"])
@@ -46,7 +46,7 @@ def test_a_signal_stops_a_fit_at_the_next_batch(monkeypatch):
 
     monkeypatch.setattr(lifecycle, "_received", [])
     cfg = validate(compose([]))
-    module = DigitClassifier(model=as_dict(cfg.model), optim=as_dict(cfg.optim))
+    module = DigitClassifier(model=as_dict(cfg.model), optim=as_dict(cfg.optim), loss=cfg.fit.loss.value)
     trainer = pl.Trainer(
         max_epochs=5,
         accelerator="cpu",

@@ -73,7 +73,7 @@ def test_a_value_for_an_argument_the_network_does_not_take_is_refused():
         (["model=mlp", "model.hidden=0"], "model.hidden=0: expected an integer >= 1"),
         (["model=cnn", "model.channels=0"], "model.channels=0: expected an integer >= 1"),
         (["model.init_std=-1"], "model.init_std=-1: expected null or a number > 0"),
-        (["model=mlp", "model.hidden=wide"], "model.hidden='wide': expected <class 'int'>"),
+        (["model=mlp", "model.hidden=wide"], "model.hidden='wide': expected an integer >= 1"),
         (["model=mlp", "~model.hidden"], "model.hidden: missing; model mlp (pipeline.model.nets.MLP) needs it"),
         (
             ["model._target_=pipeline.model.nets.Nothing"],
@@ -158,7 +158,7 @@ def test_the_real_command_refuses_a_missing_class_in_one_line_leaving_nothing(
             "-m",
             "pipeline.train",
             f"model._target_={target}",
-            "optim.epochs=1",
+            "fit.epochs=1",
             f"paths.normalized={normalized.paths.normalized}",
             f"tracking.uri={normalized.tracking.uri}",
             f"hydra.run.dir={tmp_path}/run",

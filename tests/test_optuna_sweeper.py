@@ -21,24 +21,24 @@ from pipeline.config.errors import TrialPruned
 def test_search_space_from_hydra_sweep_syntax():
     params = {
         "optim.lr": "tag(log, interval(0.1, 10.0))",
-        "optim.batch_size": "choice(128, 256)",
+        "fit.batch_size": "choice(128, 256)",
         "optim.momentum": "interval(0.0, 0.9)",
     }
     space, fixed = search_space(
         params,
         [
-            "optim.epochs=5",
+            "fit.epochs=5",
             "optim.momentum=0.0,0.5",
             "model.hidden=tag(int, interval(8, 64))",
             "optim.weight_decay=range(0, 3)",
         ],
     )
     assert space["optim.lr"] == FloatDistribution(0.1, 10.0, log=True)
-    assert space["optim.batch_size"] == CategoricalDistribution([128, 256])
+    assert space["fit.batch_size"] == CategoricalDistribution([128, 256])
     assert space["optim.momentum"] == CategoricalDistribution([0.0, 0.5])  # the command line wins
     assert space["model.hidden"] == IntDistribution(8, 64)
     assert space["optim.weight_decay"] == CategoricalDistribution([0, 1, 2])
-    assert fixed == ["optim.epochs=5"]
+    assert fixed == ["fit.epochs=5"]
 
 
 class ScoringLauncher:
@@ -52,7 +52,7 @@ class ScoringLauncher:
         returns = []
         for overrides in batch:
             values = dict(override.split("=") for override in overrides)
-            assert values["optim.epochs"] == "3"  # fixed overrides reach every trial
+            assert values["fit.epochs"] == "3"  # fixed overrides reach every trial
             if values["fail"] == "True":
                 returns.append(JobReturn(status=JobStatus.FAILED, _return_value=RuntimeError("diverged")))
             else:
@@ -74,7 +74,7 @@ def make_sweeper(tmp_path, n_trials, params):
 
 def test_sweep_asks_launches_in_batches_and_tells(tmp_path):
     sweeper = make_sweeper(tmp_path, 14, {"lr": "tag(log, interval(0.01, 100.0))", "fail": "choice(true, false)"})
-    best = sweeper.sweep(["optim.epochs=3"])
+    best = sweeper.sweep(["fit.epochs=3"])
     assert sweeper.launcher.calls == [(3, 0), (3, 3), (3, 6), (3, 9), (2, 12)]
     results = OmegaConf.load(tmp_path / "optimization_results.yaml")
     assert results.n_trials == 14 and 0 < results.n_complete < 14  # failed trials are recorded as failed
@@ -86,7 +86,7 @@ def test_sweep_asks_launches_in_batches_and_tells(tmp_path):
 def test_sweep_with_every_trial_failing_raises(tmp_path):
     sweeper = make_sweeper(tmp_path, 3, {"lr": "interval(0.1, 1.0)", "fail": "choice(true)"})
     with pytest.raises(RuntimeError, match="all 3 trials failed"):
-        sweeper.sweep(["optim.epochs=3"])
+        sweeper.sweep(["fit.epochs=3"])
 
 
 def test_conf_wires_the_sweep_callback_and_the_optuna_search():
@@ -97,7 +97,7 @@ def test_conf_wires_the_sweep_callback_and_the_optuna_search():
     assert plain.hydra.sweeper._target_.endswith("GridSweeper")
     assert search.hydra.sweeper._target_ == "hydra_plugins.threes_sevens_optuna.optuna_sweeper.OptunaSweeper"
     assert search.hydra.sweeper.direction == "maximize"
-    assert set(search.hydra.sweeper.params) == {"optim.lr", "optim.batch_size", "optim.momentum"}
+    assert set(search.hydra.sweeper.params) == {"optim.lr", "fit.batch_size", "optim.momentum"}
     assert validate(pipeline_compose(["hparams_search=linear_optuna"])) == validate(pipeline_compose())  # only hydra.*
 
 
@@ -122,7 +122,7 @@ def test_on_a_tie_the_first_trial_in_trial_order_is_the_best(tmp_path, caplog):
 def test_a_failed_trial_is_logged_with_its_exception(tmp_path, caplog):
     sweeper = make_sweeper(tmp_path, 3, {"lr": "choice(1.0)", "fail": "choice(true, false)"})
     with caplog.at_level("WARNING"):
-        sweeper.sweep(["optim.epochs=3"])
+        sweeper.sweep(["fit.epochs=3"])
     assert "failed: RuntimeError('diverged')" in caplog.text
 
 
@@ -144,14 +144,14 @@ def test_a_resumed_search_runs_again_the_interrupted_trials_and_only_those_missi
     first = make_sweeper(tmp_path, 9, params)
     first.launcher = InterruptedLauncher(stop_at=2)  # two batches of 3 told, the third interrupted
     with pytest.raises(SystemExit):
-        first.sweep(["optim.epochs=3"])
+        first.sweep(["fit.epochs=3"])
     study = optuna.load_study(study_name=tmp_path.name, storage=f"sqlite:///{tmp_path}/optuna.db")
     interrupted = {t.number: t.params for t in study.trials if t.state == TrialState.RUNNING}
     assert len(interrupted) == 3 and len(study.trials) == 9
 
     resumed = make_sweeper(tmp_path, 10, params)  # and one trial more than the first asked for
     resumed.resume = "latest"
-    resumed.sweep(["optim.epochs=3"])
+    resumed.sweep(["fit.epochs=3"])
     assert resumed.launcher.calls == [(3, 0), (1, 3)]  # 10 - 6 told before: 4 trials
     study = optuna.load_study(study_name=tmp_path.name, storage=f"sqlite:///{tmp_path}/optuna.db")
     retried = {t.user_attrs["retry_of"]: t.params for t in study.trials if "retry_of" in t.user_attrs}

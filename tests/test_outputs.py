@@ -35,7 +35,7 @@ def test_linear_without_bias_has_contributions_but_no_bias_trajectory(normalized
 
 
 def test_pixel_similarity_trains_through_lightning_and_logs_its_templates(normalized, tmp_path):
-    cfg = make_config(tmp_path, ["model=pixel_similarity", "optim.epochs=1"])
+    cfg = make_config(tmp_path, ["model=pixel_similarity", "fit.epochs=1"])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         results = train(cfg, tmp_path / "models")

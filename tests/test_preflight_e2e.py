@@ -116,7 +116,7 @@ def test_faults_outside_the_configuration_are_one_line_exit_1_and_leave_nothing(
     for i, (case, (overrides, line)) in enumerate(cases(data, tmp_path).items()):
         cwd = tmp_path / str(i)
         run_dir = [] if any(o.startswith("hydra.run.dir=") for o in overrides) else [f"hydra.run.dir={cwd}/out"]
-        args = [f"paths.normalized={data['3-7']}", "optim.epochs=1", *run_dir, *overrides]
+        args = [f"paths.normalized={data['3-7']}", "fit.epochs=1", *run_dir, *overrides]
         runs[case] = (cwd, line, start(cwd, "pipeline.train", *args))
     for case, (cwd, line, proc) in runs.items():
         assert finish(proc) == 1, case
@@ -136,7 +136,7 @@ def test_a_damaged_store_is_one_line_exit_1_and_left_as_it_was(tmp_path, data):
             tmp_path / name,
             "pipeline.train",
             f"paths.normalized={data['3-7']}",
-            "optim.epochs=1",
+            "fit.epochs=1",
             f"hydra.run.dir={tmp_path / name}/out",
             f"tracking.uri=sqlite:///{path}",
         )
@@ -164,7 +164,7 @@ def test_data_of_the_asked_digits_trains_and_the_run_records_what_it_used(tmp_pa
         f"paths.normalized={data['4-9']}",
         "model=fastbook",
         "data.digits=[4,9]",
-        "optim.epochs=2",
+        "fit.epochs=2",
         f"hydra.run.dir={tmp_path}/out",
     )
     assert finish(proc) == 0, (tmp_path / "err.txt").read_text()[-3000:]

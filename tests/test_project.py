@@ -55,7 +55,7 @@ def test_every_command_reads_and_writes_from_a_subdirectory_what_it_would_from_t
         assert done.returncode == status, done.stderr[-3000:]
         return done.stdout
 
-    command("pipeline.train", "-m", f"paths.normalized={normalized.paths.normalized}", "optim.epochs=1,2")
+    command("pipeline.train", "-m", f"paths.normalized={normalized.paths.normalized}", "fit.epochs=1,2")
     assert (project / "mlflow.db").is_file() and (project / "outputs/sweeps").is_dir()  # the sweep registers its best
     image = Image.fromarray(np.rint(read(normalized.paths.normalized).arrays["valid"][0][0].reshape(28, 28) * 255))
     image.convert("L").save(sub / "digit.png")

@@ -56,7 +56,7 @@ def fit_as_trial(tmp_path, pruner, epochs: int = 4):
     trial = pruning.running_trial(job_study, 1)
     callback = pruning.ReportToTrial(trial, pruner)
     cfg = validate(compose([]))
-    module = DigitClassifier(model=as_dict(cfg.model), optim=as_dict(cfg.optim))
+    module = DigitClassifier(model=as_dict(cfg.model), optim=as_dict(cfg.optim), loss=cfg.fit.loss.value)
     x, y = torch.rand(64, 784), torch.randint(0, 2, (64,)).float()
     trainer = pl.Trainer(
         max_epochs=epochs,
@@ -121,7 +121,7 @@ def test_an_optuna_search_prunes_trials_whose_runs_show_it(tmp_path, launcher):
         "hydra/sweeper/pruner=median",
         "hydra.sweeper.pruner.n_startup_trials=1",
         "hydra.sweeper.pruner.n_warmup_steps=0",
-        "optim.epochs=4",
+        "fit.epochs=4",
         *launcher,
         *common_overrides(tmp_path, normalized, "search"),
     )

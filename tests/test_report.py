@@ -18,8 +18,8 @@ from tests.conftest import LEARNER_SEEDS
 
 
 def test_the_report_takes_the_seeds_the_sweeps_ran_with():
-    assert split_seeds(["optim.epochs=2"]) == ([int(s) for s in sweep_values("learner", "seed")], ["optim.epochs=2"])
-    assert split_seeds(["seed=3,4", "optim.epochs=2"]) == ([3, 4], ["optim.epochs=2"])
+    assert split_seeds(["fit.epochs=2"]) == ([int(s) for s in sweep_values("learner", "seed")], ["fit.epochs=2"])
+    assert split_seeds(["seed=3,4", "fit.epochs=2"]) == ([3, 4], ["fit.epochs=2"])
     assert split_seeds(["seed=range(0,3)"]) == ([0, 1, 2], [])
     assert split_seeds(["seed=7"]) == ([7], [])
 
@@ -132,7 +132,7 @@ def test_report_does_not_create_a_missing_database(tmp_path, capsys):
 
 def test_report_needs_runs_with_the_same_settings(learner_runs, tmp_path, capsys):
     with pytest.raises(SystemExit):
-        run_command(report.main, ["--out", str(tmp_path / "report"), *learner_runs.overrides, "optim.epochs=7"])
+        run_command(report.main, ["--out", str(tmp_path / "report"), *learner_runs.overrides, "fit.epochs=7"])
     assert "no finished run of cnn seed 0, cnn seed 1, fastbook seed 0" in capsys.readouterr().err
 
 

@@ -18,7 +18,7 @@ def small_project(dest, idx):
         f"fetch.local_dir={idx}",
         "fetch.verify_canonical=false",
         "data.valid_last=150",  # the last 150 of the small training set validate
-        "optim.epochs=3",
+        "fit.epochs=3",
         "trainer.accelerator=cpu",
     )
     git(repo, "commit", "-qam", "small run")

@@ -36,11 +36,11 @@ def test_find_names_a_sweep_by_latest_its_name_or_its_parent_run_id(tmp_path):
 
 def test_a_command_differs_by_its_overrides_search_space_or_pruner_not_by_its_parallelism():
     sweep = {
-        "overrides": ["optim.lr=0.1,0.5", "optim.epochs=3"],
+        "overrides": ["optim.lr=0.1,0.5", "fit.epochs=3"],
         "sweeper": {"_target_": "Optuna", "n_trials": 12, "n_jobs": 1, "resume": None, "params": {"seed": "0,1"}},
     }
     same = {
-        "overrides": ["optim.lr=0.1,0.5", "optim.epochs=3"],
+        "overrides": ["optim.lr=0.1,0.5", "fit.epochs=3"],
         "sweeper": {**sweep["sweeper"], "n_trials": 20, "n_jobs": 4, "resume": "latest"},
     }
     assert resume.differences(resume.comparable(sweep), resume.comparable(same)) == []
@@ -50,9 +50,30 @@ def test_a_command_differs_by_its_overrides_search_space_or_pruner_not_by_its_pa
     }
     assert resume.differences(resume.comparable(sweep), resume.comparable(other)) == [
         "optim.lr=0.1,0.7 here, 0.1,0.5 in the sweep",
-        "optim.epochs=(not given) here, 3 in the sweep",
+        "fit.epochs=(not given) here, 3 in the sweep",
         "hydra.sweeper.pruner._target_=MedianPruner here, (not given) in the sweep",
     ]
+
+
+def test_the_grid_sweeper_has_its_own_name_and_leaves_hydras_basic_sweeper_alone():
+    """The project's conf/ sweeps with the grid sweeper; `hydra/sweeper=basic` is still Hydra's own,
+    for this app and for any other Hydra app of the environment (the plugin registers `grid` only)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.config_store import ConfigStore
+
+    from pipeline.config.compose import CONF_DIR
+
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        grid = compose("config", return_hydra_config=True).hydra
+        basic = compose("config", overrides=["hydra/sweeper=basic"], return_hydra_config=True).hydra
+        search = compose("config", overrides=["hparams_search=linear_optuna"], return_hydra_config=True).hydra
+    assert grid.runtime.choices["hydra/sweeper"] == "grid" and "resume" in grid.sweeper
+    assert grid.sweeper._target_ == "hydra_plugins.threes_sevens_grid.grid_sweeper.GridSweeper"
+    assert basic.sweeper._target_ == "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+    assert "resume" not in basic.sweeper
+    assert search.sweeper._target_ == "hydra_plugins.threes_sevens_optuna.optuna_sweeper.OptunaSweeper"
+    stored = ConfigStore.instance().load("hydra/sweeper/basic.yaml")
+    assert stored.node._target_ == "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
 
 def test_the_grid_sweeper_batches_only_the_jobs_that_did_not_finish():
@@ -63,7 +84,7 @@ def test_the_grid_sweeper_batches_only_the_jobs_that_did_not_finish():
     sweeper = grid_sweeper.GridSweeper(max_batch_size=2, resume="latest")
     sweeper.swept = ["optim.lr", "seed"]
     sweeper.finished = {"optim.lr=0.1,seed=1", "optim.lr=0.5,seed=2"}
-    overrides = OverridesParser.create().parse_overrides(["optim.lr=0.1,0.5", "seed=1,2", "optim.epochs=3"])
+    overrides = OverridesParser.create().parse_overrides(["optim.lr=0.1,0.5", "seed=1,2", "fit.epochs=3"])
     batches = sweeper.split_arguments(overrides, 2)
     assert [[job_name(job, sweeper.swept) for job in batch] for batch in batches] == [
         ["optim.lr=0.1,seed=2", "optim.lr=0.5,seed=1"]
@@ -90,7 +111,7 @@ def finished_children(client, parent_id: str) -> list:
 @pytest.mark.slow
 def test_a_grid_sweep_interrupted_then_resumed_runs_only_the_rest_and_names_the_best(tmp_path):
     data = synthetic_normalized(tmp_path)
-    grid = ["optim.lr=0.001,0.01,0.1,1.0", "optim.epochs=30"]  # 4 jobs of a few seconds each
+    grid = ["optim.lr=0.001,0.01,0.1,1.0", "fit.epochs=30"]  # 4 jobs of a few seconds each
     common = [f"paths.normalized={data}", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", "trainer.accelerator=cpu"]
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
 
@@ -112,9 +133,7 @@ def test_a_grid_sweep_interrupted_then_resumed_runs_only_the_rest_and_names_the_
     assert 2 <= len(before) < 4 and client.get_run(parent_id).info.status == "KILLED"
 
     # A resume whose grid is another one is refused in one line, and changes nothing.
-    refused = multirun(
-        tmp_path, "optim.lr=0.001,0.01,0.1,2.0", "optim.epochs=30", *common, "hydra.sweeper.resume=latest"
-    )
+    refused = multirun(tmp_path, "optim.lr=0.001,0.01,0.1,2.0", "fit.epochs=30", *common, "hydra.sweeper.resume=latest")
     assert refused.returncode == 1
     assert refused.stderr.strip().splitlines()[-1] == (
         f"error: hydra.sweeper.resume=latest: this command differs from sweep first (parent run {parent_id}): "
@@ -180,7 +199,7 @@ def recorded_sweep(client, config, cfg, process: dict[str, str], home):
 def test_a_sweep_whose_process_died_is_resumed_after_its_runs_are_ended(tmp_path):
     from pipeline.tracking import processes
 
-    config, cfg = sweep_config(tmp_path, "optim.epochs=3", "hydra.sweeper.resume=latest")
+    config, cfg = sweep_config(tmp_path, "fit.epochs=3", "hydra.sweeper.resume=latest")
     client = MlflowClient(cfg.tracking.uri)
     dead = {**processes.process_tags(), processes.PID_TAG: "999999999"}  # no such process
     parent, child = recorded_sweep(client, config, cfg, dead, tmp_path / "first")
@@ -199,7 +218,7 @@ def test_a_sweep_whose_process_died_is_resumed_after_its_runs_are_ended(tmp_path
 def test_a_sweep_still_running_or_a_changed_conf_is_refused(tmp_path, capsys):
     from pipeline.tracking import processes
 
-    config, cfg = sweep_config(tmp_path, "optim.epochs=3", "hydra.sweeper.resume=first")
+    config, cfg = sweep_config(tmp_path, "fit.epochs=3", "hydra.sweeper.resume=first")
     client = MlflowClient(cfg.tracking.uri)
     parent, _ = recorded_sweep(client, config, cfg, processes.process_tags(), tmp_path / "first")  # alive
     with pytest.raises(SystemExit):
@@ -208,10 +227,10 @@ def test_a_sweep_still_running_or_a_changed_conf_is_refused(tmp_path, capsys):
         capsys.readouterr().err
     )
     client.set_terminated(parent.info.run_id, "KILLED")
-    other, other_cfg = sweep_config(tmp_path, "optim.epochs=3", "optim.momentum=0.5", "hydra.sweeper.resume=first")
+    other, other_cfg = sweep_config(tmp_path, "fit.epochs=3", "optim.momentum=0.5", "hydra.sweeper.resume=first")
     with pytest.raises(SystemExit):
         resume.sweep_to_resume(other, other_cfg)
     assert "optim.momentum=0.5 here, (not given) in the sweep" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # the same command, but conf/ gives another value now
-        resume.sweep_to_resume(config, sweep_config(tmp_path, "optim.epochs=3", "optim.lr=0.7")[1])
+        resume.sweep_to_resume(config, sweep_config(tmp_path, "fit.epochs=3", "optim.lr=0.7")[1])
     assert "optim.lr=0.7 here, 1.0 in the sweep" in capsys.readouterr().err

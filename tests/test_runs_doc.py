@@ -32,7 +32,7 @@ def test_a_linear_run_holds_what_docs_runs_md_lists(normalized, tmp_path):
     assert set(run.data.metrics) == doc["metrics per epoch (step = epoch)"] | doc["final metrics (one value)"]
     assert "epoch" not in run.data.metrics
     for name in doc["metrics per epoch (step = epoch)"]:
-        assert [m.step for m in client.get_metric_history(run_id, name)] == list(range(cfg.optim.epochs)), name
+        assert [m.step for m in client.get_metric_history(run_id, name)] == list(range(cfg.fit.epochs)), name
     for name in doc["final metrics (one value)"]:
         assert len(client.get_metric_history(run_id, name)) == 1, name
     assert {a.path for a in client.list_artifacts(run_id)} == doc["artifacts (linear)"]

@@ -48,7 +48,7 @@ WRONG = "wrong-Pa55-0007"
 MODEL = "threes-sevens-3-7"
 # The learner sweeps' overrides, and the report's (as tests/test_learner_e2e.py); data.valid_last as
 # the synthetic data was made (a run records its data's, and the report looks for runs by it).
-SMALL = ["optim.epochs=2", "seed=0,1", "data.valid_last=150"]
+SMALL = ["fit.epochs=2", "seed=0,1", "data.valid_last=150"]
 
 
 @dataclass
@@ -174,7 +174,7 @@ def runs(users):
         f"fetch.local_dir={tmp / 'idx'}",
         "fetch.verify_canonical=false",
         "data.valid_last=150",
-        "optim.epochs=2",
+        "fit.epochs=2",
     ]
     params = server.run("params", repo, server.env(), sys.executable, "-m", "pipeline.config", *small)
     (repo / "params.yaml").write_text(params.stdout)

@@ -108,8 +108,8 @@ def test_a_server_restarted_during_training_loses_no_metric_point_or_artifact(tm
         "pipeline.train",
         f"paths.normalized={data}",
         f"tracking.uri={uri}",
-        f"optim.epochs={EPOCHS}",
-        "optim.batch_size=1",
+        f"fit.epochs={EPOCHS}",
+        "fit.batch_size=1",
         "trainer.accelerator=cpu",
         # the server's start-up on a loaded test machine can take most of a minute: retry for longer
         "tracking.outage_s=300",
@@ -184,7 +184,7 @@ def test_a_model_whose_store_stays_away_is_kept_and_recorded_by_one_command_late
                 STOP_AFTER_OUTPUTS,
                 f"paths.normalized={data}",
                 f"tracking.uri=http://127.0.0.1:{port}",
-                f"optim.epochs={epochs}",
+                f"fit.epochs={epochs}",
                 "trainer.accelerator=cpu",
                 "tracking.outage_s=1",  # MLflow's retries give up after 2 s
                 f"hydra.run.dir={out}",

@@ -71,7 +71,7 @@ def common_overrides(root: Path, normalized: Path, sweep_dir: str) -> list[str]:
     return [
         f"paths.normalized={normalized}",
         f"tracking.uri=sqlite:///{root}/{STORE}",
-        f"optim.epochs={EPOCHS}",
+        f"fit.epochs={EPOCHS}",
         "trainer.accelerator=cpu",
         f"hydra.sweep.dir={root}/{sweep_dir}",
     ]
@@ -124,7 +124,7 @@ def test_parallel_sweep_records_every_job_as_a_complete_child_of_one_parent(grid
     # The parent: the sweep's configuration and overrides, and at the end the best child.
     assert parent.info.status == "FINISHED"
     assert parent.info.run_name == "grid"
-    assert parent.data.params["optim.epochs"] == str(EPOCHS)
+    assert parent.data.params["fit.epochs"] == str(EPOCHS)
     assert "optim.lr=0.25,0.5,1.0" in parent.data.tags["sweep.overrides"]
     assert parent.data.tags["sweep.swept_keys"] == "optim.lr,model.bias"
     assert parent.data.tags["sweep.children_finished"] == "6"
@@ -244,7 +244,7 @@ def test_optuna_sweep_through_hydra_is_one_parent_with_a_child_per_trial(tmp_pat
         tmp_path,
         "hparams_search=linear_optuna",
         "hydra.sweeper.n_trials=3",
-        "optim.epochs=1",
+        "fit.epochs=1",
         *common_overrides(tmp_path, normalized, "optuna")[:-2],
         "trainer.accelerator=cpu",
         f"hydra.sweep.dir={tmp_path}/optuna",
@@ -257,7 +257,7 @@ def test_optuna_sweep_through_hydra_is_one_parent_with_a_child_per_trial(tmp_pat
     parent = client.get_run(published["parent_run_id"])
     children = client.search_runs([published["experiment_id"]], f"tags.`{PARENT_TAG}` = '{parent.info.run_id}'")
     assert len(children) == 3 and all(child.info.status == "FINISHED" for child in children)
-    assert parent.data.tags["sweep.swept_keys"] == "optim.lr,optim.batch_size,optim.momentum"
+    assert parent.data.tags["sweep.swept_keys"] == "optim.lr,fit.batch_size,optim.momentum"
     assert parent.data.metrics["best_final_val_acc"] == pytest.approx(results.best_value)
     best = client.get_run(parent.data.tags["best_run_id"])
     assert best.data.metrics["final_val_acc"] == pytest.approx(results.best_value)

@@ -21,7 +21,7 @@ from tests.conftest import REPO
 from tests.test_sweep import synthetic_normalized
 
 pytestmark = pytest.mark.slow
-ENDLESS = "optim.epochs=1000000"  # jobs that run until something stops them
+ENDLESS = "fit.epochs=1000000"  # jobs that run until something stops them
 JOBLIB = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
 
 
@@ -201,7 +201,7 @@ def test_a_registry_failure_at_the_sweeps_end_fails_the_parent_and_the_command_i
             REGISTRY_REFUSES,
             "-m",
             "seed=1",
-            "optim.epochs=1",
+            "fit.epochs=1",
             f"paths.normalized={data}",
             "trainer.accelerator=cpu",
             f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",

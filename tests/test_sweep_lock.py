@@ -57,7 +57,7 @@ def test_the_lock_is_held_by_one_process_until_it_ends_even_by_kill_9(tmp_path):
 def test_a_resume_of_a_sweep_whose_lock_another_process_holds_is_refused_and_changes_nothing(tmp_path, capsys):
     from pipeline.tracking import processes
 
-    config, cfg = sweep_config(tmp_path, "optim.epochs=3", "hydra.sweeper.resume=latest")
+    config, cfg = sweep_config(tmp_path, "fit.epochs=3", "hydra.sweeper.resume=latest")
     client = MlflowClient(cfg.tracking.uri)
     dead = {**processes.process_tags(), processes.PID_TAG: "999999999"}  # its tags say the sweep's process died
     parent, child = recorded_sweep(client, config, cfg, dead, tmp_path / "first")
@@ -175,7 +175,7 @@ def common(tmp_path) -> list[str]:
 
 @pytest.mark.slow
 def test_two_resumes_of_a_grid_sweep_started_together_one_runs_the_rest_the_other_is_refused(tmp_path):
-    grid = ["optim.lr=0.25,0.5,1.0", "optim.epochs=1", *common(tmp_path)]
+    grid = ["optim.lr=0.25,0.5,1.0", "fit.epochs=1", *common(tmp_path)]
     parent_id = killed_after_it_started(
         started(tmp_path, "first", *grid, f"hydra.sweep.dir={tmp_path}/first"), tmp_path / "first"
     )
@@ -186,7 +186,7 @@ def test_two_resumes_of_a_grid_sweep_started_together_one_runs_the_rest_the_othe
 
 @pytest.mark.slow
 def test_two_resumes_of_an_optuna_search_started_together_one_runs_the_rest_the_other_is_refused(tmp_path):
-    search = ["hparams_search=linear_optuna", "optim.epochs=1", *common(tmp_path)]
+    search = ["hparams_search=linear_optuna", "fit.epochs=1", *common(tmp_path)]
     first = started(tmp_path, "first", *search, "hydra.sweeper.n_trials=2", f"hydra.sweep.dir={tmp_path}/first")
     parent_id = killed_after_it_started(first, tmp_path / "first")
     resumes = two_resumes_at_once(tmp_path, *search, "hydra.sweeper.n_trials=3", "hydra.sweeper.resume=latest")

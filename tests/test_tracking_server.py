@@ -91,7 +91,7 @@ def test_parallel_sweep_records_every_run_on_a_postgresql_tracking_server(
             "hydra/launcher=joblib",
             "hydra.launcher.n_jobs=4",
             f"optim.lr={','.join(LEARNING_RATES)}",
-            f"optim.epochs={epochs}",
+            f"fit.epochs={epochs}",
             "trainer.accelerator=cpu",
             f"paths.normalized={cfg.paths.normalized}",
             f"tracking.uri={mlflow_server}",

@@ -28,7 +28,7 @@ def test_train_records_everything_in_one_mlflow_run(normalized, tmp_path):
     assert run.data.params["optim.lr"] == "1.0" and run.data.params["model.name"] == "linear"
     assert not any(key.startswith("tracking.") for key in run.data.params)
     for metric in ("train_loss", "val_loss", "val_acc", "bias"):
-        assert len(client.get_metric_history(run.info.run_id, metric)) == cfg.optim.epochs, metric
+        assert len(client.get_metric_history(run.info.run_id, metric)) == cfg.fit.epochs, metric
     assert {"final_val_acc", "final_val_acc_first", "final_val_acc_second"} <= set(run.data.metrics)
     assert run.data.tags["data.dvc_md5"].endswith(".dir")
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
@@ -42,7 +42,7 @@ def test_train_records_everything_in_one_mlflow_run(normalized, tmp_path):
     assert results["registry"]["alias"] == "champion" and results["registry"]["version"] == 1
     assert (tmp_path / "models/model.ckpt").is_file()
     history = (tmp_path / "models/history.csv").read_text().splitlines()
-    assert history[0].split(",")[:1] == ["epoch"] and len(history) == 1 + cfg.optim.epochs
+    assert history[0].split(",")[:1] == ["epoch"] and len(history) == 1 + cfg.fit.epochs
 
 
 def test_tracking_uri_comes_from_the_environment_when_config_leaves_it(monkeypatch, normalized, tmp_path):
@@ -69,7 +69,7 @@ def test_same_seed_same_weights_and_metrics(normalized, tmp_path):
         histories = [
             [(m.step, m.value) for m in client.get_metric_history(r["run_id"], metric)] for r in (first, second)
         ]
-        assert histories[0] == histories[1] and len(histories[0]) == normalized.optim.epochs, metric
+        assert histories[0] == histories[1] and len(histories[0]) == normalized.fit.epochs, metric
     finals = [client.get_run(r["run_id"]).data.metrics for r in (first, second)]
     assert all(f.pop(FIT_SECONDS) > 0 for f in finals)  # a wall time: the one final metric that differs
     assert finals[0] == finals[1]
@@ -111,13 +111,13 @@ def test_the_run_file_names_the_run_for_dvc(normalized, tmp_path):
 def test_a_collapsed_model_warns_once_is_tagged_and_never_becomes_champion(normalized, tmp_path, capsys):
     """An MLP of 2 units at SGD lr 100 answers one digit for every image after two epochs (its ReLUs die),
     as the CNN does on MNIST with the linear model's recipe."""
-    cfg = make_config(tmp_path, ["model=mlp", "model.hidden=2", "optim=sgd", "optim.lr=100", "optim.epochs=2"])
+    cfg = make_config(tmp_path, ["model=mlp", "model.hidden=2", "optim=sgd", "optim.lr=100", "fit.epochs=2"])
     results = train(cfg, tmp_path / "collapsed")
     warnings = [line for line in capsys.readouterr().err.splitlines() if "collapsed" in line]
     assert warnings == [
         "train: warning: the model collapsed: it answers 3 for 23 of 23 validation images; likely cause: a "
-        "learning rate too high for this model (optim=sgd optim.lr=100), or too little training; mlp trains well "
-        "with its own recipe: optim=adam optim.lr=0.001 optim.epochs=20 (conf/model/mlp.yaml)"
+        "learning rate too high for this model (optim._target_=torch.optim.SGD optim.lr=100), or too little "
+        "training; mlp trains well with its own recipe: optim=adam optim.lr=0.001 fit.epochs=20 (conf/model/mlp.yaml)"
     ]
     run = MlflowClient(cfg.tracking.uri).get_run(results["run_id"])
     assert run.info.status == "FINISHED" and run.data.tags["collapsed"] == "answers 3 for 23 of 23 validation images"
@@ -166,7 +166,7 @@ def test_one_check_per_run_a_direct_run_and_a_dvc_stage(normalized, tmp_path):
 def test_one_check_per_job_of_a_sweep_and_one_look_at_the_world_for_the_whole_sweep(normalized, tmp_path):
     world = [f"paths.normalized={normalized.paths.normalized}", f"tracking.uri={normalized.tracking.uri}"]
     counts = counted_train(
-        tmp_path, normalized, "-m", "optim.lr=0.5,1.0", *world, f"hydra.sweep.dir={tmp_path}/sweep", "optim.epochs=1"
+        tmp_path, normalized, "-m", "optim.lr=0.5,1.0", *world, f"hydra.sweep.dir={tmp_path}/sweep", "fit.epochs=1"
     )
     in_jobs = {key: n for key, n in counts.items() if key.startswith("task")}
     assert in_jobs == {key: 2 * n for key, n in ONE_CHECK.items()}  # two jobs, each checked once

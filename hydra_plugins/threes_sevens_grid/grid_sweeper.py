@@ -1,8 +1,7 @@
 """The project's grid sweeper: Hydra's basic sweeper (the cartesian product of the sweep's values),
-which a resumed sweep runs in part. It takes Hydra's own name, `hydra/sweeper=basic`, Hydra's default:
-every grid sweep is resumable, and a config that picks another sweeper in its defaults list
-(`override /hydra/sweeper: optuna`, conf/hparams_search/) still does (an `override` of the sweeper in
-conf/config.yaml would win over theirs).
+which a resumed sweep runs in part. Its own name, `hydra/sweeper=grid`, which conf/config.yaml selects
+(`override hydra/sweeper: grid`): every grid sweep of the project is resumable, and Hydra's `basic`
+stays Hydra's own for every other Hydra app of the environment.
 
     python -m pipeline.train -m +experiment=learner                              # interrupted ...
     python -m pipeline.train -m +experiment=learner hydra.sweeper.resume=latest  # ... runs the rest
@@ -37,8 +36,7 @@ class GridSweeperConf(BasicSweeperConf):
     resume: Optional[str] = None  # latest, a sweep's name or its parent run id: continue that sweep
 
 
-# Replaces Hydra's entry of that name, which importing BasicSweeperConf above has made first.
-ConfigStore.instance().store(group="hydra/sweeper", name="basic", node=GridSweeperConf, provider="threes-sevens")
+ConfigStore.instance().store(group="hydra/sweeper", name="grid", node=GridSweeperConf, provider="threes-sevens")
 
 
 def finished_jobs(sweep_dir: str) -> Set[str]:

@@ -19,6 +19,8 @@ from pipeline.config.schema import Config
 from pipeline.config.secrets import refuse_in_tracking_uri
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+NON_NEGATIVE = ("momentum", "weight_decay")  # optimizer arguments, where an optimizer takes them
+RATES = ("lr", *NON_NEGATIVE)  # floats, as torch.optim takes them (`optim.lr=1` is 1.0)
 
 
 def resolve_paths(cfg: Config) -> Config:
@@ -29,13 +31,21 @@ def resolve_paths(cfg: Config) -> Config:
     return replace(cfg, paths=paths, tracking=replace(cfg.tracking, run_file=run_file))
 
 
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _check_values(cfg: Config) -> None:
+    optim = cfg.optim
     checks = [
-        ("optim.lr", cfg.optim.lr > 0, "a number > 0"),
-        ("optim.batch_size", cfg.optim.batch_size >= 1, "an integer >= 1"),
-        ("optim.epochs", cfg.optim.epochs >= 1, "an integer >= 1"),
-        ("optim.momentum", cfg.optim.momentum >= 0, "a number >= 0"),
-        ("optim.weight_decay", cfg.optim.weight_decay >= 0, "a number >= 0"),
+        ("optim.lr", _number(optim.get("lr")) and optim["lr"] > 0, "a number > 0"),
+        ("fit.batch_size", cfg.fit.batch_size >= 1, "an integer >= 1"),
+        ("fit.epochs", cfg.fit.epochs >= 1, "an integer >= 1"),
+        *(
+            (f"optim.{key}", _number(optim[key]) and optim[key] >= 0, "a number >= 0")
+            for key in NON_NEGATIVE
+            if key in optim
+        ),
         ("data.valid_last", cfg.data.valid_last >= 1, "an integer >= 1"),
         ("fetch.timeout_s", cfg.fetch.timeout_s is None or cfg.fetch.timeout_s > 0, "a number > 0"),
     ]
@@ -45,9 +55,12 @@ def _check_values(cfg: Config) -> None:
     digits = list(cfg.data.digits)
     if len(digits) != 2 or len(set(digits)) != 2 or not all(0 <= d <= 9 for d in digits):
         raise ConfigError(f"data.digits={digits}: expected two distinct digits in 0..9")
-    for key in ("_target_", "name"):
-        if not isinstance(cfg.model.get(key), str) or not cfg.model[key]:
-            raise ConfigError(f"model.{key}: expected a string (conf/model/*.yaml gives one)")
+    for section, key in (("model", "_target_"), ("model", "name"), ("optim", "_target_")):
+        if not isinstance(getattr(cfg, section).get(key), str) or not getattr(cfg, section)[key]:
+            raise ConfigError(f"{section}.{key}: expected a string (conf/{section}/*.yaml gives one)")
+    if optim.get("_partial_") is not True:
+        expected = "expected true (the optimizer is made with the model's parameters)"
+        raise ConfigError(f"optim._partial_={optim.get('_partial_')}: {expected}")
     refuse_in_tracking_uri(cfg.tracking.uri)
 
 
@@ -68,6 +81,7 @@ def validate(cfg: DictConfig | dict, source: str = "config") -> Config:
     except OmegaConfBaseException as err:  # a MISSING value
         key = getattr(err, "full_key", None) or "?"
         raise ConfigError(f"{source}: key '{key}': no value given, expected one in conf/") from None
+    typed.optim.update({key: float(typed.optim[key]) for key in RATES if _number(typed.optim.get(key))})
     _check_values(typed)
     return resolve_paths(typed)
 
@@ -103,7 +117,7 @@ def to_flat_dict(cfg: Config | dict) -> dict[str, Any]:
     return flat
 
 
-def compose(overrides: list[str] | None = None) -> DictConfig:
+def compose(overrides: list[str] | None = None, return_hydra_config: bool = False) -> DictConfig:
     """conf/ composed by Hydra, as `dvc exp run` composes it into params.yaml. Inside a running Hydra
     app, with that app's search path (conf/ and any --config-dir it was given)."""
     from hydra import compose as hydra_compose
@@ -111,6 +125,6 @@ def compose(overrides: list[str] | None = None) -> DictConfig:
     from hydra.core.global_hydra import GlobalHydra
 
     if GlobalHydra.instance().is_initialized():
-        return hydra_compose("config", overrides=overrides or [])
+        return hydra_compose("config", overrides=overrides or [], return_hydra_config=return_hydra_config)
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        return hydra_compose("config", overrides=overrides or [])
+        return hydra_compose("config", overrides=overrides or [], return_hydra_config=return_hydra_config)

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from omegaconf import open_dict
+
 from pipeline.config.compose import CONF_DIR, as_dict, compose, validate
 from pipeline.config.errors import ConfigError
-
-RECIPE_KEYS = ("name", "lr", "momentum", "weight_decay", "loss", "batch_size", "epochs", "shuffle")
+from pipeline.config.schema import Config
 
 
 def model_names(conf_dir: Path = CONF_DIR) -> list[str]:
@@ -18,22 +19,31 @@ def model_names(conf_dir: Path = CONF_DIR) -> list[str]:
     return sorted(path.stem for path in (conf_dir / "model").glob("*.yaml"))
 
 
+def trained_with(cfg: Config) -> dict:
+    """A configuration's recipe, `key -> value` as an override names it: the optimizer's class and
+    arguments (`optim._target_`, `optim.lr`, ...) and the rest of the fit (`fit.epochs`, ...)."""
+    optim = {f"optim.{key}": value for key, value in cfg.optim.items() if key != "_partial_"}
+    return {**optim, **{f"fit.{key}": value for key, value in as_dict(cfg.fit).items()}}
+
+
 def recipe(name: str) -> dict:
-    """What `model=name` trains with when nothing else is asked for: its optim section (ConfigError
-    for a model conf/ does not have)."""
+    """What `model=name` trains with when nothing else is asked for: `trained_with` its composed
+    config, and `optim`, its conf/optim/ file (ConfigError for a model conf/ does not have)."""
     from hydra.errors import HydraException
 
     try:
-        optim = as_dict(validate(compose([f"model={name}"])).optim)
+        cfg = compose([f"model={name}"], return_hydra_config=True)
     except HydraException as err:
         raise ConfigError(f"model={name}: {str(err).splitlines()[0]}") from None
-    return {key: optim[key] for key in RECIPE_KEYS}
+    choice = cfg.hydra.runtime.choices.optim
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return {"optim": choice, **trained_with(validate(cfg))}
 
 
-def recipe_overrides(name: str, optim: dict) -> list[str]:
-    """The overrides that take `optim` (a run's optim section) back to the model's own recipe."""
+def recipe_overrides(name: str, trained: dict) -> list[str]:
+    """The overrides that take a run `trained_with` this back to the model's own recipe."""
     own = recipe(name)
-    changed = [key for key in RECIPE_KEYS if str(optim.get(key)) != str(own[key])]
-    return ([f"optim={own['name']}"] if "name" in changed else []) + [
-        f"optim.{key}={own[key]}" for key in changed if key != "name"
-    ]
+    optimizer = [f"optim={own['optim']}"] if str(trained.get("optim._target_")) != str(own["optim._target_"]) else []
+    changed = [key for key in own if key not in ("optim", "optim._target_") and str(trained.get(key)) != str(own[key])]
+    return optimizer + [f"{key}={own[key]}" for key in changed]

@@ -2,8 +2,9 @@
 
 `conf/` holds the values, each default once; these dataclasses hold the keys, their types and
 (with compose.py's range checks) what is accepted. MISSING: conf/ must give a value; None: the
-key does not apply to every choice of its group. The `model` section is open: a network's own
-arguments are whatever its class takes (checked against its signature when it is built).
+key does not apply to every choice of its group. The `model` and `optim` sections are open: a
+network's or an optimizer's own arguments are whatever its class takes (hydra.utils.instantiate
+calls it with them: pipeline/config/instantiate.py).
 """
 
 from __future__ import annotations
@@ -24,11 +25,6 @@ class Source(Enum):
 class LossName(Enum):
     bce = "bce"  # binary cross-entropy on the logit
     mnist_loss = "mnist_loss"  # fastbook: mean distance of sigmoid(logit) from the target
-
-
-class OptimizerName(Enum):
-    sgd = "sgd"
-    adam = "adam"
 
 
 @dataclass
@@ -65,11 +61,9 @@ class DataConfig:
 
 
 @dataclass
-class OptimConfig:
-    name: OptimizerName = MISSING
-    lr: float = MISSING
-    momentum: float = MISSING
-    weight_decay: float = MISSING
+class FitConfig:
+    """How the network is trained, besides its optimizer."""
+
     loss: LossName = MISSING
     batch_size: int = MISSING
     epochs: int = MISSING
@@ -109,8 +103,11 @@ class Config:
     fetch: FetchConfig = field(default_factory=FetchConfig)
     data: DataConfig = field(default_factory=DataConfig)
     # `_target_` (a network class, pipeline/model/nets.py), `name` (what runs and reports call it) and
-    # the class's own arguments (model.nets.build checks them against its signature).
+    # the class's own arguments (model.nets.build instantiates it, the class checks them).
     model: dict[str, Any] = field(default_factory=dict)
-    optim: OptimConfig = field(default_factory=OptimConfig)
+    # The optimizer, conf/optim/<name>.yaml: `_target_` (a torch.optim class), `_partial_: true` and
+    # the class's own arguments, made by hydra.utils.instantiate with the model's parameters.
+    optim: dict[str, Any] = field(default_factory=dict)
+    fit: FitConfig = field(default_factory=FitConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)

@@ -119,10 +119,12 @@ def check_hardware(trainer: TrainerConfig) -> None:
 
 
 def check_model(cfg: Config) -> None:
-    """The model's arguments, as its network class takes them (ConfigError naming the key)."""
+    """The network and the optimizer, each made from its section (ConfigError naming the key)."""
+    from pipeline.model.classifier import check_optimizer
     from pipeline.model.nets import build
 
     build(as_dict(cfg.model))
+    check_optimizer(as_dict(cfg.optim))
 
 
 def tracking_store(cfg: Config) -> tuple[str, str]:

@@ -7,7 +7,6 @@ Lightning does the backward pass and the optimizer step.
 
 from __future__ import annotations
 
-import inspect
 import math
 import zipfile
 from pathlib import Path
@@ -20,7 +19,8 @@ from pytorch_lightning.callbacks.early_stopping import EarlyStoppingReason
 from torch.nn import functional as F
 
 from pipeline.config.errors import Diverged
-from pipeline.config.schema import LossName, OptimizerName
+from pipeline.config.instantiate import instantiated, refusal
+from pipeline.config.schema import LossName
 from pipeline.data.normalized import unreadable
 from pipeline.model.nets import build
 
@@ -32,24 +32,40 @@ def mnist_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 
 LOSSES = {LossName.bce.value: F.binary_cross_entropy_with_logits, LossName.mnist_loss.value: mnist_loss}
-OPTIMIZERS = {OptimizerName.sgd.value: torch.optim.SGD, OptimizerName.adam.value: torch.optim.Adam}
-OPTIMIZER_ARGS = ("lr", "momentum", "weight_decay")  # passed to the optimizer class that takes them
 
 CHECKPOINT = "model.ckpt"  # the trained module, as `train` saves it and `evaluate` reads it
+
+
+def make_optimizer(optim: dict, params) -> torch.optim.Optimizer:
+    """The optimizer an `optim` section (conf/optim/<name>.yaml) names: hydra.utils.instantiate
+    gives its `_target_` class with the section's arguments (`_partial_: true`), called here with
+    the parameters to optimise. An argument the class does not take, or a value it refuses, is one
+    ConfigError line naming the key."""
+    who = f"optimizer {optim['_target_']}"
+    with_arguments = instantiated(optim, "optim", who)
+    try:
+        return with_arguments(params)
+    except (TypeError, ValueError) as err:
+        raise refusal(err, optim, "optim", who) from None
+
+
+def check_optimizer(optim: dict) -> None:
+    """`optim` makes an optimizer (made once, for a stand-in parameter): checked before any data is read."""
+    make_optimizer(optim, [torch.nn.Parameter(torch.zeros(1))])
 
 
 class DigitClassifier(pl.LightningModule):
     """Trains a net on (pixels, 0/1 label) batches; logs train_loss, val_loss, val_acc (and a
     linear model's bias) once per epoch, and keeps them in `history` for DVC's plots."""
 
-    def __init__(self, model: dict, optim: dict):
+    def __init__(self, model: dict, optim: dict, loss: str):
         super().__init__()
         self.save_hyperparameters()  # plain dicts: checkpoints load with torch.load(weights_only=True)
         self.net = build(model)
         # A network without parameters (pixel_similarity: it `observe`s the batches) leaves
         # Lightning nothing to optimise: its optimisation loop is switched off.
         self.automatic_optimization = any(p.requires_grad for p in self.net.parameters())
-        self.loss_fn = LOSSES[optim["loss"]]
+        self.loss_fn = LOSSES[loss]
         self.history: list[dict] = []  # one row per epoch
         # The epoch's summed loss stays on the device: logging every step would cost more than the step.
         self.loss_sum = torch.zeros(())
@@ -94,10 +110,7 @@ class DigitClassifier(pl.LightningModule):
     def configure_optimizers(self):
         if not self.automatic_optimization:
             return []  # nothing to optimise (None would make Lightning warn)
-        cfg = self.hparams.optim
-        optimizer = OPTIMIZERS[cfg["name"]]
-        takes = inspect.signature(optimizer).parameters
-        return optimizer(self.parameters(), **{key: cfg[key] for key in OPTIMIZER_ARGS if key in takes})
+        return make_optimizer(dict(self.hparams.optim), self.parameters())
 
     def pixel_weights(self) -> np.ndarray | None:
         """The 784 weights of a network with one weight per pixel (None for the others)."""

@@ -45,11 +45,11 @@ def score(module, x: torch.Tensor, y: torch.Tensor) -> tuple[dict, np.ndarray]:
     }, logits.cpu().numpy()
 
 
-def collapse_warning(name: str, optim: dict, how: str) -> str:
-    """One line: model `name` (trained with `optim`) collapsed, the likely cause, and the recipe it
-    trains well with (conf/model/<name>.yaml)."""
+def collapse_warning(name: str, trained: dict, how: str) -> str:
+    """One line: model `name` (`trained` with: config.models.trained_with) collapsed, the likely cause,
+    and the recipe it trains well with (conf/model/<name>.yaml)."""
     try:
-        back = recipe_overrides(name, optim)
+        back = recipe_overrides(name, trained)
     except PipelineError:  # a model composed from elsewhere than conf/: its own file says its recipe
         back = None
     if back:
@@ -58,5 +58,6 @@ def collapse_warning(name: str, optim: dict, how: str) -> str:
         remedy = f"this is {name}'s own recipe (conf/model/{name}.yaml): try a smaller optim.lr or more epochs"
     return (
         f"the model collapsed: it {how}; likely cause: a learning rate too high for this model "
-        f"(optim={optim['name']} optim.lr={optim['lr']:g}), or too little training; {remedy}"
+        f"(optim._target_={trained['optim._target_']} optim.lr={trained['optim.lr']:g}), or too little training; "
+        f"{remedy}"
     )

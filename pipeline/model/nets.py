@@ -1,24 +1,21 @@
 """The networks: each maps (N, 784) pixels in 0..1 to (N, 1) logits, positive for digits[0].
 
 conf/model/<name>.yaml names one of these classes in `_target_` with its arguments and its recipe;
-adding a model is a class here (or an existing one) and a YAML file there. A class checks its own
-arguments' ranges (ConfigError naming the key); `build` checks their names and types against its
-signature. Optional hooks a class may define, used where they exist:
+adding a model is a class here (or an existing one, or one of any module) and a YAML file there.
+`build` makes it with hydra.utils.instantiate; a class checks its own arguments' types and ranges
+(ConfigError naming the key). Optional hooks a class may define, used where they exist:
 `pixel_weights()` / `bias_value()` (one weight per pixel: the weight pictures), `templates` (mean
 images), `start_epoch()` / `observe(x, y)` (a model that learns from the batches without gradients).
 """
 
 from __future__ import annotations
 
-import importlib
-import inspect
-import typing
-
 import numpy as np
 import torch
 from torch import nn
 
 from pipeline.config.errors import ConfigError
+from pipeline.config.instantiate import instantiated
 
 N_PIXELS = 28 * 28
 # Models logged before the networks moved to pipeline/model/ name their class by its old path (in the
@@ -26,10 +23,16 @@ N_PIXELS = 28 * 28
 MOVED = {"pipeline.nets.": "pipeline.model.nets."}
 
 
+def at_least_one(key: str, value) -> None:
+    """A count a network is built with (model.hidden, model.channels): an integer >= 1."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"model.{key}={value!r}: expected an integer >= 1")
+
+
 def init_normal(net: nn.Module, std: float | None) -> nn.Module:
     """fastbook's init: every weight and bias drawn from randn * std (None: PyTorch's default)."""
-    if std is not None and std <= 0:
-        raise ConfigError(f"model.init_std={std}: expected null or a number > 0")
+    if std is not None and (not isinstance(std, (int, float)) or isinstance(std, bool) or std <= 0):
+        raise ConfigError(f"model.init_std={std!r}: expected null or a number > 0")
     if std is not None:
         for p in net.parameters():
             nn.init.normal_(p, std=std)
@@ -54,8 +57,7 @@ class MLP(nn.Sequential):
     """One hidden layer of ReLU units between the pixels and the logit."""
 
     def __init__(self, hidden: int, bias: bool = True, init_std: float | None = None):
-        if hidden < 1:
-            raise ConfigError(f"model.hidden={hidden}: expected an integer >= 1")
+        at_least_one("hidden", hidden)
         super().__init__(nn.Linear(N_PIXELS, hidden, bias=bias), nn.ReLU(), nn.Linear(hidden, 1, bias=bias))
         init_normal(self, init_std)
 
@@ -67,8 +69,7 @@ class SmallCNN(nn.Module):
     Reads the flat pixels as (N, 1, 28, 28) images."""
 
     def __init__(self, channels: int = 16):
-        if channels < 1:
-            raise ConfigError(f"model.channels={channels}: expected an integer >= 1")
+        at_least_one("channels", channels)
         super().__init__()
         self.features = nn.Sequential(
             nn.Conv2d(1, channels, kernel_size=3, padding=1),
@@ -118,55 +119,16 @@ class PixelSimilarity(nn.Module):
         self.templates.copy_(self.pixel_sums / self.counts.clamp(min=1).unsqueeze(1))
 
 
-def fits(value, annotation) -> bool:
-    """Whether a config value has the type an argument is annotated with (no annotation: any)."""
-    if annotation is inspect.Parameter.empty:
-        return True
-    kinds = typing.get_args(annotation) or (annotation,)
-    if value is None or isinstance(value, bool):
-        return type(value) in kinds
-    if isinstance(value, int):
-        return int in kinds or float in kinds
-    return any(isinstance(value, kind) for kind in kinds if isinstance(kind, type))
-
-
-def find_class(target: str, key: str = "model._target_") -> type:
-    """The class a dotted path `module.Class` names, its module imported. Where there is none, a
-    ConfigError of one line naming `key` (Hydra's get_class logs an ERROR and raises several lines)."""
-    module_name, _, class_name = target.rpartition(".")
-    if not module_name or not all(part.isidentifier() for part in target.split(".")):
-        raise ConfigError(f"{key}={target}: expected a class as module.Class")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:  # the module itself is missing, or it fails to import
-        missing = err.name if isinstance(err, ModuleNotFoundError) else None
-        if missing and (module_name == missing or module_name.startswith(f"{missing}.")):
-            raise ConfigError(f"{key}={target}: no module named {missing}") from None
-        detail = " ".join(str(err).split())  # one line
-        raise ConfigError(f"{key}={target}: importing module {module_name} failed: {detail}") from None
-    found = getattr(module, class_name, None)
-    if not isinstance(found, type):
-        raise ConfigError(f"{key}={target}: no class {class_name} in module {module_name}")
-    return found
-
-
 def build(model: dict) -> nn.Module:
-    """The network a `model` config names: its `_target_` class, called with the config's keys.
-    A key the class does not take, a value of the wrong type, or an argument missing is refused."""
+    """The network a `model` config names: hydra.utils.instantiate of its `_target_` class with the
+    config's other keys but `name`. A class that is not there, a key the class does not take or an
+    argument it misses is refused in one line naming the key; the class checks its values itself."""
     target = model["_target_"]
+    args = {k: v for k, v in model.items() if k not in ("_target_", "name")}
     for old, new in MOVED.items():
-        target = new + target.removeprefix(old) if target.startswith(old) else target
-    net_class = find_class(target)
-    takes = inspect.signature(net_class, eval_str=True).parameters
-    # A null argument the class does not take is left out: models logged before the model section
-    # became open carry every network's arguments, null where they did not apply.
-    args = {k: v for k, v in model.items() if k not in ("_target_", "name") and (k in takes or v is not None)}
-    for key, value in args.items():
-        if key not in takes:
-            raise ConfigError(f"model.{key}={value}: model {model['name']} ({target}) takes no '{key}'")
-        if not fits(value, takes[key].annotation):
-            raise ConfigError(f"model.{key}={value!r}: expected {takes[key].annotation} ({target})")
-    for key, parameter in takes.items():
-        if key not in args and parameter.default is inspect.Parameter.empty:
-            raise ConfigError(f"model.{key}: missing; model {model['name']} ({target}) needs it")
-    return net_class(**args)
+        if target.startswith(old):
+            target = new + target.removeprefix(old)
+            # Those models carry every network's arguments, null where they did not apply.
+            args = {k: v for k, v in args.items() if v is not None}
+    who = f"model {model['name']} ({target})"
+    return instantiated({"_target_": target, **args}, "model", who)

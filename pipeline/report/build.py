@@ -5,7 +5,7 @@
     python -m pipeline.report [--out report] [overrides]
 
 Every measured number comes from the runs of those two sweeps (pipeline/report/runs.py says how
-they are found: pass the sweeps' own overrides, e.g. `optim.epochs=5 seed=0,1`). Each run's
+they are found: pass the sweeps' own overrides, e.g. `fit.epochs=5 seed=0,1`). Each run's
 per-image predictions (predictions.csv) pair it with the other arms' runs of the same seed for
 McNemar's test. Only fastbook's published figures are constants, shown as references. Missing
 runs: one line naming them, exit 1, no report written.

@@ -45,11 +45,12 @@ def describe(m) -> str:
         if key.startswith("model.") and key not in ("model._target_", "model.name") and value != "None"
     )
     if m.values(N_PARAMETERS)[0] == 0:
-        return f"{network}({arguments}): nothing to train by gradient, {params['optim.epochs']} epoch(s)"
-    order = "shuffled" if params["optim.shuffle"] == "True" else "fixed order"
+        return f"{network}({arguments}): nothing to train by gradient, {params['fit.epochs']} epoch(s)"
+    order = "shuffled" if params["fit.shuffle"] == "True" else "fixed order"
+    optimizer = params["optim._target_"].rpartition(".")[2]
     return (
-        f"{network}({arguments}); {params['optim.name']} lr {params['optim.lr']}, {params['optim.loss']}, "
-        f"batch {params['optim.batch_size']} {order}, {params['optim.epochs']} epochs"
+        f"{network}({arguments}); {optimizer} lr {params['optim.lr']}, {params['fit.loss']}, "
+        f"batch {params['fit.batch_size']} {order}, {params['fit.epochs']} epochs"
     )
 
 

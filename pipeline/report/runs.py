@@ -3,8 +3,8 @@
 The report compares *arms*: each model of the learner sweep (conf/experiment/learner.yaml: every
 model of conf/model/, with its own recipe) and each learning rate of the learning-rate study
 (conf/experiment/learning_rates.yaml), each over the same seeds. An arm's run for a seed is the
-latest FINISHED run in the experiment whose model, optim, data and seed params equal that arm's
-composed config (pass the sweeps' own overrides, e.g. `optim.epochs=5` or `seed=0,1`, so they
+latest FINISHED run in the experiment whose model, optim, fit, data and seed params equal that arm's
+composed config (pass the sweeps' own overrides, e.g. `fit.epochs=5` or `seed=0,1`, so they
 compose alike). Runs without metrics (a sweep's parent run) are skipped, and so are runs validated on
 other images than the chosen runs (their validation dataset's digest differs: e.g. runs recorded
 before the three splits, whose validation images were MNIST's test set), with one line saying so.
@@ -42,7 +42,7 @@ from pipeline.tracking.lineage import check_recorded_data, validation_digest
 
 LEARNER, LEARNING_RATES = "learner", "learning_rates"  # the two sweeps, in conf/experiment/
 # The params that make two runs the same experiment (paths, trainer and tracking do not).
-IDENTITY = ("seed", "data.", "model.", "optim.")
+IDENTITY = ("seed", "data.", "model.", "optim.", "fit.")
 
 
 def sweep_command(experiment: str) -> str:
