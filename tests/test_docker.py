@@ -105,6 +105,9 @@ def test_compose_runs_the_server_with_accounts_and_the_trainer_with_its_own():
     assert trainer["MLFLOW_TRACKING_USERNAME"] == "trainer"
     assert trainer["MLFLOW_TRACKING_PASSWORD"].startswith("${MLFLOW_TRAINER_PASSWORD:?")  # not the admin's
     assert services["serve"]["environment"]["MLFLOW_TRACKING_USERNAME"] == "serve"
+    # podman-compose 1.0.3 leaves `${VAR:-}` (an empty default) as written: the password would be that text
+    assert services["serve"]["environment"]["MLFLOW_TRACKING_PASSWORD"] == "${MLFLOW_SERVE_PASSWORD}"
+    assert ":-}" not in (DOCKER / "compose.yaml").read_text()
 
 
 def test_compose_serves_the_champion_on_loopback_from_the_training_image():

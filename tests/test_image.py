@@ -241,8 +241,10 @@ def test_the_image_holds_exactly_the_runtime_lock_no_test_tool_and_runs_as_uid_1
     assert sorted(locked - installed) == [], "locked, not installed"
     assert sorted(installed - locked) == [], "installed, not locked"
     assert [line for line in frozen if line.split("==")[0] in TEST_TOOLS] == []
-    programs = podman("run", "--rm", IMAGE, "sh", "-c", "command -v pytest playwright ruff hadolint", check=False)
-    assert (programs.returncode, programs.stdout) == (1, ""), programs.stdout
+    found = podman(
+        "run", "--rm", IMAGE, "sh", "-c", "for p in pytest playwright ruff hadolint; do command -v $p; done; true"
+    )
+    assert found.stdout == "", found.stdout  # no test tool on the PATH either
 
 
 def answer(address: str, port: int, path: str, host: str) -> int:
