@@ -82,9 +82,14 @@ def test_compose_runs_mlflow_on_postgresql_with_an_artifact_store_and_the_traine
     services = yaml.safe_load((DOCKER / "compose.yaml").read_text())["services"]
     assert re.fullmatch(r"\$\{POSTGRES_IMAGE:-postgres:[\d.]+\}", services["postgres"]["image"])  # the official one
     server = " ".join(services["mlflow"]["command"])
-    assert "--backend-store-uri postgresql+psycopg2://" in server and "@postgres:5432/" in server
+    # no password in the URL: libpq takes it from PGPASSWORD, whatever characters it holds
+    assert "--backend-store-uri postgresql+psycopg2://mlflow@postgres:5432/mlflow " in server
+    assert services["mlflow"]["environment"]["PGPASSWORD"].startswith("${POSTGRES_PASSWORD:?")
     assert "--artifacts-destination /mlartifacts" in server
-    assert services["mlflow"]["ports"] == ["127.0.0.1:${MLFLOW_PORT:-5000}:5000"]  # the UI on the host's loopback only
+    # the UI published where docker/.env says, the host's loopback unless it says otherwise
+    assert services["mlflow"]["ports"] == ["${PUBLISH_ADDRESS:-127.0.0.1}:${MLFLOW_PORT:-5000}:5000"]
+    allowed = services["mlflow"]["command"][services["mlflow"]["command"].index("--allowed-hosts") + 1]
+    assert allowed == "mlflow:5000,127.0.0.1:5000,${MLFLOW_ALLOWED_HOSTS:-localhost:*,127.0.0.1:*}"
     assert services["trainer"]["environment"]["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
     assert services["trainer"]["depends_on"]["mlflow"]["condition"] == "service_healthy"
     assert services["mlflow"]["depends_on"]["postgres"]["condition"] == "service_healthy"
@@ -100,6 +105,9 @@ def test_compose_runs_the_server_with_accounts_and_the_trainer_with_its_own():
     assert trainer["MLFLOW_TRACKING_USERNAME"] == "trainer"
     assert trainer["MLFLOW_TRACKING_PASSWORD"].startswith("${MLFLOW_TRAINER_PASSWORD:?")  # not the admin's
     assert services["serve"]["environment"]["MLFLOW_TRACKING_USERNAME"] == "serve"
+    # podman-compose 1.0.3 leaves `${VAR:-}` (an empty default) as written: the password would be that text
+    assert services["serve"]["environment"]["MLFLOW_TRACKING_PASSWORD"] == "${MLFLOW_SERVE_PASSWORD}"
+    assert ":-}" not in (DOCKER / "compose.yaml").read_text()
 
 
 def test_compose_serves_the_champion_on_loopback_from_the_training_image():
@@ -107,9 +115,12 @@ def test_compose_serves_the_champion_on_loopback_from_the_training_image():
     serve = services["serve"]
     assert serve["image"] == services["trainer"]["image"]
     command = " ".join(serve["command"])
-    assert command.startswith("mlflow models serve --model-uri models:/threes-sevens-3-7@champion")
+    assert command.startswith(  # waits for the champion (pipeline/server/await_model.py), then serves it
+        "python -m pipeline.server.await_model mlflow models serve --model-uri models:/threes-sevens-3-7@champion"
+    )
     assert "--env-manager local" in command and "--port 5001" in command
-    assert serve["ports"] == ["127.0.0.1:5001:5001"]  # the host's loopback only
+    assert serve["ports"] == ["${PUBLISH_ADDRESS:-127.0.0.1}:${SERVE_PORT:-5001}:5001"]
+    assert serve["restart"] == "on-failure:3"  # a refused account is not restarted forever
     assert serve["environment"]["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
     assert serve["depends_on"]["mlflow"]["condition"] == "service_healthy"
 
@@ -139,3 +150,16 @@ def test_make_image_says_so_in_one_line_when_neither_is_installed(tmp_path):
     done, calls = make_image(tmp_path, [])
     assert done.returncode != 0 and calls == ""
     assert done.stderr.splitlines()[0] == "make image: neither podman nor docker is installed"
+
+
+def test_compose_builds_the_trainers_uid_from_docker_env_and_every_setting_is_in_env_example():
+    compose = yaml.safe_load((DOCKER / "compose.yaml").read_text())
+    for name in ("mlflow", "trainer", "serve"):
+        assert compose["services"][name]["build"]["args"] == {"UID": "${TRAINER_UID:-1000}"}, name
+    used = set(re.findall(r"\$\{(\w+)", (DOCKER / "compose.yaml").read_text()))
+    example = dict(
+        line.split("=", 1) for line in (DOCKER / "env.example").read_text().splitlines() if line and line[0] != "#"
+    )
+    assert sorted(used - {"POSTGRES_IMAGE"} - set(example)) == [], "set in compose.yaml, not in docker/env.example"
+    assert example["PUBLISH_ADDRESS"] == "127.0.0.1"  # loopback unless a team sets its address
+    assert [name for name, value in example.items() if "PASSWORD" in name and value] == []  # none to forget

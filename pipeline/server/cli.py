@@ -11,6 +11,10 @@ basic-auth app), on loopback, answering only requests addressed to it (Host head
     python -m pipeline.server users add trainer --password-file -       # the password on standard input
     python -m pipeline.server users grant trainer EDIT --experiment threes-sevens
 
+With no account named, `users` acts as the admin whose password the server's own environment holds
+(MLFLOW_AUTH_ADMIN_PASSWORD, or the file MLFLOW_AUTH_ADMIN_PASSWORD_FILE names): in the server's container,
+`docker compose exec -T mlflow python -m pipeline.server users ...` needs nothing on the host but Docker.
+
 Its store and artifacts are the project's (`mlflow.db` and `mlartifacts/` in the project directory),
 whichever directory it is started from: the store that training writes by default; its accounts
 are in the store's database (`basic_auth.db` beside a sqlite store; pipeline/server/basic_auth.py).
@@ -74,8 +78,20 @@ def new_password(username: str, password_file: str | None) -> str:
     return password
 
 
+def admin_of_this_server(environ=os.environ) -> None:
+    """No account named (MLFLOW_TRACKING_USERNAME, MLFLOW_TRACKING_TOKEN) but the admin's password at hand, as in
+    the server's own container: the client acts as that admin."""
+    if environ.get("MLFLOW_TRACKING_USERNAME") or environ.get("MLFLOW_TRACKING_TOKEN"):
+        return
+    if not (environ.get(basic_auth.PASSWORD_ENV) or environ.get(basic_auth.PASSWORD_FILE_ENV)):
+        return
+    environ["MLFLOW_TRACKING_PASSWORD"] = basic_auth.admin_password(environ)
+    environ["MLFLOW_TRACKING_USERNAME"] = environ.get("MLFLOW_AUTH_ADMIN_USERNAME") or "admin"
+
+
 def users(args) -> None:
     uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_SERVER
+    admin_of_this_server()
     store_check.check_store(uri, redact(uri), CONNECT_TIMEOUT_S)  # it answers, and knows the account
     if args.action == "add":
         accounts.add_user(uri, args.username, new_password(args.username, args.password_file))
