@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipeline.config.startup import long_lived_imports
+from pipeline.config.cli import long_lived_imports
 
-with long_lived_imports():  # what it saves: pipeline/config/startup.py
+with long_lived_imports():  # what it saves: pipeline/config/cli.py
     import numpy as np
     import torch
 

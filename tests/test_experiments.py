@@ -3,8 +3,7 @@ the learner sweep over every model of conf/model/, the learning-rate study over 
 
 import pytest
 
-from pipeline.config.compose import compose, validate
-from pipeline.config.models import model_names, recipe, recipe_overrides
+from pipeline.config.compose import compose, model_names, recipe, recipe_overrides, validate
 from pipeline.config.schema import LossName, OptimizerName
 from pipeline.report.runs import LEARNER, LEARNING_RATES, arms, sweep_models, sweep_values
 

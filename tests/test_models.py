@@ -1,4 +1,4 @@
-"""Adding a model is a network class (or an existing one) and one YAML file (pipeline/config/models.py):
+"""Adding a model is a network class (or an existing one) and one YAML file (pipeline/config/compose.py):
 the YAML, in a config directory of its own, trains through the real command with its own recipe,
 and the learner sweep and the report pick up every model of conf/model/."""
 
@@ -9,8 +9,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from mlflow import MlflowClient
 from omegaconf import OmegaConf
 
-from pipeline.config.compose import CONF_DIR
-from pipeline.config.models import model_names
+from pipeline.config.compose import CONF_DIR, model_names
 from tests.conftest import REPO
 
 NEW_MODEL = """# @package _global_

@@ -33,7 +33,7 @@ from pipeline.config.schema import Config, TrainerConfig
 from pipeline.config.secrets import redact, refuse_in_tracking_uri
 from pipeline.config.writable import check_writable
 from pipeline.data import normalized
-from pipeline.model.distributed import check_launch
+from pipeline.model.trainer import check_launch
 from pipeline.tracking import registry, store, store_check
 from pipeline.tracking.sweep_runs import swept_keys
 

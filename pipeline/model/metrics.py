@@ -7,8 +7,8 @@ import numpy as np
 import torch
 from torchmetrics.functional.classification import binary_accuracy
 
+from pipeline.config.compose import recipe_overrides
 from pipeline.config.errors import PipelineError
-from pipeline.config.models import recipe_overrides
 from pipeline.model.metric_names import ACC_FIRST, ACC_SECOND
 
 COLLAPSED_SHARE = 0.99  # a model answering one digit for this share of the validation images has collapsed
@@ -43,6 +43,11 @@ def score(module, x: torch.Tensor, y: torch.Tensor) -> tuple[dict, np.ndarray]:
         ACC_FIRST: float(binary_accuracy(probs[target == 1], target[target == 1])),
         ACC_SECOND: float(binary_accuracy(probs[target == 0], target[target == 0])),
     }, logits.cpu().numpy()
+
+
+def trainable_parameters(net: torch.nn.Module) -> int:
+    """What the model costs in weights: 0 for a network that only observes (pixel_similarity)."""
+    return sum(p.numel() for p in net.parameters() if p.requires_grad)
 
 
 def collapse_warning(name: str, optim: dict, how: str) -> str:

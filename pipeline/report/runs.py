@@ -31,9 +31,8 @@ from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from omegaconf import OmegaConf
 
-from pipeline.config.compose import CONF_DIR, compose, validate
+from pipeline.config.compose import CONF_DIR, compose, model_names, validate
 from pipeline.config.errors import ReportError
-from pipeline.config.models import model_names
 from pipeline.model import predictions
 from pipeline.model.metric_names import FINAL_VAL_ACC, TEST_ACC
 from pipeline.report.significance import Spread, spread

@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 from pipeline.config.compose import compose
 from pipeline.config.errors import ConfigError
 from pipeline.data.datamodule import TensorBatches
-from pipeline.model.distributed import check_launch
+from pipeline.model.trainer import check_launch
 from pipeline.train import train
 from tests.conftest import REPO, make_config
 
