@@ -25,9 +25,9 @@ from urllib.parse import urlsplit
 
 import requests
 
+from pipeline.config.atomic import check_writable
 from pipeline.config.errors import NotWritable, StoreUnavailable, causes
 from pipeline.config.secrets import redact
-from pipeline.config.writable import check_writable
 from pipeline.tracking import permissions
 from pipeline.tracking.store import SQLITE_BUSY_TIMEOUT_MS, default_uri, sqlite_path
 
