@@ -21,9 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from pipeline.config.atomic import check_writable
 from pipeline.config.compose import compose, validate
 from pipeline.config.errors import StoreUnavailable
-from pipeline.config.writable import check_writable
 from pipeline.data import normalized
 from pipeline.launch import preflight
 from pipeline.tracking import store_check

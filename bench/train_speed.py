@@ -8,7 +8,7 @@ on the same data, epochs and batch size.
 
 (a) bench/bare_loop.py: the same work with no framework. (b) pipeline.train.train(): the
 LightningModule, Trainer and MLflow run exactly as `python -m pipeline.train` configures them,
-into a throwaway sqlite store. (b0) the same module, data and Trainer (pipeline.train.make_trainer)
+into a throwaway sqlite store. (b0) the same module, data and Trainer (pipeline.model.trainer.make_trainer)
 with no MLflow logger and no run: Lightning's loop on its own, so (b) - (b0) is what recording
 each epoch's metrics in MLflow costs. All are clocked at the end of every epoch (for (b) and
 (b0), when Lightning calls the module's on_train_epoch_end, after that epoch's validation), and
@@ -45,7 +45,8 @@ from pipeline.config.compose import as_dict, compose, validate
 from pipeline.data import normalized
 from pipeline.data.datamodule import NormalizedMNIST
 from pipeline.model.classifier import DigitClassifier
-from pipeline.train import make_trainer, quiet_lightning, train
+from pipeline.model.trainer import make_trainer, quiet_lightning
+from pipeline.train import train
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 

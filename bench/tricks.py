@@ -1,7 +1,7 @@
 """Speed tricks switched on (or, for the one the project keeps, off) around the unchanged
 `python -m pipeline.train`, so that bench/whole_process.py times each with and without it.
 
-    python -m bench.tricks no_gc_freeze [overrides]   # without pipeline/config/startup.py's import-time GC pause
+    python -m bench.tricks no_gc_freeze [overrides]   # without pipeline/config/cli.py's import-time GC pause
     python -m bench.tricks async_logging [overrides]  # MLflow's asynchronous metric logging
     python -m bench.tricks one_write_per_epoch [overrides]  # an epoch's metrics in one MLflow write
     python -m bench.tricks flush_every_second [overrides]   # the epochs' metrics written once a second at most
@@ -16,12 +16,12 @@ import warnings
 
 
 def no_gc_freeze() -> None:
-    """pipeline/config/startup.py's long_lived_imports replaced by a no-op before pipeline.train imports it."""
+    """pipeline/config/cli.py's long_lived_imports replaced by a no-op before pipeline.train imports it."""
     import contextlib
 
-    import pipeline.config.startup
+    import pipeline.config.cli
 
-    pipeline.config.startup.long_lived_imports = contextlib.nullcontext
+    pipeline.config.cli.long_lived_imports = contextlib.nullcontext
 
 
 def async_logging() -> None:
@@ -32,16 +32,16 @@ def async_logging() -> None:
 
 
 def one_write_per_epoch() -> None:
-    """pipeline/tracking/epoch_logger.py's ActiveRunLogger holding an epoch's validation metrics until
+    """pipeline/tracking/training_run.py's ActiveRunLogger holding an epoch's validation metrics until
     its training metrics arrive, so that each epoch is one MLflow write instead of two (Lightning
     logs the two at the end of every epoch, each with the epoch number); what is held is written
     when the next epoch's metrics arrive and when Lightning finalizes the logger."""
-    from pipeline.config.startup import long_lived_imports
+    from pipeline.config.cli import long_lived_imports
 
     with long_lived_imports():  # as pipeline.train imports them: timed alike
         import mlflow
 
-        from pipeline.tracking.epoch_logger import ActiveRunLogger
+        from pipeline.tracking.training_run import ActiveRunLogger
     held: dict[str, float] = {}
     held_epoch: int | None = None
 
@@ -63,19 +63,19 @@ def one_write_per_epoch() -> None:
 
 
 def flush_every_second() -> None:
-    """pipeline/tracking/epoch_logger.py's ActiveRunLogger holding the epochs' metrics and writing them
+    """pipeline/tracking/training_run.py's ActiveRunLogger holding the epochs' metrics and writing them
     in one MLflow write when a second has passed since its last write, and when Lightning finalizes
     the logger: a run's curves still grow live in the UI, but a short run makes a few writes, not two
     per epoch."""
     import time
 
-    from pipeline.config.startup import long_lived_imports
+    from pipeline.config.cli import long_lived_imports
 
     with long_lived_imports():  # as pipeline.train imports them: timed alike
         import mlflow
         from mlflow.entities import Metric
 
-        from pipeline.tracking.epoch_logger import ActiveRunLogger
+        from pipeline.tracking.training_run import ActiveRunLogger
     held: list = []
     last = [time.monotonic()]
 

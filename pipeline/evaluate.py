@@ -12,17 +12,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipeline.config.startup import long_lived_imports
+from pipeline.config.cli import long_lived_imports
 
-with long_lived_imports():  # what it saves: pipeline/config/startup.py
+with long_lived_imports():  # what it saves: pipeline/config/cli.py
     import numpy as np
     import torch
 
-    from pipeline.config.atomic import atomic_directory, atomic_file
+    from pipeline.config.atomic import atomic_directory, atomic_file, check_writable
     from pipeline.config.cli import no_arguments, run_command
     from pipeline.config.compose import load_params
     from pipeline.config.schema import Config
-    from pipeline.config.writable import check_writable
     from pipeline.data import normalized
     from pipeline.model.classifier import CHECKPOINT, load_checkpoint
     from pipeline.model.metrics import score

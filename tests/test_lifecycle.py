@@ -14,7 +14,7 @@ from mlflow import MlflowClient
 from packaging.version import Version
 
 from pipeline.config.errors import Diverged
-from pipeline.tracking import lifecycle, processes
+from pipeline.tracking import lifecycle
 from pipeline.train import train
 from tests.conftest import REPO, make_config
 
@@ -85,12 +85,12 @@ def test_mark_orphans_kills_only_runs_whose_process_is_gone(tmp_path):
     experiment = client.create_experiment("e")
     host = socket.gethostname()
     gone = client.create_run(
-        experiment, tags={processes.HOST_TAG: host, processes.PID_TAG: str(dead_pid()), processes.STARTED_TAG: "1.0"}
+        experiment, tags={lifecycle.HOST_TAG: host, lifecycle.PID_TAG: str(dead_pid()), lifecycle.STARTED_TAG: "1.0"}
     ).info.run_id
-    reused = client.create_run(experiment, tags={**processes.process_tags(), processes.STARTED_TAG: "1.0"}).info.run_id
-    alive = client.create_run(experiment, tags=processes.process_tags()).info.run_id
+    reused = client.create_run(experiment, tags={**lifecycle.process_tags(), lifecycle.STARTED_TAG: "1.0"}).info.run_id
+    alive = client.create_run(experiment, tags=lifecycle.process_tags()).info.run_id
     elsewhere = client.create_run(
-        experiment, tags={processes.HOST_TAG: "other-host", processes.PID_TAG: "1"}
+        experiment, tags={lifecycle.HOST_TAG: "other-host", lifecycle.PID_TAG: "1"}
     ).info.run_id
     untagged = client.create_run(experiment).info.run_id
 

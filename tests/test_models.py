@@ -1,4 +1,4 @@
-"""Adding a model is a network class (or an existing one) and one YAML file (pipeline/config/models.py):
+"""Adding a model is a network class (or an existing one) and one YAML file (pipeline/config/compose.py):
 the YAML, in a config directory of its own, trains through the real command with its own recipe,
 and the learner sweep and the report pick up every model of conf/model/."""
 

@@ -197,11 +197,11 @@ def recorded_sweep(client, config, cfg, process: dict[str, str], home):
 
 
 def test_a_sweep_whose_process_died_is_resumed_after_its_runs_are_ended(tmp_path):
-    from pipeline.tracking import processes
+    from pipeline.tracking import lifecycle
 
     config, cfg = sweep_config(tmp_path, "fit.epochs=3", "hydra.sweeper.resume=latest")
     client = MlflowClient(cfg.tracking.uri)
-    dead = {**processes.process_tags(), processes.PID_TAG: "999999999"}  # no such process
+    dead = {**lifecycle.process_tags(), lifecycle.PID_TAG: "999999999"}  # no such process
     parent, child = recorded_sweep(client, config, cfg, dead, tmp_path / "first")
     found, lock = resume.sweep_to_resume(config, cfg)
     assert found.info.run_id == parent.info.run_id
@@ -211,16 +211,16 @@ def test_a_sweep_whose_process_died_is_resumed_after_its_runs_are_ended(tmp_path
     resume.reopen(client, found, tmp_path / "second")
     reopened = client.get_run(parent.info.run_id)
     assert reopened.info.status == "RUNNING" and "end_reason" not in reopened.data.tags
-    assert reopened.data.tags[processes.PID_TAG] == str(os.getpid())
+    assert reopened.data.tags[lifecycle.PID_TAG] == str(os.getpid())
     assert reopened.data.tags[resume.RESUMES_TAG] == str(tmp_path / "second")
 
 
 def test_a_sweep_still_running_or_a_changed_conf_is_refused(tmp_path, capsys):
-    from pipeline.tracking import processes
+    from pipeline.tracking import lifecycle
 
     config, cfg = sweep_config(tmp_path, "fit.epochs=3", "hydra.sweeper.resume=first")
     client = MlflowClient(cfg.tracking.uri)
-    parent, _ = recorded_sweep(client, config, cfg, processes.process_tags(), tmp_path / "first")  # alive
+    parent, _ = recorded_sweep(client, config, cfg, lifecycle.process_tags(), tmp_path / "first")  # alive
     with pytest.raises(SystemExit):
         resume.sweep_to_resume(config, cfg)
     assert f"sweep first (parent run {parent.info.run_id}) is still running (process {os.getpid()})" in (

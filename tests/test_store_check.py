@@ -13,7 +13,7 @@ import pytest
 
 from pipeline.config.errors import StoreUnavailable
 from pipeline.tracking import store_check
-from pipeline.tracking.outages import MAX_RETRIES, retry_span_s, tolerate_outages
+from pipeline.tracking.results import MAX_RETRIES, retry_span_s, tolerate_outages
 from pipeline.tracking.server import free_port
 from pipeline.tracking.store import default_uri
 from pipeline.tracking.store_check import check_store

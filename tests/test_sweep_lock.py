@@ -55,11 +55,11 @@ def test_the_lock_is_held_by_one_process_until_it_ends_even_by_kill_9(tmp_path):
 
 
 def test_a_resume_of_a_sweep_whose_lock_another_process_holds_is_refused_and_changes_nothing(tmp_path, capsys):
-    from pipeline.tracking import processes
+    from pipeline.tracking import lifecycle
 
     config, cfg = sweep_config(tmp_path, "fit.epochs=3", "hydra.sweeper.resume=latest")
     client = MlflowClient(cfg.tracking.uri)
-    dead = {**processes.process_tags(), processes.PID_TAG: "999999999"}  # its tags say the sweep's process died
+    dead = {**lifecycle.process_tags(), lifecycle.PID_TAG: "999999999"}  # its tags say the sweep's process died
     parent, child = recorded_sweep(client, config, cfg, dead, tmp_path / "first")
     other = holding(tmp_path / "first")  # but a process runs it: the sweep itself, or a resume reopening it
     capsys.readouterr()  # MLflow's lines as it made the store

@@ -1,4 +1,6 @@
-"""Stage outputs appear whole or not at all: write beside the target, then rename."""
+"""Where commands write: a place they can write, checked before they start (`check_writable`, one line
+naming the path otherwise), and outputs that appear whole or not at all (`atomic_directory`,
+`atomic_file`: write beside the target, then rename)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,22 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from pipeline.config.errors import NotWritable
+
+
+def check_writable(directory: str | Path, shown_as: str, elsewhere: str = "write elsewhere") -> None:
+    """`directory` exists and is writable, or can be made: its nearest existing ancestor is a
+    writable directory. Nothing is created. The message begins with shown_as (`hydra.run.dir=...`)
+    and ends with `elsewhere`, the other way out."""
+    directory = Path(directory).absolute()
+    existing = directory
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise NotWritable(f"{shown_as}: {existing} is a file, not a directory; move it away, or {elsewhere}")
+    if not os.access(existing, os.W_OK | os.X_OK):  # also false on a read-only file system, even for root
+        raise NotWritable(f"{shown_as}: {existing} is not writable by this user; fix its permissions, or {elsewhere}")
 
 
 def _scratch(path: Path) -> Path:

@@ -2,7 +2,7 @@
 command with one line `error: ...` naming the file or key and what was expected, and exit status 1
 (pipeline/config/cli.py); `Interrupted` is a signal and `TrialPruned` a sweep's pruner, each of
 which ends a run KILLED; `SweepLocked` is another process running a sweep, refused in one line.
-Any other exception is a bug and keeps its traceback."""
+Any other exception is a bug and keeps its traceback. `causes` walks what an exception wraps."""
 
 
 class PipelineError(Exception):
@@ -72,3 +72,15 @@ class SweepLocked(Exception):
     def __init__(self, pid: int | None) -> None:
         super().__init__(f"process {pid}" if pid else "another process")
         self.pid = pid
+
+
+def causes(err: BaseException):
+    """err and what it wraps: urllib3's `reason`, an exception argument, __cause__ / __context__."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        yield err
+        wrapped = getattr(err, "reason", None)
+        if not isinstance(wrapped, BaseException):
+            wrapped = next((arg for arg in err.args if isinstance(arg, BaseException)), None)
+        err = wrapped or err.__cause__ or err.__context__

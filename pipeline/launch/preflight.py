@@ -27,15 +27,15 @@ from hydra.errors import CompactHydraException
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from pipeline.config.atomic import check_writable
 from pipeline.config.cli import one_line, refuse_config
 from pipeline.config.compose import as_dict, validate
 from pipeline.config.errors import ConfigError, PipelineError
 from pipeline.config.schema import Config, TrainerConfig
 from pipeline.config.secrets import redact, refuse_in_tracking_uri
-from pipeline.config.writable import check_writable
 from pipeline.data import normalized
 from pipeline.launch import nvidia
-from pipeline.model.distributed import check_launch
+from pipeline.model.trainer import check_launch
 from pipeline.tracking import registry, store, store_check
 from pipeline.tracking.sweep_runs import swept_keys
 

@@ -162,6 +162,6 @@ def reopen(client: MlflowClient, parent: Run, sweep_dir: Path) -> None:
     if lifecycle.END_REASON_TAG in parent.data.tags:
         client.delete_tag(run_id, lifecycle.END_REASON_TAG)
     resumed_in = " ".join(filter(None, [parent.data.tags.get(RESUMES_TAG), str(sweep_dir)]))
-    for key, value in {**processes.process_tags(), RESUMES_TAG: resumed_in}.items():
+    for key, value in {**lifecycle.process_tags(), RESUMES_TAG: resumed_in}.items():
         client.set_tag(run_id, key, value)
     print(f"sweep: resuming {parent.info.run_name} (parent run {run_id})")

@@ -107,7 +107,7 @@ class MlflowSweep(Callback):
             "sweep.sweeper": config.hydra.sweeper._target_,
             "sweep.launcher": config.hydra.launcher._target_,
             **store.source_tags(),
-            **processes.process_tags(),  # mark-orphans ends the parent KILLED after `kill -9`
+            **lifecycle.process_tags(),  # mark-orphans ends the parent KILLED after `kill -9`
         }
         if resumed:
             experiment_id, self.parent_id = resumed.info.experiment_id, resumed.info.run_id
@@ -126,7 +126,7 @@ class MlflowSweep(Callback):
             "experiment_id": experiment_id,
             "swept_keys": swept_keys(config),
             "pid": os.getpid(),
-            "started": float(tags[processes.STARTED_TAG]),
+            "started": float(tags[lifecycle.STARTED_TAG]),
             "home": resumed.data.tags[resume.DIR_TAG] if resumed else str(sweep_dir),  # its first directory
         }
         with atomic_file(sweep_dir / SWEEP_FILE) as scratch:  # jobs never read half a file

@@ -45,6 +45,11 @@ def score(module, x: torch.Tensor, y: torch.Tensor) -> tuple[dict, np.ndarray]:
     }, logits.cpu().numpy()
 
 
+def trainable_parameters(net: torch.nn.Module) -> int:
+    """What the model costs in weights: 0 for a network that only observes (pixel_similarity)."""
+    return sum(p.numel() for p in net.parameters() if p.requires_grad)
+
+
 def collapse_warning(name: str, trained: dict, how: str) -> str:
     """One line: model `name` (`trained` with: config.models.trained_with) collapsed, the likely cause,
     and the recipe it trains well with (conf/model/<name>.yaml)."""

@@ -3,20 +3,23 @@ process died), never left RUNNING, with the reason in the `end_reason` tag.
 
 `recorded_run` is MLflow's `with mlflow.start_run(...)` plus two things it cannot know: a signal
 ends the run KILLED (exit 128 + signal number, the shell's convention), and the run carries its
-process (`process.*` tags), so a run left RUNNING by `kill -9` is found and marked KILLED later
-(`mark_orphans`: before each training, and `python -m pipeline.tracking mark-orphans`).
+process (`process.*` tags: host, pid and the pid's start time, `process_tags`), so a run left
+RUNNING by `kill -9` is found (`writer_is_gone`: a reused pid has another start time) and marked
+KILLED later (`mark_orphans`: before each training, and `python -m pipeline.tracking mark-orphans`).
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
 import mlflow
+import psutil
 from mlflow import MlflowClient
 from mlflow.entities import Run
 from pytorch_lightning.callbacks import Callback
@@ -25,10 +28,27 @@ from pipeline.config.errors import Interrupted, StoreLost, TrialPruned
 from pipeline.config.schema import Config
 from pipeline.config.secrets import redact
 from pipeline.tracking import store
-from pipeline.tracking.processes import HOST_TAG, PID_TAG, process_tags, writer_is_gone
 
 END_REASON_TAG = "end_reason"  # why a run ended FAILED or KILLED
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+HOST_TAG, PID_TAG, STARTED_TAG = "process.host", "process.pid", "process.started"  # the process writing a run
+
+
+def process_tags() -> dict[str, str]:
+    me = psutil.Process()
+    return {HOST_TAG: socket.gethostname(), PID_TAG: str(me.pid), STARTED_TAG: repr(me.create_time())}
+
+
+def writer_is_gone(tags: dict) -> bool:
+    """True when the run's writing process (on this host) no longer exists; False when it is
+    alive, or unknown (another host, or a run without process tags)."""
+    if tags.get(HOST_TAG) != socket.gethostname() or PID_TAG not in tags:
+        return False
+    try:
+        started = psutil.Process(int(tags[PID_TAG])).create_time()
+    except psutil.NoSuchProcess:
+        return True
+    return abs(started - float(tags.get(STARTED_TAG, started))) > 1.0  # the pid was reused
 
 
 def end(client: MlflowClient, run_id: str, status: str, reason: str | None = None) -> None:

@@ -1,4 +1,4 @@
-"""The tracking store, checked before a run exists (an outage during a run is outages.py's).
+"""The tracking store, checked before a run exists (an outage during a run is results.py's).
 
     check_store(uri, shown_as, timeout_s, experiment)   # StoreUnavailable, one line, when it cannot take the run
 
@@ -25,9 +25,9 @@ from urllib.parse import urlsplit
 
 import requests
 
-from pipeline.config.errors import NotWritable, StoreUnavailable
+from pipeline.config.atomic import check_writable
+from pipeline.config.errors import NotWritable, StoreUnavailable, causes
 from pipeline.config.secrets import redact
-from pipeline.config.writable import check_writable
 from pipeline.tracking import permissions
 from pipeline.tracking.store import SQLITE_BUSY_TIMEOUT_MS, default_uri, sqlite_path
 
@@ -193,15 +193,3 @@ def connection_problem(uri: str, err: BaseException, timeout_s: float) -> str:
             "and reachable, or raise tracking.connect_timeout_s"
         )
     return f"cannot connect ({redact(str(chain[-1]))}); {start}"
-
-
-def causes(err: BaseException):
-    """err and what it wraps: urllib3's `reason`, an exception argument, __cause__ / __context__."""
-    seen = set()
-    while err is not None and id(err) not in seen:
-        seen.add(id(err))
-        yield err
-        wrapped = getattr(err, "reason", None)
-        if not isinstance(wrapped, BaseException):
-            wrapped = next((arg for arg in err.args if isinstance(arg, BaseException)), None)
-        err = wrapped or err.__cause__ or err.__context__

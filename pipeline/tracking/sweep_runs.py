@@ -2,7 +2,8 @@
 
 `join` points a multirun job at the sweep's tracking URI and parent run (published by the
 MlflowSweep callback, pipeline/launch/sweep.py, in `<sweep dir>/mlflow_sweep.json`, read by
-`published`) and names its run after its swept values (`job_name`); `swept_keys` says which keys a
+`published`) and names its run after its swept values (`job_name`); a job in another process exits
+when the sweep's process is gone (`exit_when_gone`); `swept_keys` says which keys a
 sweep varies; `children` is the one query for a parent's child runs (the callback's best run,
 `compare`), `finished` those that count (a resumed sweep runs the other jobs again).
 """
@@ -11,9 +12,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
+import psutil
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
@@ -23,7 +28,6 @@ from omegaconf import DictConfig, OmegaConf
 from pipeline.config.errors import PipelineError
 from pipeline.config.schema import Config
 from pipeline.model.metric_names import FINAL_VAL_ACC
-from pipeline.tracking import processes
 
 TARGET = "pipeline.launch.sweep.MlflowSweep"  # the callback, as registered under hydra.callbacks
 SWEEP_FILE = "mlflow_sweep.json"
@@ -48,10 +52,33 @@ def join(cfg: Config) -> tuple[Config, str | None]:
         )
     if sweep["pid"] != os.getpid() and sweep["pid"] not in _watched:  # a job in another process
         _watched.add(sweep["pid"])
-        processes.exit_when_gone(sweep["pid"], sweep["started"])
+        exit_when_gone(sweep["pid"], sweep["started"])
     run_name = cfg.tracking.run_name or job_name(hydra_cfg.overrides.task, sweep["swept_keys"]) or None
     tracking_cfg = replace(cfg.tracking, uri=sweep["tracking_uri"], run_name=run_name)
     return replace(cfg, tracking=tracking_cfg), sweep["parent_run_id"]
+
+
+def live_process(pid: int, started: float) -> psutil.Process | None:
+    """Process `pid` if it is alive and is the one started at `started` (not a reused pid)."""
+    try:
+        process = psutil.Process(pid)
+        same = abs(process.create_time() - started) <= 1.0
+        return process if same and process.status() != psutil.STATUS_ZOMBIE else None
+    except psutil.NoSuchProcess:
+        return None
+
+
+def exit_when_gone(pid: int, started: float, poll_s: float = 1.0) -> None:
+    """Watch process `pid` (a sweep's main process) from a daemon thread and SIGKILL this process
+    once it is gone: a job does not outlive its sweep (its run is then an orphan that the next
+    training or `mark-orphans` marks KILLED)."""
+
+    def watch() -> None:
+        while live_process(pid, started):
+            time.sleep(poll_s)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name=f"exit-when-{pid}-is-gone", daemon=True).start()
 
 
 def published(sweep_dir: str | Path) -> dict | None:

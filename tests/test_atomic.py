@@ -4,8 +4,8 @@ import os
 
 import pytest
 
+from pipeline.config.atomic import check_writable
 from pipeline.config.errors import NotWritable
-from pipeline.config.writable import check_writable
 
 
 def test_a_directory_to_be_made_under_a_writable_one_passes_and_is_not_made(tmp_path):

@@ -1,4 +1,5 @@
-"""Lightning DDP: each process trains its shard of every batch; rank 0 alone records the run."""
+"""The Trainer (pipeline/model/trainer.py): a NaN loss stops the fit as Diverged; under Lightning DDP each
+process trains its shard of every batch, and rank 0 alone records the run."""
 
 import os
 import subprocess
@@ -7,14 +8,16 @@ import sys
 import mlflow
 import numpy as np
 import pytest
+import pytorch_lightning as pl
 import torch
 from mlflow import MlflowClient
 from omegaconf import OmegaConf
 
-from pipeline.config.compose import compose
-from pipeline.config.errors import ConfigError
+from pipeline.config.compose import as_dict, compose
+from pipeline.config.errors import ConfigError, Diverged
 from pipeline.data.datamodule import TensorBatches
-from pipeline.model.distributed import check_launch
+from pipeline.model.classifier import DigitClassifier
+from pipeline.model.trainer import check_launch, fit, make_trainer
 from pipeline.train import train
 from tests.conftest import REPO, make_config
 
@@ -39,6 +42,29 @@ def test_a_last_batch_smaller_than_the_number_of_processes_is_padded():
     first, second = batches(0, 2, n=9)[0], batches(1, 2, n=9)[0]
     assert first[-1] == second[-1] and len(second[-1]) == 1
     assert len(first) == len(second) == 3
+
+
+class Batches(pl.LightningDataModule):
+    """One batch of 4 images."""
+
+    def __init__(self, x: torch.Tensor):
+        super().__init__()
+        self.x, self.y = x, torch.tensor([1.0, 0.0, 1.0, 0.0])
+
+    def train_dataloader(self):
+        return TensorBatches(self.x, self.y, 4, shuffle=False, seed=0)
+
+    def val_dataloader(self):
+        return TensorBatches(self.x, self.y, 4, shuffle=False, seed=0)
+
+
+def test_a_nan_loss_is_diverged_whichever_place_the_callbacks_give_the_nan_check(tmp_path):
+    cfg = make_config(tmp_path, ["fit.epochs=2", "trainer.progress_bar=false"])
+    module = DigitClassifier(model=as_dict(cfg.model), optim=as_dict(cfg.optim))
+    trainer = make_trainer(cfg, False, pl.Callback())
+    trainer.callbacks.reverse()  # the NaN check is no longer first
+    with pytest.raises(Diverged, match="diverged at epoch 0"):
+        fit(trainer, module, Batches(torch.full((4, 784), float("nan"))))
 
 
 def test_ddp_in_a_local_multirun_is_refused(monkeypatch):
