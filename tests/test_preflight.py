@@ -11,8 +11,8 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf, open_dict
 
 from pipeline.config.compose import CONF_DIR, validate
-from pipeline.config.models import model_names
 from pipeline.config.errors import PipelineError
+from pipeline.config.models import model_names
 from pipeline.launch import preflight
 from pipeline.launch.preflight import GRID_SWEEPERS, ValidateFirst, check_hardware, grid_jobs, requested_devices
 from pipeline.tracking.server import free_port

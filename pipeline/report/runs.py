@@ -32,8 +32,8 @@ from mlflow.exceptions import MlflowException
 from omegaconf import OmegaConf
 
 from pipeline.config.compose import CONF_DIR, compose, validate
-from pipeline.config.models import model_names
 from pipeline.config.errors import ReportError
+from pipeline.config.models import model_names
 from pipeline.model import predictions
 from pipeline.model.metric_names import FINAL_VAL_ACC, TEST_ACC
 from pipeline.report.significance import Spread, spread
