@@ -60,7 +60,7 @@ class Batches(pl.LightningDataModule):
 
 def test_a_nan_loss_is_diverged_whichever_place_the_callbacks_give_the_nan_check(tmp_path):
     cfg = make_config(tmp_path, ["fit.epochs=2", "trainer.progress_bar=false"])
-    module = DigitClassifier(model=as_dict(cfg.model), optim=as_dict(cfg.optim))
+    module = DigitClassifier(model=as_dict(cfg.model), optim=as_dict(cfg.optim), loss=cfg.fit.loss.value)
     trainer = make_trainer(cfg, False, pl.Callback())
     trainer.callbacks.reverse()  # the NaN check is no longer first
     with pytest.raises(Diverged, match="diverged at epoch 0"):
