@@ -59,6 +59,15 @@ def test_grid_jobs_are_hydras_jobs_in_launch_order():
     ]
 
 
+def test_a_grid_over_a_glob_of_a_group_checks_each_job(capsys):
+    """The learner sweep's `model: glob(*)` expands to conf/model/'s options, as Hydra's sweep does,
+    so its jobs are checked too: one bad value is refused before any job starts."""
+    with hydra_config(["optim.lr=0"], {"model": "glob(lin*)"}) as config:
+        assert [job[0] for job in grid_jobs(config)] == ["model=linear", "model=linear_no_bias"]
+        line = refusal(lambda: ValidateFirst().on_multirun_start(config), capsys)
+    assert line.startswith("error: optim.lr=0.0: expected a number > 0 (job #0: model=linear")
+
+
 def test_a_grid_with_one_bad_job_is_refused_naming_the_key_and_the_job(capsys):
     with hydra_config(["optim.lr=0.5,0", "model=linear,mlp"]) as config:
         line = refusal(lambda: ValidateFirst().on_multirun_start(config), capsys)

@@ -61,7 +61,10 @@ def sweep_arguments(config: DictConfig) -> list:
     """The sweep's overrides, parsed: its search space in the config, then the command line's."""
     search_space = OmegaConf.select(config, "hydra.sweeper.params") or {}
     arguments = [f"{key}={value}" for key, value in search_space.items()] + list(config.hydra.overrides.task)
-    return OverridesParser.create().parse_overrides(arguments)
+    hydra = GlobalHydra.instance()  # its config loader expands a glob over a group (`model: glob(*)`), as the sweep's
+    return OverridesParser.create(
+        config_loader=hydra.config_loader() if hydra.is_initialized() else None
+    ).parse_overrides(arguments)
 
 
 def swept_part(job: list[str], config: DictConfig) -> str:
