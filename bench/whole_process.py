@@ -6,6 +6,7 @@ same data, epochs and batch size; and optionally the same command with a speed t
     python -m bench.whole_process --runs 5 --trick no_gc_freeze --trick async_logging
     python -m bench.whole_process --runs 5 --checkout /path/to/older/checkout   # e.g. before a change
     python -m bench.whole_process --runs 5 --checkout OLD --checkout-data OLD/data/normalized   # its own data
+    python -m bench.whole_process --runs 5 --checkout OLD --checkout-epochs-key optim.epochs  # before conf/fit/
 
 Runs alternate (bare, project, project with each trick, ...) so a changing load hits all alike;
 medians of wall and CPU (user + sys of the process and its children) seconds are printed with
@@ -82,6 +83,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--checkout-data", type=Path, help="the checkout's own normalized data, where it reads another format"
     )
+    parser.add_argument(
+        "--checkout-epochs-key",
+        default="fit.epochs",
+        help="the checkout's key for the epochs (optim.epochs before conf/fit/)",
+    )
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error(f"--runs {args.runs}: expected an integer >= 1")
@@ -96,7 +102,8 @@ def main(argv: list[str] | None = None) -> None:
         if args.checkout:
             data = f"paths.normalized={(args.checkout_data or args.data).resolve()}"
             runs["checkout"], where["checkout"] = (
-                [runs["project"][0], "-m", "pipeline.train", data, *runs["project"][4:-4]]
+                [runs["project"][0], "-m", "pipeline.train", data, f"{args.checkout_epochs_key}={args.epochs}"]
+                + runs["project"][5:-4]
                 + [f"tracking.uri=sqlite:///{tmp}/other.db", f"hydra.run.dir={tmp}/other", *runs["project"][-2:]],
                 args.checkout.resolve(),
             )
