@@ -43,7 +43,9 @@ class Docker:
 
     def _start_daemon(self) -> None:
         """dockerd with its data, state and socket under root (a unix socket only: no TCP port), its default
-        publishing address loopback; up to 60 s for it to answer."""
+        publishing address loopback, and no default bridge (docker0 would outlive it; compose makes its own
+        network, removed by `compose down`); up to 60 s for it to answer. Left behind, as by any dockerd: its
+        iptables chains (DOCKER, DOCKER-USER, DOCKER-ISOLATION-*), empty once its networks are gone."""
         socket = self.root / "docker.sock"
         command = [
             "dockerd",
@@ -52,6 +54,7 @@ class Docker:
             f"--pidfile={self.root / 'dockerd.pid'}",
             f"--host=unix://{socket}",
             "--ip=127.0.0.1",
+            "--bridge=none",
         ]
         with open(self.root / "dockerd.log", "w") as log:
             self.daemon = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
