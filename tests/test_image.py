@@ -7,9 +7,9 @@ holding `@/:#`, the tracking server with accounts published where .env says (127
 host name allowed), the trainer's and serve's accounts made through the stack (`exec mlflow python -m
 pipeline.server users`), `serve` waiting for a champion, `dvc repro` in the trainer, the champion served, and a
 second training gated against the first. Slow: ~8 min with podman on a 2-core machine under a light load, ~5 of
-them the build, whose disk use peaks ~27 GB above the start, then a few more with Docker; each phase's wall time is
-logged (`--log-cli-level=INFO` shows them). Everything each engine makes lives in one directory of its own (a
-`dockerd` the test starts included), removed at the end whether the tests pass or fail."""
+them the build, whose disk use peaks ~27 GB above the start, then ~6 more with Docker (~2 the `docker load`); each
+phase's wall time is logged (`--log-cli-level=INFO` shows them). Everything each engine makes lives in one directory
+of its own (a `dockerd` the test starts included), removed at the end whether the tests pass or fail."""
 
 from __future__ import annotations
 
