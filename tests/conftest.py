@@ -113,9 +113,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """A test marked `needs_chromium`, `needs_postgres` or `needs_podman` is skipped, with the reason, where that
-    program is missing; under CI=true it fails instead: CI installs every one (`make test` as root), so none goes
-    unchecked."""
+    """A test marked `needs_chromium`, `needs_postgres`, `needs_podman` or `needs_docker` is skipped, with the
+    reason, where that program is missing; under CI=true it fails instead: CI installs every one (`make test` as
+    root), so none goes unchecked."""
     for marker in item.iter_markers():
         reason = system_deps.missing(marker.name)
         if reason and os.environ.get("CI") == "true":

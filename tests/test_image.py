@@ -1,12 +1,15 @@
-"""The image built and run with podman: docker/Dockerfile on a Debian base made here with mmdebstrap (no registry
-is assumed reachable), then docker/compose.yaml brought up with podman-compose the way docs/scaling.md ("Docker")
-says, its settings in the checkout's docker/.env: PostgreSQL (an image built here too, tests/postgres_image/) with a
-password holding `@/:#`, the tracking server with accounts published where .env says (127.0.0.2, a port of its
-own, a team's host name allowed), the trainer's and serve's accounts made through the stack (`exec mlflow python -m
+"""The image built once with podman, then run with each engine a team uses: podman with podman-compose, and Docker
+Engine with Docker Compose v2 (`docker compose`), the image handed over by `podman save | docker load`.
+docker/Dockerfile is built on a Debian base made here with mmdebstrap (no registry is assumed reachable); then, with
+each engine, docker/compose.yaml is brought up the way docs/scaling.md ("Docker") says, its settings in a checkout's
+docker/.env (tests/compose_stack.py): PostgreSQL (an image built here too, tests/postgres_image/) with a password
+holding `@/:#`, the tracking server with accounts published where .env says (127.0.0.2, a port of its own, a team's
+host name allowed), the trainer's and serve's accounts made through the stack (`exec mlflow python -m
 pipeline.server users`), `serve` waiting for a champion, `dvc repro` in the trainer, the champion served, and a
-second training gated against the first. Slow: ~8 min on a 2-core machine under a light load, ~5 of them the
-build, whose disk use peaks ~27 GB above the start; each phase's wall time is logged (`--log-cli-level=INFO`
-shows them). Everything it makes lives in one podman directory, removed at the end whether the tests pass or fail."""
+second training gated against the first. Slow: ~8 min with podman on a 2-core machine under a light load, ~5 of
+them the build, whose disk use peaks ~27 GB above the start, then ~6 more with Docker (~2 the `docker load`); each
+phase's wall time is logged (`--log-cli-level=INFO` shows them). Everything each engine makes lives in one directory
+of its own (a `dockerd` the test starts included), removed at the end whether the tests pass or fail."""
 
 from __future__ import annotations
 
@@ -26,19 +29,21 @@ from pathlib import Path
 
 import pytest
 import yaml
-from mlflow import MlflowClient
 
 from pipeline.server import accounts
+from tests.compose_stack import DockerStack, PodmanStack
 from tests.conftest import REPO
+from tests.docker_engine import Docker
 from tests.drawn_digits import drawn_set
 from tests.podman import Podman, make_base, pip_sources, run
 
+# podman builds for both engines; Docker also needs Docker Engine and Compose v2 (tests/docker_engine.py).
 pytestmark = [pytest.mark.slow, pytest.mark.needs_podman, pytest.mark.timeout(1800)]
+ENGINES = ["podman", pytest.param("docker", marks=pytest.mark.needs_docker)]
 
 BASE = "localhost/threes-sevens-test-base"
 IMAGE = "localhost/threes-sevens:latest"  # the name docker/compose.yaml runs
 POSTGRES = "localhost/threes-sevens-test-postgres"
-PROJECT = "threes-sevens-test"  # podman-compose 1.0.3 ignores the file's top-level `name:`
 EXPERIMENT, MODEL = "threes-sevens", "threes-sevens-3-7"  # the trainer's (docs/scaling.md, "Accounts")
 ADDRESS = "127.0.0.2"  # docker/.env's PUBLISH_ADDRESS: a loopback address other than the default 127.0.0.1
 TEAM_HOST = "mlflow.team.test"  # a name the team reaches the server by, in docker/.env's MLFLOW_ALLOWED_HOSTS
@@ -60,7 +65,7 @@ def phase(name: str):
 def podman(tmp_path_factory) -> Podman:
     engine = Podman(tmp_path_factory.mktemp("podman"))
     yield engine
-    with phase("teardown"):
+    with phase("podman: teardown"):
         engine.remove()
 
 
@@ -101,68 +106,34 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-class Stack:
-    """A checkout's docker/compose.yaml run by podman-compose as project PROJECT, its variables `env` written to the
-    checkout's docker/.env (single-quoted: taken as written), where compose reads them."""
-
-    def __init__(self, podman: Podman, checkout: Path, env: dict):
-        self.podman, self.checkout, self.env = podman, checkout, env
-        (checkout / "docker/.env").write_text("".join(f"{key}='{value}'\n" for key, value in env.items()))
-        self.url = f"http://{env['PUBLISH_ADDRESS']}:{env['MLFLOW_PORT']}"
-
-    def compose(self, *args):
-        return self.podman.compose("-p", PROJECT, "-f", self.checkout / "docker/compose.yaml", *args, env={})
-
-    def up(self, service: str, timeout_s: float = 180) -> None:
-        """`up -d SERVICE`, then wait until its own compose healthcheck passes: podman-compose 1.0.3 ignores
-        `depends_on` conditions (and podman schedules no healthchecks without systemd: the test runs them).
-        --no-build: the image is built already, and a name that missed it would build it again, for minutes."""
-        self.compose("up", "-d", "--no-build", service)
-        container, deadline = f"{PROJECT}_{service}_1", time.monotonic() + timeout_s
-        while self.podman("healthcheck", "run", container, check=False).returncode != 0:
-            if time.monotonic() > deadline:
-                logs = self.podman("logs", container, check=False)
-                raise AssertionError(f"{service} not healthy after {timeout_s} s:\n{logs.stdout[-4000:]}{logs.stderr}")
-            time.sleep(1)
-
-    def run_trainer(self, *command: str, status: int = 0) -> str:
-        """`run trainer [COMMAND]`; its output, its exit status checked. podman-compose 1.0.3 exits 0 whatever the
-        container did, so the container is named and its status read. --no-deps: the services are up, and 1.0.3
-        would build the image again before starting them."""
-        name = f"{PROJECT}_trainer_run"
-        done = self.compose("run", "--no-deps", "-T", f"--name={name}", "trainer", *command)
-        exited = self.podman("inspect", "--format={{.State.ExitCode}}", name).stdout.strip()
-        self.podman("rm", name)
-        output = done.stdout + done.stderr
-        assert exited == str(status), f"trainer {' '.join(command) or '(its command)'}: exit {exited}\n{output[-8000:]}"
-        return output
-
-    def users(self, *args: str, stdin: str | None = None) -> None:
-        """`python -m pipeline.server users ARGS` through the stack, in the server's container as its admin: how
-        docs/scaling.md ("Docker") adds and grants accounts with nothing on the host but the engine."""
-        self.podman("exec", "-i", f"{PROJECT}_mlflow_1", "python", "-m", "pipeline.server", "users", *args, input=stdin)
-
-    @contextmanager
-    def as_admin(self):
-        """An MLflow client of the server as its admin (MLflow reads the account from the environment)."""
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
-            patch.setenv("MLFLOW_TRACKING_PASSWORD", self.env["MLFLOW_AUTH_ADMIN_PASSWORD"])
-            yield MlflowClient(self.url)
-
-    def sql(self, query: str) -> list[str]:
-        """Rows of `query` in the tracking server's PostgreSQL database, as psql's unaligned `a|b` lines."""
-        psql = ["psql", "--username=mlflow", "--dbname=mlflow", "--tuples-only", "--no-align", f"--command={query}"]
-        password = f"--env=PGPASSWORD={self.env['POSTGRES_PASSWORD']}"
-        return self.podman("exec", password, f"{PROJECT}_postgres_1", *psql).stdout.split()
+@pytest.fixture(scope="module", params=ENGINES)
+def engine(request, podman, images, tmp_path_factory):
+    """The engine the stack runs on: podman, which built the images, or Docker Engine, given them by
+    `podman save | docker load` (and `threes-sevens:latest`, the name compose.yaml runs: podman's short names
+    mean localhost/, Docker's docker.io/library/). Torn down before the next engine starts."""
+    start = time.monotonic()
+    if request.param == "podman":
+        yield podman
+    else:
+        with phase("docker: start, load"):
+            docker = Docker(tmp_path_factory.mktemp("docker"))
+            try:
+                docker.load(podman, IMAGE, POSTGRES)
+                docker.tag(IMAGE, "threes-sevens:latest")
+            except BaseException:
+                docker.remove()
+                raise
+        yield docker
+        with phase("docker: teardown"):
+            docker.remove()
+    log.info("engine %s: %.1f s in all", request.param, time.monotonic() - start)
 
 
 @pytest.fixture(scope="module")
-def stack(podman, images) -> Stack:
+def stack(engine):
     """PostgreSQL and the tracking server with accounts up from a copy of this checkout, published on ADDRESS and a
     free port as docker/.env says, and the accounts made as docs/scaling.md says: the trainer's with EDIT on its
-    experiment and registered model, serve's with READ (the podman fixture's teardown removes the containers,
-    volumes and network)."""
+    experiment and registered model, serve's with READ. Its containers, network and volumes go at the end."""
     env = {
         "POSTGRES_IMAGE": POSTGRES,
         "POSTGRES_PASSWORD": f"{secrets.token_hex(6)}@/:#{secrets.token_hex(6)}",  # each breaks a URL's syntax
@@ -174,28 +145,30 @@ def stack(podman, images) -> Stack:
         "SERVE_PORT": str(free_port()),
     }
     env["MLFLOW_ALLOWED_HOSTS"] = f"{TEAM_HOST}:{env['MLFLOW_PORT']},{ADDRESS}:*"
-    stack = Stack(podman, checkout_copy(podman.root / "checkout"), env)
-    with phase("up"):
-        stack.up("postgres")
-        stack.up("mlflow")
-    with phase("accounts"):
-        for account in ("trainer", "serve"):
-            password = env[f"MLFLOW_{account.upper()}_PASSWORD"]
-            stack.users("add", account, "--password-file", "-", stdin=password + "\n")
-        for account, permission in [("trainer", "EDIT"), ("serve", "READ")]:  # one by one: a grant makes its target
-            stack.users("grant", account, permission, "--experiment", EXPERIMENT)
-            stack.users("grant", account, permission, "--registered-model", MODEL)
-    return stack
+    kind = DockerStack if isinstance(engine, Docker) else PodmanStack
+    stack = kind(engine, checkout_copy(engine.root / "checkout"), env)
+    try:
+        with phase(f"{stack.name}: up"):
+            stack.up_server()
+        with phase(f"{stack.name}: accounts"):
+            for account in ("trainer", "serve"):
+                password = env[f"MLFLOW_{account.upper()}_PASSWORD"]
+                stack.users("add", account, "--password-file", "-", stdin=password + "\n")
+            for account, permission in [("trainer", "EDIT"), ("serve", "READ")]:  # one by one: a grant makes its target
+                stack.users("grant", account, permission, "--experiment", EXPERIMENT)
+                stack.users("grant", account, permission, "--registered-model", MODEL)
+        yield stack
+    finally:
+        stack.down()
 
 
 @pytest.fixture(scope="module")
 def serve_waiting(stack) -> str:
-    """`up -d serve` before any champion exists: its log once it says it waits (podman-compose 1.0.3 starts it
-    whatever its profile)."""
-    with phase("serve up"):
-        stack.compose("up", "-d", "--no-build", "serve")
+    """`up -d serve` before any champion exists: its log once it says it waits."""
+    with phase(f"{stack.name}: serve up"):
+        stack.up_serve()
         deadline = time.monotonic() + 120
-        while "await_model: waiting for" not in (logs := stack.podman("logs", f"{PROJECT}_serve_1").stderr):
+        while "await_model: waiting for" not in (logs := stack.engine("logs", stack.container("serve")).stderr):
             assert time.monotonic() < deadline, f"serve does not say it waits:\n{logs[-3000:]}"
             time.sleep(1)
         return logs
@@ -204,7 +177,7 @@ def serve_waiting(stack) -> str:
 @pytest.fixture(scope="module")
 def first_training(stack, serve_waiting) -> str:
     """The trainer's own command, `dvc repro`, on the copy: the whole pipeline, its run and model on the server."""
-    with phase("first training"):
+    with phase(f"{stack.name}: first training"):
         return stack.run_trainer()
 
 
@@ -212,7 +185,7 @@ def first_training(stack, serve_waiting) -> str:
 def refused_training(stack, first_training) -> str:
     """A training while the trainer's account holds only READ on the registered model (the admin's rights as
     they were): the server's permissions are the trainer's own if it stops before training. EDIT given back."""
-    with phase("refused training"):
+    with phase(f"{stack.name}: refused training"):
         with stack.as_admin():
             accounts.grant(stack.url, "trainer", "READ", registered_model=MODEL)
         try:
@@ -226,12 +199,12 @@ def refused_training(stack, first_training) -> str:
 def second_training(stack, refused_training) -> str:
     """Another training on the same data (2 epochs: quick, and no better), through the same server, once the
     refusal above is over (the account's EDIT given back)."""
-    with phase("second training"):
+    with phase(f"{stack.name}: second training"):
         return stack.run_trainer("python", "-m", "pipeline.train", "fit.epochs=2")
 
 
-def test_the_image_holds_exactly_the_runtime_lock_no_test_tool_and_runs_as_uid_1000(podman, images):
-    shown = podman("run", "--rm", IMAGE, "sh", "-c", "id -u; python -V; pip freeze --all").stdout
+def test_the_image_holds_exactly_the_runtime_lock_no_test_tool_and_runs_as_uid_1000(engine):
+    shown = engine("run", "--rm", IMAGE, "sh", "-c", "id -u; python -V; pip freeze --all").stdout
     uid, python, *frozen = shown.splitlines()
     assert uid == "1000" and python.startswith("Python 3.11."), (uid, python)
     project = [line for line in frozen if line.startswith("threes-sevens")]
@@ -241,7 +214,7 @@ def test_the_image_holds_exactly_the_runtime_lock_no_test_tool_and_runs_as_uid_1
     assert sorted(locked - installed) == [], "locked, not installed"
     assert sorted(installed - locked) == [], "installed, not locked"
     assert [line for line in frozen if line.split("==")[0] in TEST_TOOLS] == []
-    found = podman(
+    found = engine(
         "run", "--rm", IMAGE, "sh", "-c", "for p in pytest playwright ruff hadolint; do command -v $p; done; true"
     )
     assert found.stdout == "", found.stdout  # no test tool on the PATH either
@@ -270,7 +243,7 @@ def test_the_tracking_server_on_postgresql_answers_where_docker_env_publishes_it
 def test_the_database_password_with_url_syntax_reaches_the_server_outside_any_url(stack):
     assert set("@/:#") <= set(stack.env["POSTGRES_PASSWORD"])
     assert stack.sql("SELECT 1") == ["1"]  # PostgreSQL took the password as set
-    config = stack.podman("inspect", "--format={{json .Config.Cmd}}", f"{PROJECT}_mlflow_1").stdout
+    config = stack.engine("inspect", "--format={{json .Config.Cmd}}", stack.container("mlflow")).stdout
     store = json.loads(config)[json.loads(config).index("--backend-store-uri") + 1]
     assert store == "postgresql+psycopg2://mlflow@postgres:5432/mlflow"  # no password in the URL
 
@@ -309,7 +282,7 @@ def test_the_trainer_registers_its_model_on_the_server_as_the_first_champion(sta
         first = client.get_model_version(MODEL, "1")
     assert (first.tags["gate.alias"], first.tags["gate.reason"]) == ("champion", "no champion yet")
     assert f"{MODEL}|1" in stack.sql("SELECT name, version FROM model_versions")  # the registry is in PostgreSQL
-    artifacts = stack.podman("exec", f"{PROJECT}_mlflow_1", "find", "/mlartifacts", "-name", "MLmodel").stdout
+    artifacts = stack.engine("exec", stack.container("mlflow"), "find", "/mlartifacts", "-name", "MLmodel").stdout
     assert artifacts.strip(), "no model files in the server's artifact store"
 
 
@@ -340,10 +313,10 @@ def test_serve_waits_for_the_champion_with_one_line_then_serves_it(stack, serve_
             urllib.request.urlopen(f"{url}/ping", timeout=5)
             break
         except OSError:
-            logs = stack.podman("logs", f"{PROJECT}_serve_1", check=False)
+            logs = stack.engine("logs", stack.container("serve"), check=False)
             assert time.monotonic() < deadline, f"serve never answered:\n{logs.stdout[-3000:]}{logs.stderr[-3000:]}"
             time.sleep(2)
-    restarts = stack.podman("inspect", "--format={{.RestartCount}}", f"{PROJECT}_serve_1").stdout.strip()
+    restarts = stack.engine("inspect", "--format={{.RestartCount}}", stack.container("serve")).stdout.strip()
     assert restarts == "0"  # waited, never crashed
     pixels, labels = drawn_set(8, seed=3)  # eight drawn 3s and 7s
     body = json.dumps({"inputs": pixels.tolist()}).encode()

