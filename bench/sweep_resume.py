@@ -63,7 +63,8 @@ def interrupted(command: list[str], sweep_dir: Path, jobs: int, env: dict) -> fl
 
 def report(store: Path, overrides: list[str], env: dict) -> tuple[dict, str]:
     """What the report is made of (arm -> seed -> accuracy, per-image correctness) and its page."""
-    from pipeline.report.runs import correctness, find_runs
+    from pipeline.report.artifacts import correctness
+    from pipeline.report.runs import find_runs
 
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{store}/mlflow.db"
     os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"

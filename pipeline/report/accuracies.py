@@ -9,10 +9,11 @@ from pathlib import Path
 from mlflow import MlflowClient
 
 from pipeline.model.metric_names import VAL_ACC
+from pipeline.report.artifacts import history
 from pipeline.report.figures import accuracy_points, epoch_curves, learning_rate_chart
 from pipeline.report.ladder import BOOK, FASTBOOK, describe, ladder_section
 from pipeline.report.markup import figure, percent, spread_text, table
-from pipeline.report.runs import Measured, history, sweep_models
+from pipeline.report.runs import Measured, sweep_models
 from pipeline.report.verdicts import compare, comparison_html
 
 

@@ -23,7 +23,8 @@ from pipeline.config.atomic import atomic_directory
 from pipeline.config.cli import ArgumentParser
 from pipeline.config.project import project_dir
 from pipeline.report import page
-from pipeline.report.runs import correctness, find_runs
+from pipeline.report.artifacts import correctness
+from pipeline.report.runs import find_runs
 
 
 def build(out: Path, overrides: list[str]) -> Path:

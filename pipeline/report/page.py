@@ -18,9 +18,10 @@ from mlflow import MlflowClient
 from pipeline.model.metric_names import BIAS, TEST_ACC
 from pipeline.report import draw_digit
 from pipeline.report.accuracies import is_95_the_best
+from pipeline.report.artifacts import load_array
 from pipeline.report.markup import table
 from pipeline.report.questions import what_the_bias_is_for, why_multiply, why_not_abs
-from pipeline.report.runs import Measured, load_array
+from pipeline.report.runs import Measured
 
 STYLE = """<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.45}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}

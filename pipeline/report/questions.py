@@ -9,8 +9,9 @@ from mlflow import MlflowClient
 
 from pipeline.model.metric_names import BIAS, TEST_ACC_FIRST, TEST_ACC_SECOND
 from pipeline.model.pictures import bias_trajectory
+from pipeline.report.artifacts import fetch_artifact, history
 from pipeline.report.markup import figure, percent, spread_text, table
-from pipeline.report.runs import Measured, fetch_artifact, history
+from pipeline.report.runs import Measured
 from pipeline.report.verdicts import compare, comparison_html
 
 
