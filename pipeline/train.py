@@ -70,8 +70,8 @@ def train(
         collapsed, warning = collapse_check(cfg, valid_logits, data)
         test, test_logits = score(module, *datamodule.test_tensors())  # once, after every choice: choosing nothing
         with replaced_outputs(out_dir) as scratch:  # the model, and what its run has yet to receive, on disk first
-            valid_scored, test_scored = (valid_logits, data.arrays["valid"]), (test_logits, data.arrays["test"][1])
-            written = write_outputs(trainer, module, *valid_scored, test_scored, data.digits, scratch)
+            valid_scored, test_scored = (*data.arrays["valid"], valid_logits), (*data.arrays["test"], test_logits)
+            written = write_outputs(trainer, module, scratch, digits=data.digits, valid=valid_scored, test=test_scored)
             pending = run.results(
                 Trained(
                     valid=valid,

@@ -67,24 +67,18 @@ def write_pictures(
 
 
 def write_outputs(
-    trainer: pl.Trainer,
-    module: DigitClassifier,
-    logits: np.ndarray,
-    valid: tuple[np.ndarray, np.ndarray],
-    test: tuple[np.ndarray, np.ndarray],
-    digits: list[int],
-    out_dir: Path,
+    trainer: pl.Trainer, module: DigitClassifier, out_dir: Path, *, digits: list[int], valid: tuple, test: tuple
 ) -> list[Path]:
     """Write everything to out_dir; return the files a run records as artifacts (all but the
-    checkpoint: the run records the model in its served form). logits: the validation images';
-    test: the test images' (logits, labels), scored once after every choice."""
+    checkpoint: the run records the model in its served form). `valid` and `test`: each split's
+    (images, labels, logits); the test split scored once, after every choice."""
     out_dir.mkdir(parents=True, exist_ok=True)
     trainer.save_checkpoint(out_dir / CHECKPOINT, weights_only=True)
-    valid_x, valid_y = valid
+    (valid_x, valid_y, valid_logits), (_, test_y, test_logits) = valid, test
     return [
         write_history(module, out_dir / HISTORY),
-        write_predictions(out_dir / PREDICTIONS, logits, valid_y),
-        write_predictions(out_dir / TEST_PREDICTIONS, *test),
+        write_predictions(out_dir / PREDICTIONS, valid_logits, valid_y),
+        write_predictions(out_dir / TEST_PREDICTIONS, test_logits, test_y),
         *write_pictures(module, valid_x, valid_y, digits, out_dir),
     ]
 
