@@ -4,8 +4,10 @@
     python -m bench.sweep_resume --data DIR --threads 2 seed=0,1      # shorter: 12 + 6
 
 Two fresh sqlite stores. In the first, `python -m pipeline.train -m +experiment=learner` runs
-whole; in the second it gets SIGINT once half of its jobs have FINISHED, then the same command with
-`hydra.sweeper.resume=latest` continues it. Both stores then get the learning-rate study
+whole; in the second it gets SIGINT as the job that makes half of them ends, then the same command with
+`hydra.sweeper.resume=latest` continues it. The SIGINT comes from a Hydra callback of this file's
+(`InterruptAt`) inside the sweep, so it falls at the same place on any machine: a poll from outside raced
+the tests' jobs of a second or two, and could find the whole sweep ended. Both stores then get the learning-rate study
 (`+experiment=learning_rates`), which the report also reads. Prints the jobs the resume ran (its
 new child runs) against the jobs missing when it started, the wall time of each step, and whether
 the report built from each store is the same: every arm's accuracy per seed and its per-image
@@ -26,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from hydra.experimental.callback import Callback
 from mlflow import MlflowClient
 
 from bench.sweep_overhead import jobs_env, timed
@@ -49,15 +52,33 @@ def finished_children(sweep_dir: Path) -> list:
     return [run for run in runs if run.info.status == "FINISHED"]
 
 
-def interrupted(command: list[str], sweep_dir: Path, jobs: int, env: dict) -> float:
-    """Seconds until the sweep, interrupted by SIGINT once half its jobs finished, has exited."""
+class InterruptAt(Callback):
+    """The sweep's process sends itself SIGINT as its `job`-th job ends (Hydra's basic launcher runs
+    the jobs in that process): what Ctrl+C between two jobs does, at a place that does not depend
+    on how fast the machine is."""
+
+    def __init__(self, job: int) -> None:
+        self.job, self.ended = job, 0
+
+    def on_job_end(self, config, job_return, **kwargs) -> None:
+        self.ended += 1
+        if self.ended == self.job:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def interrupted(command: list[str], jobs: int, env: dict) -> float:
+    """Seconds until the sweep, interrupted by SIGINT as half its jobs have ended, has exited."""
     start = time.perf_counter()
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    while proc.poll() is None and len(finished_children(sweep_dir)) < jobs // 2:
-        time.sleep(1)
-    proc.send_signal(signal.SIGINT)
-    if proc.wait(600) != 128 + signal.SIGINT:
-        sys.exit(f"error: the interrupted sweep exited {proc.returncode}, expected {128 + signal.SIGINT}")
+    interrupt = [
+        "+hydra.callbacks.interrupt._target_=bench.sweep_resume.InterruptAt",
+        f"+hydra.callbacks.interrupt.job={jobs // 2}",
+    ]
+    checkout = str(Path(__file__).resolve().parents[1])  # where `bench` imports from, whatever the cwd
+    env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [checkout, env.get("PYTHONPATH")]))}
+    sweep = subprocess.run([*command, *interrupt], env=env, capture_output=True, text=True)
+    if sweep.returncode != 128 + signal.SIGINT:
+        last = (sweep.stderr.strip().splitlines() or ["(no output)"])[-1]
+        sys.exit(f"error: the interrupted sweep exited {sweep.returncode}, expected {128 + signal.SIGINT}: {last}")
     return time.perf_counter() - start
 
 
@@ -99,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
         seconds["uninterrupted"] = timed(train(whole, *learner, f"hydra.sweep.dir={whole}/learner"), env=env)
         loads.append(os.getloadavg()[0])
         first = train(cut, *learner, f"hydra.sweep.dir={cut}/learner")
-        seconds["interrupted"] = interrupted(first, cut / "learner", jobs, env)
+        seconds["interrupted"] = interrupted(first, jobs, env)
         before = len(finished_children(cut / "learner"))
         resumed = [*learner, f"hydra.sweep.dir={cut}/resumed", "hydra.sweeper.resume=latest"]
         seconds["resume"] = timed(train(cut, *resumed), env=env)
