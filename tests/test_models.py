@@ -37,9 +37,8 @@ lr_decay: 0.001
 """
 
 
-def test_a_model_added_as_one_yaml_trains_with_its_own_recipe(normalized, tmp_path):
-    (tmp_path / "more_conf/model").mkdir(parents=True)
-    (tmp_path / "more_conf/model/two_layers.yaml").write_text(NEW_MODEL)
+def train_with_more_conf(normalized, tmp_path, run_dir: str, overrides: list[str]) -> None:
+    """`python -m pipeline.train` with tmp_path/more_conf as an extra config dir, on the generated data; exit 0."""
     done = subprocess.run(
         [
             sys.executable,
@@ -47,10 +46,10 @@ def test_a_model_added_as_one_yaml_trains_with_its_own_recipe(normalized, tmp_pa
             "pipeline.train",
             "--config-dir",
             str(tmp_path / "more_conf"),
-            "model=two_layers",
+            *overrides,
             f"paths.normalized={normalized.paths.normalized}",
             f"tracking.uri={normalized.tracking.uri}",
-            f"hydra.run.dir={tmp_path}/run",
+            f"hydra.run.dir={tmp_path}/{run_dir}",
             "trainer.accelerator=cpu",
         ],
         cwd=tmp_path,
@@ -59,6 +58,12 @@ def test_a_model_added_as_one_yaml_trains_with_its_own_recipe(normalized, tmp_pa
         env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
     )
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_a_model_added_as_one_yaml_trains_with_its_own_recipe(normalized, tmp_path):
+    (tmp_path / "more_conf/model").mkdir(parents=True)
+    (tmp_path / "more_conf/model/two_layers.yaml").write_text(NEW_MODEL)
+    train_with_more_conf(normalized, tmp_path, "run", ["model=two_layers"])
     [run] = MlflowClient(normalized.tracking.uri).search_runs(["0", "1"], max_results=5)
     params = run.data.params
     assert params["model.name"] == "two_layers" and params["model.width"] == "8"
@@ -73,27 +78,8 @@ def test_an_optimizer_added_as_one_yaml_trains_the_model(normalized, tmp_path):
     (tmp_path / "more_conf/optim").mkdir(parents=True)
     (tmp_path / "more_conf/optim/adagrad.yaml").write_text(NEW_OPTIMIZER)
     for optimizer, lr in (("adagrad", "0.05"), ("rmsprop", "0.001")):
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pipeline.train",
-                "--config-dir",
-                str(tmp_path / "more_conf"),
-                f"optim={optimizer}",
-                *(["optim.lr=0.001"] if optimizer == "rmsprop" else []),
-                "fit.epochs=2",
-                f"paths.normalized={normalized.paths.normalized}",
-                f"tracking.uri={normalized.tracking.uri}",
-                f"hydra.run.dir={tmp_path}/{optimizer}",
-                "trainer.accelerator=cpu",
-            ],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
+        lr_override = ["optim.lr=0.001"] if optimizer == "rmsprop" else []
+        train_with_more_conf(normalized, tmp_path, optimizer, [f"optim={optimizer}", *lr_override, "fit.epochs=2"])
         [run] = MlflowClient(normalized.tracking.uri).search_runs(
             ["0", "1"], f"params.optim.lr = '{lr}'", max_results=5
         )
