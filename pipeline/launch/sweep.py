@@ -6,14 +6,14 @@ while it runs (pipeline/launch/sweep_lock.py: no resume of it meanwhile), and pu
 the parent in `<sweep dir>/mlflow_sweep.json`, which every job reads through `sweep_runs.join`
 whatever launcher runs it; each job's run is started with MLflow's own `parent_run_id`. At the end it
 records the best child, registers its model through the gate in the same store (a failure ends the
-parent FAILED with the reason, and the command exits 1), and ends the parent. However the sweep ends
+parent FAILED with the reason, and the command exits 1), and ends the parent. What is recorded on the
+parent is pipeline/launch/parent_run.py; this module is when, and how the sweep's end is kept. However the sweep ends
 (SIGINT/SIGTERM, an error, `kill -9` of its process), its runs end: docs/faults.md, "Sweeps and run names".
 """
 
 from __future__ import annotations
 
 import atexit
-import json
 import os
 import signal
 import sys
@@ -23,21 +23,17 @@ from typing import TextIO
 
 from hydra.experimental.callback import Callback
 from mlflow import MlflowClient
-from mlflow.entities import Param
 from mlflow.environment_variables import MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline.config.atomic import atomic_file
 from pipeline.config.cli import fail
 from pipeline.config.compose import validate
 from pipeline.config.errors import SweepLocked
 from pipeline.config.schema import Config
-from pipeline.launch import resume, sweep_lock
-from pipeline.model.metric_names import COLLAPSED_TAG, FINAL_VAL_ACC, FINAL_VAL_LOSS, TEST_ACC
-from pipeline.tracking import lifecycle, processes, registry, run_names, store
-from pipeline.tracking.lineage import validation_digest
+from pipeline.launch import parent_run, resume, sweep_lock
+from pipeline.tracking import lifecycle, processes, registry, store
 from pipeline.tracking.server import TrackingServer
-from pipeline.tracking.sweep_runs import SWEEP_FILE, children, swept_keys
+from pipeline.tracking.sweep_runs import children
 
 IN_PROCESS_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
 
@@ -99,38 +95,9 @@ class MlflowSweep(Callback):
                 signum: signal.signal(signum, self._interrupt) for signum in lifecycle.STOP_SIGNALS
             }
         self.client = store.open_client(uri)  # a new sqlite store is created under its lock
-        overrides = run_names.untracked(config.hydra.overrides.task)  # no URI (it may carry credentials)
-        tags = {
-            resume.DIR_TAG: str(sweep_dir),
-            "sweep.overrides": " ".join(overrides),
-            "sweep.swept_keys": ",".join(swept_keys(config)),
-            "sweep.sweeper": config.hydra.sweeper._target_,
-            "sweep.launcher": config.hydra.launcher._target_,
-            **store.source_tags(),
-            **lifecycle.process_tags(),  # mark-orphans ends the parent KILLED after `kill -9`
-        }
-        if resumed:
-            experiment_id, self.parent_id = resumed.info.experiment_id, resumed.info.run_id
-            resume.reopen(self.client, resumed, sweep_dir)
-        else:
-            experiment_id = store.experiment_id(self.client, cfg.tracking.experiment)
-            parent = self.client.create_run(experiment_id, run_name=sweep_dir.name, tags=tags)
-            self.parent_id = parent.info.run_id
-            params = [Param(key, str(value)) for key, value in store.logged_params(cfg).items()]
-            self.client.log_batch(self.parent_id, params=params)
-            self.client.log_dict(self.parent_id, resume.sweep_spec(config), resume.SPEC_FILE)
-            self.client.log_text(self.parent_id, OmegaConf.to_yaml(base, resolve=True), "config.yaml")
-        published = {
-            "tracking_uri": uri,
-            "parent_run_id": self.parent_id,
-            "experiment_id": experiment_id,
-            "swept_keys": swept_keys(config),
-            "pid": os.getpid(),
-            "started": float(tags[lifecycle.STARTED_TAG]),
-            "home": resumed.data.tags[resume.DIR_TAG] if resumed else str(sweep_dir),  # its first directory
-        }
-        with atomic_file(sweep_dir / SWEEP_FILE) as scratch:  # jobs never read half a file
-            scratch.write_text(json.dumps(published, indent=2))
+        experiment_id, self.parent_id = parent_run.open_parent(self.client, config, cfg, base, resumed)
+        home = resumed.data.tags[resume.DIR_TAG] if resumed else str(sweep_dir)  # the sweep's first directory
+        parent_run.publish(config, uri, experiment_id, self.parent_id, home)
 
     # Python runs a signal handler between any two bytecodes, also inside a weakref callback or a
     # __del__ during garbage collection, where the SystemExit it raises is printed ("Exception
@@ -149,40 +116,18 @@ class MlflowSweep(Callback):
         self._leave_if_interrupted()
         if self.parent_id is None:  # on_multirun_start failed (Hydra reported it as a warning)
             return
-        runs = children(self.client, self.client.get_run(self.parent_id))
-        finished = [run for run in runs if run.info.status == "FINISHED" and FINAL_VAL_ACC in run.data.metrics]
-        self.client.set_tag(self.parent_id, "sweep.children", str(len(runs)))
-        self.client.set_tag(self.parent_id, "sweep.children_finished", str(len(finished)))
-        if finished:
-            best = finished[0]
-            self.client.log_metric(self.parent_id, f"best_{FINAL_VAL_ACC}", best.data.metrics[FINAL_VAL_ACC])
-            self.client.set_tag(self.parent_id, "best_run_id", best.info.run_id)
-            self.client.set_tag(self.parent_id, "best_run_name", best.info.run_name)
-            others = f" ({len(runs) - len(finished)} more cut short or failed)" if len(runs) > len(finished) else ""
-            print(
-                f"sweep: parent run {self.parent_id}: best {best.info.run_name} "
-                f"(validation accuracy {best.data.metrics[FINAL_VAL_ACC]:.4f}) of {len(finished)} finished runs{others}"
-            )
-            if self.cfg.tracking.register and registry.MODEL_URI_TAG in best.data.tags:  # only the best, once
-                self._register(best)
-        self._end("FINISHED" if finished else "FAILED")
+        best = parent_run.record_best(self.client, self.parent_id)
+        if best and self.cfg.tracking.register and registry.MODEL_URI_TAG in best.data.tags:  # only the best, once
+            self._register(best)
+        self._end("FINISHED" if best else "FAILED")
 
     def _register(self, best) -> None:
-        """The best child's model through the gate, in the store the jobs wrote (the sweep's client).
-        If that fails, the runs stay recorded: the parent ends FAILED with the reason, and the command
-        says so in one line and exits 1 (SystemExit: Hydra would turn an exception into a warning)."""
+        """The best child's model through the gate. If that fails, the runs stay recorded: the parent
+        ends FAILED with the reason, and the command says so in one line and exits 1 (SystemExit:
+        Hydra would turn an exception into a warning)."""
         name = registry.model_name(self.cfg)
         try:
-            registry.gate_run(
-                self.client.tracking_uri,
-                name,
-                best.info.run_id,
-                best.data.tags[registry.MODEL_URI_TAG],
-                {"acc": best.data.metrics[FINAL_VAL_ACC], "loss": best.data.metrics[FINAL_VAL_LOSS]},
-                validation_digest(best),  # what the job recorded of its validation data
-                best.data.tags.get(COLLAPSED_TAG),
-                best.data.metrics.get(TEST_ACC),  # a tag of the version, for the record: chosen on validation
-            )
+            parent_run.register_best(self.client, name, best)
         except Exception as err:  # whatever the registry raised: the sweep's runs are kept either way
             why = " ".join(f"{type(err).__name__}: {err}".split())[:500]
             parent = self.parent_id
