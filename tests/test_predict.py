@@ -29,7 +29,9 @@ def champion(tmp_path_factory):
     data = DrawnDigits()
     net = fit(LINEAR, data.train_x, data.train_y)
     run_id, model_uri = log_run(uri, net, LINEAR, data.valid_x)
-    registry.register_and_gate(MlflowClient(uri), run_id, model_uri, "threes-sevens-3-7", "digest", 1.0, 0.0)
+    registry.register_and_gate(
+        MlflowClient(uri), run_id, model_uri, "threes-sevens-3-7", digest="digest", val_acc=1.0, val_loss=0.0
+    )
     return {"uri": uri, "model_uri": model_uri, "data": data, "net": net}
 
 

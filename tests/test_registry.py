@@ -52,9 +52,9 @@ def gate(store, name, model, digest=DIGEST, **figures):
         m["run_id"],
         m["model_uri"],
         name,
-        digest,
-        figures.get("val_acc", m["val_acc"]),
-        figures.get("val_loss", m["val_loss"]),
+        digest=digest,
+        val_acc=figures.get("val_acc", m["val_acc"]),
+        val_loss=figures.get("val_loss", m["val_loss"]),
     )
 
 
@@ -127,8 +127,8 @@ def test_the_gate_reads_validation_only_and_tags_the_test_accuracy(store, name, 
         name,
         store["strong"]["run_id"],
         store["strong"]["model_uri"],
-        {"acc": store["strong"]["val_acc"], "loss": store["strong"]["val_loss"]},
-        DIGEST,
+        valid={"acc": store["strong"]["val_acc"], "loss": store["strong"]["val_loss"]},
+        digest=DIGEST,
         test_acc=0.5,
     )
     second = registry.gate_run(
@@ -136,8 +136,8 @@ def test_the_gate_reads_validation_only_and_tags_the_test_accuracy(store, name, 
         name,
         store["weak"]["run_id"],
         store["weak"]["model_uri"],
-        {"acc": store["weak"]["val_acc"], "loss": store["weak"]["val_loss"]},
-        DIGEST,
+        valid={"acc": store["weak"]["val_acc"], "loss": store["weak"]["val_loss"]},
+        digest=DIGEST,
         test_acc=1.0,
     )
     assert first["alias"] == "champion" and second["alias"] == "challenger" and champion_version(store, name) == 1
@@ -173,8 +173,8 @@ def test_the_gate_registers_in_its_own_store_whatever_the_process_default(store,
             name,
             store["strong"]["run_id"],
             store["strong"]["model_uri"],
-            {"acc": 1.0, "loss": 0.1},
-            DIGEST,
+            valid={"acc": 1.0, "loss": 0.1},
+            digest=DIGEST,
         )
     finally:
         mlflow.set_tracking_uri(store["uri"])
@@ -221,7 +221,13 @@ def test_a_training_run_registers_a_champion_that_answers_as_evaluate(normalized
     client = MlflowClient(cfg.tracking.uri)
     digest = data.digest("valid")
     decision = registry.register_and_gate(
-        client, results["run_id"], model_uri, registry.model_name(cfg), digest, results["acc"], results["loss"]
+        client,
+        results["run_id"],
+        model_uri,
+        registry.model_name(cfg),
+        digest=digest,
+        val_acc=results["acc"],
+        val_loss=results["loss"],
     )
     assert decision["alias"] == "champion" and decision["new"]["val_acc"] == results["acc"]
 

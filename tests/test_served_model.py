@@ -38,7 +38,7 @@ def served(tmp_path_factory):
     run_id, model_uri = log_run(uri, net, LINEAR, data.valid_x)
     z = logits(net, data.valid_x)
     acc = float(np.mean((z > 0) == (data.valid_y > 0.5)))
-    registry.register_and_gate(MlflowClient(uri), run_id, model_uri, NAME, "digest", acc, 0.1)
+    registry.register_and_gate(MlflowClient(uri), run_id, model_uri, NAME, digest="digest", val_acc=acc, val_loss=0.1)
     return {"uri": uri, "directory": directory, "data": data, "net": net, "model_uri": model_uri, "logits": z}
 
 

@@ -96,8 +96,8 @@ def register_best(client: MlflowClient, name: str, best) -> None:
         name,
         best.info.run_id,
         best.data.tags[registry.MODEL_URI_TAG],
-        {"acc": best.data.metrics[FINAL_VAL_ACC], "loss": best.data.metrics[FINAL_VAL_LOSS]},
-        validation_digest(best),  # what the job recorded of its validation data
-        best.data.tags.get(COLLAPSED_TAG),
-        best.data.metrics.get(TEST_ACC),  # a tag of the version, for the record: chosen on validation
+        valid={"acc": best.data.metrics[FINAL_VAL_ACC], "loss": best.data.metrics[FINAL_VAL_LOSS]},
+        digest=validation_digest(best),  # what the job recorded of its validation data
+        collapsed=best.data.tags.get(COLLAPSED_TAG),
+        test_acc=best.data.metrics.get(TEST_ACC),  # a tag of the version, for the record: chosen on validation
     )

@@ -1,15 +1,14 @@
 """The MLflow Model Registry: each trained model becomes a version, and a gate decides its alias.
 
 A new version takes the alias `champion` only if it beats the current champion on the same
-validation data (same digest): higher validation accuracy, or equal accuracy and lower loss.
-Otherwise it takes `challenger`. The decision and both sets of figures are tags of the version
-(`gate.*`) and the returned dict (for metrics.json). The version also carries its test accuracy
-(`test_acc`), for the record: the gate never reads it.
+validation data (pipeline/tracking/gate_rule.py). Otherwise it takes `challenger`. The decision and
+both sets of figures are tags of the version (`gate.*`) and the returned dict (for metrics.json).
+The version also carries its test accuracy (`test_acc`), for the record: the gate never reads it.
 
 Calling `register_and_gate` again for a run changes nothing: the run's version is found by its run
 id and its recorded decision returned; a version is never registered twice for one run.
 
-    decision = register_and_gate(client, run_id, model_uri, model_name(cfg), digest, acc, loss)
+    decision = register_and_gate(client, run_id, model_uri, model_name(cfg), digest=..., val_acc=..., val_loss=...)
     mlflow.pyfunc.load_model(f"models:/{model_name(cfg)}@champion")
 """
 
@@ -22,6 +21,8 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 
+from pipeline.tracking.gate_rule import beats, figures
+
 CHAMPION, CHALLENGER = "champion", "challenger"
 DECISION_TAG = "gate.decision"  # the whole decision as JSON: written last, so its presence means "gated"
 GIT_COMMIT_TAG = "mlflow.source.git.commit"
@@ -33,33 +34,6 @@ def model_name(cfg) -> str:
     """`tracking.registered_model`, else threes-sevens-<d0>-<d1> (the digits the model tells apart)."""
     first, second = cfg.data.digits
     return cfg.tracking.registered_model or f"threes-sevens-{first}-{second}"
-
-
-def figures(version: ModelVersion) -> dict:
-    """The figures a version was registered with (its tags), as the gate compares them."""
-    tags = version.tags
-    number = {key: float(tags[key]) if key in tags else None for key in ("val_acc", "val_loss")}
-    return {"version": int(version.version), "run_id": version.run_id, "digest": tags.get("data.digest"), **number}
-
-
-def beats(new: dict, champion: dict) -> tuple[bool, str]:
-    """Whether `new` should replace `champion`, and why (both: dicts from `figures`)."""
-    if new["digest"] != champion["digest"] or champion["val_acc"] is None or champion["val_loss"] is None:
-        return False, (
-            f"not comparable: champion v{champion['version']} was not validated on the same data "
-            f"(its validation digest {champion['digest']}, this version's {new['digest']}); promote by hand if wanted"
-        )
-    if new["val_acc"] != champion["val_acc"]:
-        better = new["val_acc"] > champion["val_acc"]
-        return better, (
-            f"validation accuracy {new['val_acc']:.4f} {'>' if better else '<'} "
-            f"{champion['val_acc']:.4f} of champion v{champion['version']}"
-        )
-    better = new["val_loss"] < champion["val_loss"]
-    return better, (
-        f"same validation accuracy {new['val_acc']:.4f}; loss {new['val_loss']:.4f} "
-        f"{'<' if better else '>='} {champion['val_loss']:.4f} of champion v{champion['version']}"
-    )
 
 
 def champion(client: MlflowClient, name: str) -> ModelVersion | None:
@@ -115,6 +89,7 @@ def register_and_gate(
     run_id: str,
     model_uri: str,
     name: str,
+    *,
     digest: str,
     val_acc: float,
     val_loss: float,
@@ -196,6 +171,7 @@ def gate_run(
     name: str,
     run_id: str,
     model_uri: str,
+    *,
     valid: dict,
     digest: str,
     collapsed: str | None = None,
@@ -211,7 +187,15 @@ def gate_run(
     tags = {TEST_ACC_TAG: repr(float(test_acc))} if test_acc is not None else None
     with store.store_lock(uri):
         decision = register_and_gate(
-            client, run_id, model_uri, name, digest, valid["acc"], valid["loss"], tags, collapsed
+            client,
+            run_id,
+            model_uri,
+            name,
+            digest=digest,
+            val_acc=valid["acc"],
+            val_loss=valid["loss"],
+            tags=tags,
+            collapsed=collapsed,
         )
     model, version, alias = decision["model"], decision["version"], decision["alias"]
     print(f"registry: {model} version {version} is the {alias} ({decision['reason']})")

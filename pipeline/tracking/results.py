@@ -144,16 +144,15 @@ def record(results: Results, directory: Path, net=None) -> dict | None:
             mlflow.set_tag(registry.MODEL_URI_TAG, model_uri)
         elif results.registry:
             gate = results.registry
-            valid = {"acc": gate["acc"], "loss": gate["loss"]}
             decision = registry.gate_run(
                 results.tracking_uri,
                 gate["name"],
                 run.info.run_id,
                 model_uri,
-                valid,
-                gate["digest"],
-                gate["collapsed"],
-                gate.get("test_acc"),  # absent from a run saved before the test split
+                valid={"acc": gate["acc"], "loss": gate["loss"]},
+                digest=gate["digest"],
+                collapsed=gate["collapsed"],
+                test_acc=gate.get("test_acc"),  # absent from a run saved before the test split
             )
     (directory / FILE).unlink(missing_ok=True)
     return decision
