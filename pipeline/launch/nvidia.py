@@ -14,7 +14,8 @@ from pathlib import Path
 
 PROC = Path("/proc/driver/nvidia")
 # The oldest Linux driver each CUDA major release runs on (NVIDIA's minor-version compatibility: CUDA 12.x needs
-# >= 525.60.13, CUDA 13.x >= 580.65.06; the CUDA Toolkit release notes, "CUDA Driver").
+# >= 525.60.13, CUDA 13.x >= 580.65.06; the CUDA Toolkit release notes, "CUDA Driver"; NVIDIA's "Supported Drivers
+# and CUDA Toolkit Versions" page: the R580 branch is the first to support CUDA 13.x).
 MINIMUM_DRIVER = {"12": "525.60.13", "13": "580.65.06"}
 
 
