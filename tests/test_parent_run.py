@@ -15,8 +15,8 @@ def sweep_with_children(tmp_path, children: list[tuple[str, str, float | None]])
     experiment = client.create_experiment("sweep")
     parent = client.create_run(experiment, run_name="sweep").info.run_id
     for second, (name, status, accuracy) in enumerate(children, start=1):  # started a second apart, in order
-        child = client.create_run(experiment, start_time=second * 1000, run_name=name, tags={PARENT_TAG: parent})
-        child = child.info.run_id
+        run = client.create_run(experiment, start_time=second * 1000, run_name=name, tags={PARENT_TAG: parent})
+        child = run.info.run_id
         if accuracy is not None:
             client.log_metric(child, FINAL_VAL_ACC, accuracy)
         client.set_terminated(child, status)
