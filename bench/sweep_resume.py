@@ -4,15 +4,15 @@
     python -m bench.sweep_resume --data DIR --threads 2 seed=0,1      # shorter: 12 + 6
 
 Two fresh sqlite stores. In the first, `python -m pipeline.train -m +experiment=learner` runs
-whole; in the second it gets SIGINT as the job that makes half of them ends, then the same command with
-`hydra.sweeper.resume=latest` continues it. The SIGINT comes from a Hydra callback of this file's
-(`InterruptAt`) inside the sweep, so it falls at the same place on any machine: a poll from outside raced
-the tests' jobs of a second or two, and could find the whole sweep ended. Both stores then get the learning-rate study
-(`+experiment=learning_rates`), which the report also reads. Prints the jobs the resume ran (its
-new child runs) against the jobs missing when it started, the wall time of each step, and whether
-the report built from each store is the same: every arm's accuracy per seed and its per-image
-predictions (what the report's numbers are made of), and report/index.html itself once run ids,
-times and the store's path are set aside.
+whole; in the second it gets SIGINT as the job that makes half of them ends, then the same command
+with `hydra.sweeper.resume=latest` continues it. The SIGINT comes from a Hydra callback of this
+file's (`InterruptAt`) inside the sweep, so it falls at the same place on any machine: a poll from
+outside raced the tests' jobs of a second or two, and could find the whole sweep ended. Both stores
+then get the learning-rate study (`+experiment=learning_rates`), which the report also reads.
+Prints the jobs the resume ran (its new child runs) against the jobs missing when it started, the
+wall time of each step, and whether the report built from each store is the same: every arm's
+accuracy per seed and its per-image predictions (what the report's numbers are made of), and
+report/index.html itself once run ids, times and the store's path are set aside.
 """
 
 from __future__ import annotations
