@@ -6,9 +6,9 @@ while it runs (pipeline/launch/sweep_lock.py: no resume of it meanwhile), and pu
 the parent in `<sweep dir>/mlflow_sweep.json`, which every job reads through `sweep_runs.join`
 whatever launcher runs it; each job's run is started with MLflow's own `parent_run_id`. At the end it
 records the best child, registers its model through the gate in the same store (a failure ends the
-parent FAILED with the reason, and the command exits 1), and ends the parent. What is recorded on the
-parent is pipeline/launch/parent_run.py; this module is when, and how the sweep's end is kept. However the sweep ends
+parent FAILED with the reason, and the command exits 1), and ends the parent. However the sweep ends
 (SIGINT/SIGTERM, an error, `kill -9` of its process), its runs end: docs/faults.md, "Sweeps and run names".
+This module says when each of these happens; what is written on the parent is pipeline/launch/parent_run.py.
 """
 
 from __future__ import annotations
