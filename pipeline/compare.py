@@ -157,17 +157,9 @@ def main(argv: list[str] | None = None) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("sweep", nargs="?", help="the sweep's parent run id, its name (its directory's), or 'latest'")
-    parser.add_argument(
-        "--dvc-exps",
-        nargs="*",
-        metavar="NAME",
-        help="compare the runs of these DVC experiments (none named: all) instead of a sweep",
-    )
-    parser.add_argument(
-        "--tracking-uri",
-        help="the MLflow store; default: tracking.uri from conf/, else "
-        "$MLFLOW_TRACKING_URI, else the project's sqlite:///mlflow.db",
-    )
+    parser.add_argument("--dvc-exps", nargs="*", metavar="NAME", help="these DVC experiments' runs (none named: all)")
+    store_help = "the MLflow store; default: tracking.uri from conf/, else $MLFLOW_TRACKING_URI, else ./mlflow.db"
+    parser.add_argument("--tracking-uri", help=store_help)
     parser.add_argument("--png", type=Path, metavar="FILE", help="also write a PNG of accuracy against each column")
     args = parser.parse_args(argv)
     if (args.sweep is None) == (args.dvc_exps is None):

@@ -22,7 +22,7 @@ from pipeline.launch import resume
 from pipeline.model.metric_names import COLLAPSED_TAG, FINAL_VAL_ACC, FINAL_VAL_LOSS, TEST_ACC
 from pipeline.tracking import lifecycle, registry, run_names, store
 from pipeline.tracking.lineage import validation_digest
-from pipeline.tracking.sweep_runs import SWEEP_FILE, children, swept_keys
+from pipeline.tracking.sweep_runs import SWEEP_FILE, children, counts, swept_keys
 
 
 def open_parent(client: MlflowClient, config: DictConfig, cfg: Config, base: DictConfig, resumed) -> tuple[str, str]:
@@ -71,7 +71,7 @@ def record_best(client: MlflowClient, parent_id: str):
     """Tags the parent with its children (how many, how many finished) and its best finished child,
     prints one line, and returns that child: None when no child finished."""
     runs = children(client, client.get_run(parent_id))
-    finished = [run for run in runs if run.info.status == "FINISHED" and FINAL_VAL_ACC in run.data.metrics]
+    finished = [run for run in runs if counts(run)]
     client.set_tag(parent_id, "sweep.children", str(len(runs)))
     client.set_tag(parent_id, "sweep.children_finished", str(len(finished)))
     if not finished:

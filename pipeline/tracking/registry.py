@@ -72,13 +72,11 @@ def register(client: MlflowClient, run_id: str, model_uri: str, name: str, tags:
 
 
 def model_source(client: MlflowClient, model_uri: str) -> str:
-    """Where the model's files are, read through `client`: its store, not the process's default one.
-    Given a `models:/m-...` source, MLflow 3.17's SQL and file registry stores look the logged model up
-    with `MlflowClient()`, the process-wide default tracking URI (a TODO in SqlAlchemyStore
-    .create_model_version), not the client's: a sweep whose jobs ran in other processes has not set
-    it in its own, so the lookup would go to ./mlflow.db (creating it) and fail. The artifact location, with the
-    model's id, registers the same version without that lookup (MLflow's client does the same for
-    registries that cannot resolve `models:/<id>`: MlflowClient._create_model_version)."""
+    """Where the model's files are, read through `client`'s store. Given `models:/m-...`, MLflow 3.17's
+    registry stores look the logged model up in the process's default store (a TODO in SqlAlchemyStore
+    .create_model_version), which a sweep whose jobs ran elsewhere has not set: ./mlflow.db, created and
+    failing. The artifact location with the model's id registers the same version without that lookup
+    (as MlflowClient._create_model_version does for registries that cannot resolve `models:/<id>`)."""
     if not model_uri.startswith("models:/m-"):
         return model_uri
     return client.get_logged_model(model_uri.removeprefix("models:/")).artifact_location

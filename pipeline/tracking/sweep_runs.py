@@ -114,8 +114,11 @@ def children(client: MlflowClient, parent) -> list:
     )
 
 
+def counts(run) -> bool:
+    """A child that counts: FINISHED with a final validation accuracy."""
+    return run.info.status == "FINISHED" and FINAL_VAL_ACC in run.data.metrics
+
+
 def finished(client: MlflowClient, parent) -> list:
-    """The parent's children that count: FINISHED with a final validation accuracy, best first."""
-    return [
-        run for run in children(client, parent) if run.info.status == "FINISHED" and FINAL_VAL_ACC in run.data.metrics
-    ]
+    """The parent's children that count, best first."""
+    return [run for run in children(client, parent) if counts(run)]
