@@ -73,7 +73,7 @@ def register(client: MlflowClient, run_id: str, model_uri: str, name: str, tags:
 
 def model_source(client: MlflowClient, model_uri: str) -> str:
     """Where the model's files are, read through `client`'s store. Given `models:/m-...`, MLflow 3.17's
-    registry stores look the logged model up in the process's default store (a TODO in SqlAlchemyStore
+    registry stores look the logged model up in the process's default store (MLflow's own to-do in SqlAlchemyStore
     .create_model_version), which a sweep whose jobs ran elsewhere has not set: ./mlflow.db, created and
     failing. The artifact location with the model's id registers the same version without that lookup
     (as MlflowClient._create_model_version does for registries that cannot resolve `models:/<id>`)."""
